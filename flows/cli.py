@@ -1,0 +1,157 @@
+"""`sovereign` command line: run research, manage corpora."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from threading import Lock
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from tasks.corpus import CorpusError, ingest_corpus
+from tasks.plan import GoalError, clean_goal
+from tasks.progress import subscribe
+from tasks.publish import PublishError
+from tasks.settings import Settings
+from tasks.sources import SourceUnavailable
+
+app = typer.Typer(help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True)
+corpus_app = typer.Typer(help="Build and inspect local corpus indexes.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+console = Console()
+err = Console(stderr=True)
+
+USER_ERRORS = (GoalError, CorpusError, SourceUnavailable, PublishError)
+
+
+class StageBoard:
+    """Live table of stages: state, how many task runs, seconds since first start."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+        self.lock = Lock()
+
+    def update(self, stage: str, state: str) -> None:
+        with self.lock:
+            row = self.rows.setdefault(stage, {"runs": 0, "done": 0, "state": state, "start": time.perf_counter()})
+            if state == "Running":
+                row["runs"] += 1
+            elif state in ("Completed", "Cached"):
+                row["done"] += 1
+            row["state"] = state
+            row["end"] = time.perf_counter()
+
+    def render(self) -> Table:
+        table = Table(title="SOVEREIGN research run", expand=False)
+        for column in ("stage", "state", "runs", "seconds"):
+            table.add_column(column)
+        with self.lock:
+            for stage, row in self.rows.items():
+                colour = {"Failed": "red", "Completed": "green", "Cached": "cyan"}.get(row["state"], "yellow")
+                seconds = f"{row['end'] - row['start']:.2f}"
+                table.add_row(stage, f"[{colour}]{row['state']}[/]", f"{row['done']}/{row['runs']}", seconds)
+        return table
+
+
+def _quiet_prefect_console() -> None:
+    """Keep Prefect's INFO lines off the terminal (they still reach the API); the board shows progress."""
+    from prefect.logging.handlers import APILogHandler
+
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if not isinstance(handler, APILogHandler):
+                handler.setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    goal: Annotated[str, typer.Argument(help="The research question.")],
+    corpus: Annotated[Path | None, typer.Option(help="Local corpus (.jsonl, .jsonl.gz, .parquet).")] = None,
+    source: Annotated[str, typer.Option(help="Paper source: corpus or arxiv.")] = "corpus",
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: ./runs).")] = None,
+    max_papers: Annotated[int | None, typer.Option(help="Most papers kept after the relevance gate.")] = None,
+    max_revision_rounds: Annotated[int | None, typer.Option(help="Revision rounds when the score is low.")] = None,
+) -> None:
+    """Research GOAL and publish a brief (PDF, Markdown, JSON, Parquet)."""
+    if source not in ("corpus", "arxiv"):
+        _fail(f"unknown source '{source}': use corpus or arxiv")
+    try:
+        settings = Settings().with_overrides(
+            source=source, corpus=corpus, max_papers=max_papers, max_revision_rounds=max_revision_rounds, out_dir=out
+        )
+        goal = clean_goal(goal, settings.max_goal_chars)
+        if settings.search.source == "corpus":
+            if settings.search.corpus is None:
+                raise CorpusError("no corpus given: pass --corpus PATH, or --source arxiv to search arXiv live")
+            with console.status("Loading corpus index (built once per corpus file)…"):
+                ingest_corpus(settings.search.corpus, settings.search.cache_dir)
+    except USER_ERRORS as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # pydantic validation of an out-of-range option
+        _fail(f"invalid option: {exc}")
+
+    from flows.research import research_flow
+
+    _quiet_prefect_console()
+    board = StageBoard()
+    unsubscribe = subscribe(board.update)
+    try:
+        with Live(board.render(), console=console, refresh_per_second=4) as live:
+            unsubscribe_live = subscribe(lambda *_: live.update(board.render()))
+            try:
+                published = research_flow(
+                    goal=goal,
+                    source=settings.search.source,
+                    corpus=str(settings.search.corpus) if settings.search.corpus else None,
+                    max_papers=settings.rank.max_papers,
+                    max_revision_rounds=settings.tribunal.max_revision_rounds,
+                    out_dir=str(settings.out_dir),
+                )
+            finally:
+                unsubscribe_live()
+                live.update(board.render())
+    except USER_ERRORS as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
+    finally:
+        unsubscribe()
+
+    console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {goal}")
+    for label, path in published.files().items():
+        console.print(f"  {label:<15} {path}")
+
+
+@corpus_app.command("ingest")
+def corpus_ingest(
+    path: Annotated[Path, typer.Argument(help="Corpus file (.jsonl, .jsonl.gz, .parquet).")],
+    cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
+) -> None:
+    """Build the cached index of a corpus ahead of time (later runs reuse it)."""
+    cache = cache_dir or Settings().search.cache_dir
+    started = time.perf_counter()
+    try:
+        with console.status(f"Indexing {path}…"):
+            target, built = ingest_corpus(path, cache)
+    except CorpusError as exc:
+        _fail(str(exc))
+    import json
+
+    meta = json.loads((target / "meta.json").read_text())
+    stats = meta["stats"]
+    verb = "built" if built else "already cached"
+    console.print(f"Index {verb} in {time.perf_counter() - started:.1f}s: {target}")
+    console.print(
+        f"  papers {stats['papers']:,}; skipped: {stats['skipped_missing_fields']:,} without id/title/abstract, "
+        f"{stats['skipped_malformed']:,} malformed, {stats['duplicates']:,} duplicate ids"
+    )

@@ -1,0 +1,258 @@
+"""Local corpus: load JSON Lines / Parquet rows, build a cached BM25 + LSA index keyed by content hash."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+
+import bm25s
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from tasks.embedders import LsaModel
+from tasks.models import Paper
+from tasks.text import content_terms
+
+INDEX_FORMAT = 1
+_VERSION_SUFFIX = re.compile(r"v\d+$")
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be used; the message says why and what to do."""
+
+
+class CorpusStats(BaseModel):
+    """What loading a corpus kept and skipped."""
+
+    rows_read: int = 0
+    papers: int = 0
+    skipped_missing_fields: int = 0
+    skipped_malformed: int = 0
+    duplicates: int = 0
+
+
+def normalize_id(raw: object) -> str:
+    """arXiv id without 'arXiv:' prefix or version suffix."""
+    text = str(raw).strip()
+    text = text.removeprefix("arXiv:").removeprefix("arxiv:")
+    text = text.rsplit("/abs/", 1)[-1]
+    return _VERSION_SUFFIX.sub("", text)
+
+
+def _as_list(value: object, sep: str) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        if sep == "authors":
+            parts = re.split(r",\s*|\s+and\s+", value)
+        else:
+            parts = value.split()
+        return [p.strip() for p in parts if p.strip()]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def _date(row: dict) -> str | None:
+    for key in ("published", "update_date", "first_listed", "date", "year"):
+        value = row.get(key)
+        if value not in (None, "") and not (isinstance(value, float) and np.isnan(value)):
+            return str(value)
+    return None
+
+
+def paper_from_row(row: dict) -> Paper | None:
+    """A Paper from one corpus row, or None when id, title or abstract is missing."""
+    values = {k: row.get(k) for k in ("id", "title", "abstract")}
+    if not all(isinstance(v, (str, int, float)) and str(v).strip() for v in values.values()):
+        return None
+    if any(isinstance(v, float) and np.isnan(v) for v in values.values()):
+        return None
+    paper_id = normalize_id(values["id"])
+    return Paper(
+        id=paper_id,
+        title=" ".join(str(values["title"]).split()),
+        abstract=str(values["abstract"]).strip(),
+        authors=_as_list(row.get("authors"), "authors"),
+        categories=_as_list(row.get("categories"), "categories"),
+        published=_date(row),
+        url=row.get("abs_url") if isinstance(row.get("abs_url"), str) else None,
+    )
+
+
+def _json_rows(path: Path, stats: CorpusStats) -> Iterator[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            stats.rows_read += 1
+            try:
+                row = json.loads(line.decode("utf-8", errors="replace"))
+            except json.JSONDecodeError:
+                stats.skipped_malformed += 1
+                continue
+            if not isinstance(row, dict):
+                stats.skipped_malformed += 1
+                continue
+            yield row
+
+
+def _parquet_rows(path: Path, stats: CorpusStats) -> Iterator[dict]:
+    for row in pd.read_parquet(path).to_dict(orient="records"):
+        stats.rows_read += 1
+        yield row
+
+
+def load_papers(path: Path) -> tuple[list[Paper], CorpusStats]:
+    """Every usable paper of the corpus file (first occurrence of an id wins) and what was skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"corpus not found: {path} (give a .jsonl, .jsonl.gz or .parquet file)")
+    if not os.access(path, os.R_OK):
+        raise CorpusError(f"corpus not readable: {path}")
+    stats = CorpusStats()
+    rows = _parquet_rows(path, stats) if path.suffix == ".parquet" else _json_rows(path, stats)
+    papers: dict[str, Paper] = {}
+    try:
+        for row in rows:
+            paper = paper_from_row(row)
+            if paper is None:
+                stats.skipped_missing_fields += 1
+            elif paper.id in papers:
+                stats.duplicates += 1
+            else:
+                papers[paper.id] = paper
+    except (OSError, EOFError, ValueError) as exc:
+        raise CorpusError(f"cannot read corpus {path}: {exc}") from exc
+    stats.papers = len(papers)
+    if not papers:
+        raise CorpusError(f"corpus {path} has no rows with id, title and abstract")
+    return list(papers.values()), stats
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def paper_text(paper: Paper) -> str:
+    """The text a paper is indexed and embedded by."""
+    return f"{paper.title}. {paper.abstract}"
+
+
+@dataclass
+class CorpusIndex:
+    """A loaded corpus index: papers, BM25 over stemmed content terms, and the LSA model."""
+
+    content_hash: str
+    papers: pd.DataFrame
+    bm25: bm25s.BM25
+    lsa: LsaModel
+    meta: dict
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def paper(self, row: int) -> Paper:
+        rec = self.papers.iloc[row]
+        return Paper(
+            id=rec["id"],
+            title=rec["title"],
+            abstract=rec["abstract"],
+            authors=list(rec["authors"]),
+            categories=list(rec["categories"]),
+            published=rec["published"],
+            url=rec["url"],
+        )
+
+    def search(self, query: str, limit: int) -> list[Paper]:
+        """Papers ranked by BM25 for the query's content terms."""
+        tokens = [t for t in content_terms(query) if t in self.bm25.vocab_dict]
+        if not tokens:
+            return []
+        k = min(limit, len(self))
+        rows, scores = self.bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        return [self.paper(int(r)) for r, s in zip(rows[0], scores[0]) if s > 0]
+
+
+def _build(papers: list[Paper], stats: CorpusStats, source: Path, content_hash: str, target: Path) -> None:
+    started = time.perf_counter()
+    target.mkdir(parents=True)
+    frame = pd.DataFrame([p.model_dump() for p in papers])
+    frame.to_parquet(target / "papers.parquet", index=False)
+    tokens = [content_terms(paper_text(p)) for p in papers]
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    bm25.save(str(target / "bm25"))
+    LsaModel.fit(tokens).save(target / "lsa.joblib")
+    meta = {
+        "format": INDEX_FORMAT,
+        "source": str(source),
+        "content_hash": content_hash,
+        "stats": stats.model_dump(),
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    (target / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def index_dir(cache_dir: Path, content_hash: str) -> Path:
+    return Path(cache_dir) / "corpus" / f"{content_hash[:20]}-v{INDEX_FORMAT}"
+
+
+def ingest_corpus(path: Path, cache_dir: Path) -> tuple[Path, bool]:
+    """Build the corpus index once; returns its directory and whether it was built now."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"corpus not found: {path} (give a .jsonl, .jsonl.gz or .parquet file)")
+    content_hash = file_hash(path)
+    target = index_dir(cache_dir, content_hash)
+    if (target / "meta.json").is_file():
+        return target, False
+    papers, stats = load_papers(path)
+    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _build(papers, stats, path, content_hash, staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "meta.json").is_file():
+                raise  # another process won the race only if its index is complete
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target, True
+
+
+_loaded: dict[Path, CorpusIndex] = {}
+_load_lock = Lock()
+
+
+def load_index(path: Path, cache_dir: Path) -> CorpusIndex:
+    """The corpus index, built if needed and loaded once per process."""
+    target, _ = ingest_corpus(path, cache_dir)
+    with _load_lock:
+        if target not in _loaded:
+            meta = json.loads((target / "meta.json").read_text())
+            _loaded[target] = CorpusIndex(
+                content_hash=meta["content_hash"],
+                papers=pd.read_parquet(target / "papers.parquet"),
+                bm25=bm25s.BM25.load(str(target / "bm25"), mmap=True),
+                lsa=LsaModel.load(target / "lsa.joblib"),
+                meta=meta,
+            )
+        return _loaded[target]

@@ -1,0 +1,89 @@
+"""compose_draft: the Answer section from verified claims only, with numbered citations."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from tasks.common import STAGE_CACHE
+from tasks.models import Citation, Claim, Draft, Label, Plan, RankedPaper
+from tasks.progress import STAGE_HOOKS
+
+
+def _first_author(ranked: RankedPaper) -> str:
+    authors = ranked.paper.authors
+    if not authors:
+        return ranked.paper.id
+    surname = authors[0].split()[-1] if authors[0].split() else authors[0]
+    return f"{surname} et al." if len(authors) > 1 else surname
+
+
+def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: list[Claim]) -> str:
+    aspects = "; ".join(plan.aspects)
+    if not kept:
+        return (
+            f"The retrieved literature does not answer this question. {considered} candidate papers were "
+            f"retrieved, but none passed the relevance gate: none addresses {aspects}. "
+            "Search a corpus that covers the topic, or rephrase the goal."
+        )
+    return (
+        f"The retrieved literature does not answer this question with verifiable findings: {len(kept)} "
+        f"relevant papers were kept and {len(claims)} claims extracted, but none could be verified against "
+        "its source. Treat the papers in References as leads, not as an answer."
+    )
+
+
+@task(name="compose_draft", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
+def compose_draft(
+    plan: Plan,
+    ranked: list[RankedPaper],
+    claims: list[Claim],
+    revision_round: int = 0,
+    revision_notes: list[str] | None = None,
+) -> Draft:
+    """A draft whose answer cites only VERIFIED claims, grouped by the goal aspect they address."""
+    kept = [r for r in ranked if r.kept]
+    by_id = {r.paper.id: r for r in kept}
+    verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
+    numbers: dict[str, int] = {}
+    citations: list[Citation] = []
+
+    def cite(claim: Claim) -> str:
+        number = numbers.setdefault(claim.paper_id, len(numbers) + 1)
+        citations.append(Citation(claim_id=claim.id, paper_id=claim.paper_id, number=number))
+        return f"{_first_author(by_id[claim.paper_id])} [{number}]: “{claim.text}”"
+
+    paragraphs: list[str] = []
+    used: set[str] = set()
+    uncovered = []
+    for aspect in plan.aspects:
+        backing = [c for c in verified if aspect in c.aspects and c.id not in used]
+        if not backing:
+            if not any(aspect in c.aspects for c in verified):
+                uncovered.append(aspect)
+            continue
+        used.update(c.id for c in backing)
+        paragraphs.append(f"On {aspect}: " + " ".join(cite(c) for c in backing))
+    rest = [c for c in verified if c.id not in used]
+    if rest:
+        paragraphs.append("Further findings: " + " ".join(cite(c) for c in rest))
+
+    if verified:
+        papers_cited = len({c.paper_id for c in verified})
+        lead = f"{len(verified)} verified findings from {papers_cited} of the {len(kept)} relevant papers bear on the question."
+        if uncovered:
+            paragraphs.append("The retrieved literature does not address: " + "; ".join(uncovered) + ".")
+        answer = "\n\n".join([lead, *paragraphs])
+    else:
+        answer = _no_answer(plan, kept, len(ranked), claims)
+    return Draft(
+        goal=plan.goal,
+        plan=plan,
+        papers=kept,
+        candidates_considered=len(ranked),
+        claims=claims,
+        answer=answer,
+        citations=citations,
+        answered=bool(verified),
+        revision_round=revision_round,
+        revision_notes=revision_notes or [],
+    )

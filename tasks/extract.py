@@ -1,0 +1,104 @@
+"""extract_claims: the sentences of relevant abstracts that state findings about the goal."""
+
+from __future__ import annotations
+
+import re
+
+from prefect import task
+
+from tasks.common import STAGE_CACHE
+from tasks.models import Claim, Plan, RankedPaper, content_id
+from tasks.plan import is_quantity
+from tasks.progress import STAGE_HOOKS
+from tasks.settings import ExtractSettings
+from tasks.text import normalize_space, numbers, split_sentences, term_set
+
+FINDING_CUES = re.compile(
+    r"\b(?:outperform\w*|achiev\w*|improv\w*|reduc\w*|increas\w*|decreas\w*|surpass\w*|exceed\w*|"
+    r"show(?:s|ed|n)?|demonstrat\w*|find|found|finds|reveal\w*|yield\w*|match(?:es|ed)?|comparabl\w*|"
+    r"better|worse|faster|slower|fewer|lower|higher|gain\w*|speed-?up\w*|state-of-the-art|significant\w*|"
+    r"competitive|superior|while|whereas|trade-?offs?|at the cost|compared|than|versus|only)\b",
+    re.IGNORECASE,
+)
+# Sentences that frame the work rather than report what it found.
+FRAMING_CUES = re.compile(
+    r"\b(?:in this (?:paper|work)|this paper|we (?:propose|introduce|present|release|study|explore)|"
+    r"recent(?:ly)? (?:studies|work|advances)|have emerged|has emerged|have revolutionized|remains? (?:a )?challeng)",
+    re.IGNORECASE,
+)
+MIN_CHARS, MAX_CHARS = 40, 900
+
+
+def aspects_covered(plan: Plan, text: str) -> list[str]:
+    """Goal aspects the text speaks to (half of an aspect's terms, or a finding for a quantity aspect)."""
+    terms = term_set(text)
+    covered = []
+    for aspect in plan.aspects:
+        if is_quantity(aspect):
+            if FINDING_CUES.search(text) and (
+                numbers(text) or re.search(r"\bthan\b|compar|trade", text, re.I)
+            ):
+                covered.append(aspect)
+            continue
+        aspect_terms = term_set(aspect)
+        if aspect_terms and len(aspect_terms & terms) / len(aspect_terms) >= 0.5:
+            covered.append(aspect)
+    return covered
+
+
+def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
+    """0..1: states a finding (cues, numbers) and relates to the goal's terms; 0 without a finding cue."""
+    cues = len(FINDING_CUES.findall(sentence))
+    if not cues:
+        return 0.0
+    finding = min(1.0, 0.3 * cues + (0.3 if numbers(sentence) else 0.0))
+    if FRAMING_CUES.search(sentence):
+        finding *= 0.4
+    if position == 0:  # an abstract's first sentence usually sets the scene
+        finding *= 0.5
+    overlap = len(goal_terms & term_set(sentence)) / max(1, len(goal_terms))
+    return round(0.5 * finding + 0.5 * min(1.0, 2 * overlap), 4)
+
+
+@task(name="extract_claims", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
+def extract_claims(plan: Plan, papers: list[RankedPaper], settings: ExtractSettings) -> list[Claim]:
+    """Up to `claims_per_paper` finding sentences from each kept paper, interleaved by paper relevance."""
+    goal_terms = set(plan.key_terms)
+    per_paper: list[list[Claim]] = []
+    for ranked in (r for r in papers if r.kept):
+        abstract = ranked.paper.abstract
+        scored = []
+        for position, (start, end) in enumerate(split_sentences(abstract)):
+            sentence = abstract[start:end]
+            if not MIN_CHARS <= len(sentence) <= MAX_CHARS:
+                continue
+            score = sentence_score(sentence, goal_terms, position)
+            if score >= settings.min_sentence_score:
+                scored.append((score, start, end))
+        best = sorted(scored, key=lambda s: (-s[0], s[1]))[: settings.claims_per_paper]
+        claims = []
+        for _, start, end in sorted(best, key=lambda s: s[1]):
+            sentence = abstract[start:end]
+            text = normalize_space(sentence)
+            claims.append(
+                Claim(
+                    id=content_id(ranked.paper.id, start, end, text),
+                    text=text,
+                    paper_id=ranked.paper.id,
+                    source_sentence=sentence,
+                    start=start,
+                    end=end,
+                    aspects=aspects_covered(plan, f"{ranked.paper.title}. {text}"),
+                )
+            )
+        if claims:
+            per_paper.append(claims)
+    # Round-robin so the brief rests on several papers, not the first one's every sentence.
+    interleaved = [
+        c
+        for i in range(settings.claims_per_paper)
+        for claims in per_paper
+        if i < len(claims)
+        for c in [claims[i]]
+    ]
+    return interleaved[: settings.max_claims]

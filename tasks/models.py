@@ -1,0 +1,210 @@
+"""Typed models passed between stages; ids derive from content so citations and caches are stable."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+def content_id(*parts: object, length: int = 12) -> str:
+    """Stable short id from the given parts."""
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:length]
+
+
+class Paper(BaseModel):
+    """One paper as a source returned it."""
+
+    id: str = Field(description="arXiv id without version suffix.")
+    title: str
+    abstract: str
+    authors: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    published: str | None = Field(None, description="Date string as the source gave it (ISO where possible).")
+    url: str | None = None
+
+    @property
+    def link(self) -> str:
+        """Where a reader finds the paper."""
+        return self.url or f"https://arxiv.org/abs/{self.id}"
+
+
+class SearchResult(BaseModel):
+    """The ranked papers one query returned."""
+
+    query: str
+    papers: list[Paper]
+    error: str | None = Field(None, description="Why the query failed, when it did.")
+
+
+class RankedPaper(BaseModel):
+    """A candidate after fusion and reranking, with the relevance the gate judged."""
+
+    paper: Paper
+    fused_score: float = Field(description="Reciprocal-rank-fusion score over the queries.")
+    relevance: float = Field(description="Relevance to the goal, 0..1; the gate compares it to a threshold.")
+    term_coverage: float = Field(description="IDF-weighted share of the goal's key terms in the paper.")
+    similarity: float = Field(description="Embedding cosine between the goal and the paper.")
+    matched_queries: list[str] = Field(default_factory=list)
+    kept: bool = False
+
+
+class Plan(BaseModel):
+    """The goal's search plan."""
+
+    goal: str
+    queries: list[str]
+    aspects: list[str] = Field(description="Key phrases of the goal that an answer must address.")
+    key_terms: list[str] = Field(description="Stemmed content terms of the goal.")
+
+
+class Label(StrEnum):
+    VERIFIED = "VERIFIED"
+    WEAK = "WEAK"
+    UNSUPPORTED = "UNSUPPORTED"
+    UNCHECKED = "UNCHECKED"
+
+
+class Claim(BaseModel):
+    """A finding taken from one paper, tied to the exact sentence that backs it."""
+
+    id: str
+    text: str
+    paper_id: str
+    source_sentence: str = Field(description="The abstract's sentence, exactly as written.")
+    start: int = Field(description="Offset of the source sentence in the abstract.")
+    end: int
+    aspects: list[str] = Field(default_factory=list, description="Goal aspects the claim speaks to.")
+    label: Label = Label.UNCHECKED
+    confidence: float = 0.0
+    support: float = Field(0.0, description="Strength of support by the best evidence sentence, 0..1.")
+    baseline_cosine: float = Field(0.0, description="Replaced product's TF-IDF bigram cosine vs abstract.")
+    baseline_verified: bool = False
+    evidence: str = Field("", description="Best-aligned evidence sentence in the source.")
+    issues: list[str] = Field(default_factory=list, description="Consistency problems found.")
+    duplicates: list[str] = Field(default_factory=list, description="Ids of near-duplicate claims merged in.")
+
+
+class FindingKind(StrEnum):
+    MISSING_ASPECT = "missing_aspect"
+    WEAK_CLAIM = "weak_claim"
+    UNSUPPORTED_CLAIM = "unsupported_claim"
+    UNSUPPORTED_NUMBER = "unsupported_number"
+    OFF_TOPIC_SOURCE = "off_topic_source"
+    SINGLE_SOURCE = "single_source"
+    NO_EVIDENCE = "no_evidence"
+
+
+class Finding(BaseModel):
+    """One actionable problem a reviewer found."""
+
+    kind: FindingKind
+    detail: str
+    aspect: str | None = None
+    claim_id: str | None = None
+    paper_id: str | None = None
+
+
+class Review(BaseModel):
+    """One reviewer's verdict."""
+
+    role: str
+    score: float = Field(ge=0.0, le=10.0)
+    findings: list[Finding] = Field(default_factory=list)
+    rationale: str = ""
+
+
+class TribunalResult(BaseModel):
+    """The three reviews and their aggregate."""
+
+    score: float
+    reviews: list[Review]
+    round: int = 0
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.reviews for f in r.findings]
+
+
+class Citation(BaseModel):
+    """A claim the answer cites, numbered as in References."""
+
+    claim_id: str
+    paper_id: str
+    number: int
+
+
+class Draft(BaseModel):
+    """The brief under review: the answer and the evidence it rests on."""
+
+    goal: str
+    plan: Plan
+    papers: list[RankedPaper] = Field(description="Papers kept by the relevance gate.")
+    candidates_considered: int = 0
+    claims: list[Claim]
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    answered: bool = Field(description="Whether verified evidence answers the goal at all.")
+    revision_round: int = 0
+    revision_notes: list[str] = Field(default_factory=list)
+
+
+class RevisionPlan(BaseModel):
+    """What revise decided to do with the tribunal's findings."""
+
+    queries: list[str] = Field(default_factory=list, description="Follow-up searches for missing aspects.")
+    drop_claim_ids: list[str] = Field(default_factory=list)
+    drop_paper_ids: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class Policy(StrEnum):
+    AUTO_APPROVE = "AUTO_APPROVE"
+    SOFT_APPROVE = "SOFT_APPROVE"
+    HUMAN_REVIEW = "HUMAN_REVIEW"
+    REJECT = "REJECT"
+
+
+class Decision(BaseModel):
+    """Approval policy and the reasons for it."""
+
+    policy: Policy
+    score: float
+    failed_gates: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def approved(self) -> bool:
+        return self.policy is Policy.AUTO_APPROVE
+
+
+class EmbeddingSet(BaseModel):
+    """Vectors for papers and claims, labelled with the model that made them."""
+
+    model: str
+    dimension: int
+    paper_vectors: dict[str, list[float]] = Field(default_factory=dict)
+    claim_vectors: dict[str, list[float]] = Field(default_factory=dict)
+
+
+class Report(BaseModel):
+    """Everything a run produced; serialised as report.json."""
+
+    run_id: str
+    created_at: str
+    goal: str
+    source: str
+    plan: Plan
+    draft: Draft
+    tribunal: TribunalResult
+    tribunal_history: list[TribunalResult] = Field(default_factory=list)
+    decision: Decision
+    candidates: list[RankedPaper] = Field(
+        default_factory=list, description="Every paper ranked, kept or not."
+    )
+    search_errors: list[str] = Field(default_factory=list)
+    settings: dict
+    settings_hash: str
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    embedding_model: str = ""

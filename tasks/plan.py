@@ -1,0 +1,111 @@
+"""plan_queries: four distinct searches built from the goal's own words."""
+
+from __future__ import annotations
+
+import re
+
+from prefect import task
+
+from tasks.common import STAGE_CACHE
+from tasks.models import Plan
+from tasks.progress import STAGE_HOOKS
+from tasks.text import STOP_WORDS, content_terms, words
+
+# Words naming what is measured; a chunk made of them is the "measured quantity" lens of a goal.
+QUANTITY_WORDS = frozenset(
+    """trade-off trade-offs tradeoff tradeoffs accuracy performance efficiency latency cost costs memory
+    speed throughput robustness error errors f1 bleu rouge perplexity quality benefits benefit drawbacks
+    limitations advantages disadvantages effect effects impact gains improvement improvements scaling
+    benchmark benchmarks evaluation results energy runtime complexity""".split()
+)
+
+
+def _chunks(goal: str) -> list[list[str]]:
+    """Runs of consecutive content words: the goal's key phrases."""
+    chunks, current = [], []
+    for word in words(goal):
+        if word.lower() in STOP_WORDS or (len(word) < 2 and not word.isupper()):
+            if current:
+                chunks.append(current)
+            current = []
+        else:
+            current.append(word)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _salience(chunk: list[str]) -> float:
+    """How specific a phrase is: acronyms, compounds and names outrank plain words."""
+    score = 0.0
+    for w in chunk:
+        score += 1.0
+        if re.search(r"[A-Z].*[A-Z]|\d", w) or "-" in w:
+            score += 1.5
+        if w.lower() in QUANTITY_WORDS:
+            score -= 0.8
+    return score
+
+
+def _dedupe_words(parts: list[str]) -> str:
+    seen, out = set(), []
+    for w in " ".join(parts).split():
+        if w.lower() not in seen:
+            seen.add(w.lower())
+            out.append(w)
+    return " ".join(out)
+
+
+def is_quantity(phrase: str) -> bool:
+    """Whether the phrase only names a measured quantity (trade-offs, accuracy …)."""
+    return all(w.lower() in QUANTITY_WORDS for w in phrase.split())
+
+
+class GoalError(ValueError):
+    """The research goal cannot be researched as given."""
+
+
+def clean_goal(goal: str, max_chars: int) -> str:
+    """The goal with whitespace and control characters normalised, or a GoalError saying what is wrong."""
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in goal or "").split())
+    if not cleaned:
+        raise GoalError('the research goal is empty; pass a question such as "How does X affect Y?"')
+    if len(cleaned) > max_chars:
+        raise GoalError(f"the research goal has {len(cleaned)} characters; keep it under {max_chars}")
+    if not _chunks(cleaned):
+        raise GoalError("the research goal has no searchable words; ask a question about a topic")
+    return cleaned
+
+
+@task(name="plan_queries", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
+def plan_queries(goal: str) -> Plan:
+    """Up to four distinct queries: key terms, central entity, measured quantity, broader framing."""
+    chunks = _chunks(goal)
+    if not chunks:
+        raise GoalError("the goal has no searchable words; ask a question about a topic")
+    phrases = [" ".join(c) for c in chunks]
+    central = max(chunks, key=_salience)
+    central_phrase = " ".join(central)
+    quantity = [p for p in phrases if any(w.lower() in QUANTITY_WORDS for w in p.split())]
+    others = [p for p in phrases if p != central_phrase]
+
+    candidates = [
+        _dedupe_words(phrases),
+        central_phrase,
+        _dedupe_words([*(quantity or others[:1]), central_phrase]),
+        _dedupe_words([c[-1] for c in chunks] if len(chunks) > 1 else central[-2:]),
+    ]
+    # Short goals: fill up with the goal's own sub-phrases and words, never with invented topics.
+    candidates += phrases + [_dedupe_words([a, b]) for a in phrases for b in phrases if a < b]
+    candidates += [" ".join(c[i:j]) for c in chunks for i in range(len(c)) for j in range(len(c), i + 1, -1)]
+    candidates += sorted((w for c in chunks for w in c), key=lambda w: -_salience([w]))
+    queries: list[str] = []
+    for q in candidates:
+        if q and q.lower() not in {x.lower() for x in queries}:
+            queries.append(q)
+    return Plan(
+        goal=goal,
+        queries=queries[:4],
+        aspects=phrases,
+        key_terms=sorted(set(content_terms(goal))),
+    )

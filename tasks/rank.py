@@ -1,0 +1,97 @@
+"""merge_rank: dedupe, fuse the per-query rankings, rerank by the goal, gate on relevance."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import task
+
+from tasks.common import STAGE_CACHE
+from tasks.corpus import normalize_id, paper_text
+from tasks.embedders import Embedder, TermWeights
+from tasks.models import Paper, Plan, RankedPaper, SearchResult
+from tasks.plan import is_quantity
+from tasks.progress import STAGE_HOOKS
+from tasks.settings import RankSettings
+from tasks.text import term_set
+
+# Lexical coverage of the goal's terms decides most; the embedding adds topical closeness.
+COVERAGE_WEIGHT = 0.75
+# "trade-offs" or "accuracy" frame the question; a paper need not use those words to address it.
+QUANTITY_TERM_FACTOR = 0.3
+
+
+def fuse(
+    results: list[SearchResult], k: int
+) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
+    """Reciprocal rank fusion over the queries, deduplicating arXiv versions."""
+    papers: dict[str, Paper] = {}
+    scores: dict[str, float] = {}
+    queries: dict[str, list[str]] = {}
+    for result in results:
+        for rank, paper in enumerate(result.papers):
+            pid = normalize_id(paper.id)
+            papers.setdefault(pid, paper.model_copy(update={"id": pid}))
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank + 1)
+            if result.query not in queries.setdefault(pid, []):
+                queries[pid].append(result.query)
+    return papers, scores, queries
+
+
+def goal_term_weights(plan: Plan, weights: TermWeights) -> dict[str, float]:
+    """IDF of each goal term; terms that only name a measured quantity count less than the topic's."""
+    lens_terms = set().union(*(term_set(a) for a in plan.aspects if is_quantity(a))) - set().union(
+        *(term_set(a) for a in plan.aspects if not is_quantity(a))
+    )
+    return {t: weights.weight(t) * (QUANTITY_TERM_FACTOR if t in lens_terms else 1.0) for t in plan.key_terms}
+
+
+def term_coverage(goal_weights: dict[str, float], text: str) -> float:
+    """Weighted share of the goal's terms the text contains."""
+    total = sum(goal_weights.values())
+    if not total:
+        return 0.0
+    present = term_set(text)
+    return sum(w for t, w in goal_weights.items() if t in present) / total
+
+
+@task(name="merge_rank", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
+def merge_rank(
+    plan: Plan,
+    results: list[SearchResult],
+    embedder: Embedder,
+    weights: TermWeights,
+    settings: RankSettings,
+    exclude_ids: list[str] | None = None,
+) -> list[RankedPaper]:
+    """Every candidate, best first, with `kept` set on those that pass the relevance gate."""
+    papers, fused, queries = fuse(results, settings.rrf_k)
+    for pid in exclude_ids or []:
+        papers.pop(pid, None)
+    if not papers:
+        return []
+    ids = list(papers)
+    goal_weights = goal_term_weights(plan, weights)
+    vectors = embedder.embed([paper_text(papers[i]) for i in ids], kind="passage")
+    goal_vector = embedder.embed([plan.goal], kind="query")[0]
+    similarities = np.clip(vectors @ goal_vector, 0.0, 1.0)
+    ranked = []
+    for pid, sim in zip(ids, similarities):
+        coverage = term_coverage(goal_weights, paper_text(papers[pid]))
+        relevance = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim)
+        ranked.append(
+            RankedPaper(
+                paper=papers[pid],
+                fused_score=round(fused[pid], 6),
+                relevance=round(relevance, 4),
+                term_coverage=round(coverage, 4),
+                similarity=round(float(sim), 4),
+                matched_queries=queries[pid],
+            )
+        )
+    ranked.sort(key=lambda r: (-r.relevance, -r.fused_score, r.paper.id))
+    kept = 0
+    for r in ranked:
+        if r.relevance >= settings.relevance_threshold and kept < settings.max_papers:
+            r.kept = True
+            kept += 1
+    return ranked

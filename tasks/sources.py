@@ -1,0 +1,53 @@
+"""Paper sources behind one method: `search(query, limit) -> list[Paper]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, PrivateAttr
+
+from tasks.corpus import CorpusIndex, load_index
+from tasks.models import Paper
+
+
+class SourceUnavailable(RuntimeError):
+    """The source cannot be reached; the message says what to do instead."""
+
+
+class TransientSourceError(RuntimeError):
+    """The source failed in a way a later retry may not (overload, rate limiting, a broken response)."""
+
+
+@runtime_checkable
+class PaperSource(Protocol):
+    """Anything that returns papers ranked for a query."""
+
+    name: str
+
+    def search(self, query: str, limit: int) -> list[Paper]: ...
+
+
+class CorpusSource(BaseModel):
+    """A local corpus file searched through its cached BM25 index; fields form the cache key."""
+
+    name: str = "corpus"
+    path: Path
+    content_hash: str
+
+    _index: CorpusIndex = PrivateAttr()
+
+    @classmethod
+    def open(cls, path: Path, cache_dir: Path) -> CorpusSource:
+        """Load (building once if needed) the index of the corpus at `path`."""
+        index = load_index(path, cache_dir)
+        source = cls(path=Path(path), content_hash=index.content_hash)
+        source._index = index
+        return source
+
+    @property
+    def index(self) -> CorpusIndex:
+        return self._index
+
+    def search(self, query: str, limit: int) -> list[Paper]:
+        return self._index.search(query, limit)

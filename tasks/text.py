@@ -1,0 +1,104 @@
+"""Text helpers shared by the stages: sentences with offsets, stemmed terms, numbers, names."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+# Question scaffolding carries no topic: "what are the papers that study X" is about X.
+QUESTION_WORDS = frozenset(
+    """what which who whom whose when where why how are is was were do does did can could would should
+    papers paper studies study works work research researches literature articles article approaches
+    existing known some any tell give provide show list find mention explore explored explores discuss
+    discusses discussed examine examined investigate investigated propose proposed proposes specify
+    help resources information recent prior previous related regarding about compared comparison versus
+    vs using used use uses based via there been has have also such e.g i.e""".split()
+)
+STOP_WORDS = ENGLISH_STOP_WORDS | QUESTION_WORDS
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*|\d+(?:\.\d+)?%?")
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "cf.", "Fig.", "Eq.", "approx.", "resp.")
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[\"'])")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%|x\b|×)?")
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|neither|nor|without|cannot|fail(?:s|ed)?\s+to|unable|lack(?:s|ed)?)\b|n't\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(
+    r"\b(?:[A-Z][a-z]*[A-Z][A-Za-z0-9-]*|[A-Z]{2,}[A-Za-z0-9-]*|[A-Za-z]+-?\d+[A-Za-z0-9-]*)\b"
+)
+
+
+_TERM_CACHE: dict[str, tuple[str, ...]] = {}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Word tokens of the text, case kept."""
+    return _WORD.findall(text)
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed content terms in order; hyphenated words count by their parts, stop words dropped."""
+    terms = []
+    for w in _WORD.findall(text.lower()):
+        cached = _TERM_CACHE.get(w)
+        if cached is None:
+            parts = [p for p in w.split("-") if len(p) > 1 and p not in STOP_WORDS]
+            cached = _TERM_CACHE[w] = tuple(_stemmer().stemWords(parts)) if w not in STOP_WORDS else ()
+        terms.extend(cached)
+    return terms
+
+
+def term_set(text: str) -> set[str]:
+    """Content terms of the text as a set."""
+    return set(content_terms(text))
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence; never splits inside abbreviations or decimals."""
+    masked = text
+    for abbr in _ABBREVIATIONS:
+        masked = masked.replace(abbr, abbr.replace(".", "\x00"))
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(masked):
+        end = m.end()
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def normalize_space(text: str) -> str:
+    """Collapse hard line wraps and runs of spaces."""
+    return " ".join(text.split())
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers and percentages stated in the text, normalised ("12 %" -> "12%")."""
+    return {m.group(0).replace(" ", "").replace(",", "") for m in _NUMBER.finditer(text)}
+
+
+def negations(text: str) -> int:
+    """How many negation cues the text holds."""
+    return len(_NEGATION.findall(text))
+
+
+def named_entities(text: str) -> set[str]:
+    """Method, model and dataset names: acronyms, CamelCase, names with digits."""
+    return {m.group(0) for m in _NAME.finditer(text) if not m.group(0).isdigit()}

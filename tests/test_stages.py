@@ -1,0 +1,190 @@
+"""Each stage through `.fn()` on the project's own fixture corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.backends import offline_models
+from tasks.draft import compose_draft
+from tasks.embed import embed
+from tasks.extract import extract_claims
+from tasks.models import Claim, FindingKind, Label, Paper, Policy, SearchResult
+from tasks.plan import GoalError, clean_goal, plan_queries
+from tasks.policy import decide_policy
+from tasks.rank import merge_rank
+from tasks.revise import revise
+from tasks.search import search
+from tasks.settings import Settings
+from tasks.sources import CorpusSource
+from tasks.tribunal import ROLES, aggregate, review
+from tasks.verify import verify_claims, verify_one
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
+GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
+OFF_TOPIC_GOAL = "How does quantum error correction scale on superconducting qubits?"
+SETTINGS = Settings()
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> CorpusSource:
+    return CorpusSource.open(FIXTURE, tmp_path_factory.mktemp("cache"))
+
+
+def run_until_draft(goal: str, source: CorpusSource):
+    plan = plan_queries.fn(goal)
+    results = [search.fn(q, source, 20) for q in plan.queries]
+    embedder, weights = offline_models(source, results)
+    ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank)
+    kept = [r for r in ranked if r.kept]
+    claims = verify_claims.fn(extract_claims.fn(plan, kept, SETTINGS.extract), [r.paper for r in kept], SETTINGS.verify)
+    _, claims = embed.fn([r.paper for r in kept], claims, embedder, SETTINGS.verify.duplicate_similarity)
+    return plan, ranked, compose_draft.fn(plan, ranked, claims)
+
+
+def convene(draft):
+    return aggregate([review.fn(draft, role, SETTINGS.tribunal) for role in ROLES], 0)
+
+
+def test_plan_gives_four_distinct_queries_from_the_goals_words():
+    plan = plan_queries.fn(GOAL)
+    assert len(plan.queries) == 4 and len({q.lower() for q in plan.queries}) == 4
+    goal_words = {w.lower() for w in GOAL.replace("?", "").split()}
+    for query in plan.queries:
+        assert {w.lower() for w in query.split()} <= goal_words, query
+    assert "mixture-of-experts LoRA adapters" in plan.aspects
+
+
+@pytest.mark.parametrize("goal", ["", "   \n\t", "what is the"])
+def test_goal_without_topic_is_rejected(goal):
+    with pytest.raises(GoalError):
+        clean_goal(goal, 1000)
+
+
+def test_overlong_goal_is_rejected_and_control_characters_are_removed():
+    with pytest.raises(GoalError, match="characters"):
+        clean_goal("lora " * 500, 1000)
+    assert clean_goal("LoRA\x00 experts\x1b", 1000) == "LoRA experts"
+
+
+def test_merge_rank_dedupes_versions_and_gates_off_topic_papers(source):
+    plan = plan_queries.fn(GOAL)
+    paper = source.index.paper(0)
+    versioned = paper.model_copy(update={"id": paper.id + "v3"})
+    results = [search.fn(q, source, 20) for q in plan.queries] + [SearchResult(query="x", papers=[versioned])]
+    embedder, weights = offline_models(source, results)
+    ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank)
+    ids = [r.paper.id for r in ranked]
+    assert len(ids) == len(set(ids)) and paper.id in ids
+    kept = {r.paper.id for r in ranked if r.kept}
+    assert {"2404.90001", "2405.90002", "2406.90003"} <= kept
+    assert not kept & {"2301.80001", "2302.80002", "2304.80004"}
+    assert all(r.relevance >= SETTINGS.rank.relevance_threshold for r in ranked if r.kept)
+
+
+def test_claims_come_from_several_papers_with_exact_offsets(source):
+    _, ranked, draft = run_until_draft(GOAL, source)
+    abstracts = {r.paper.id: r.paper.abstract for r in ranked}
+    assert len({c.paper_id for c in draft.claims}) >= 3
+    for claim in draft.claims:
+        abstract = abstracts[claim.paper_id]
+        assert abstract[claim.start : claim.end] == claim.source_sentence
+        assert claim.start == 0 or not abstract[claim.start - 1].isalnum()
+        assert claim.end == len(abstract) or not abstract[claim.end].isalnum()
+
+
+def test_on_topic_draft_is_answered_and_approved(source):
+    _, _, draft = run_until_draft(GOAL, source)
+    tribunal = convene(draft)
+    decision = decide_policy.fn(draft, tribunal, SETTINGS.tribunal, SETTINGS.rank.relevance_threshold)
+    assert draft.answered and draft.citations
+    assert tribunal.score >= SETTINGS.tribunal.approve_threshold, tribunal
+    assert decision.policy is Policy.AUTO_APPROVE, decision
+
+
+def test_off_topic_goal_yields_insufficient_evidence_and_no_approval(source):
+    _, ranked, draft = run_until_draft(OFF_TOPIC_GOAL, source)
+    tribunal = convene(draft)
+    decision = decide_policy.fn(draft, tribunal, SETTINGS.tribunal, SETTINGS.rank.relevance_threshold)
+    assert not any(r.kept for r in ranked)
+    assert not draft.answered and "does not answer" in draft.answer
+    assert tribunal.score < 6.5
+    assert decision.policy is not Policy.AUTO_APPROVE
+    assert any(f.kind is FindingKind.NO_EVIDENCE for f in tribunal.findings)
+
+
+SOURCE = Paper(
+    id="2405.90002",
+    title="When Do Mixture-of-Experts Adapters Beat Dense LoRA?",
+    abstract=(
+        "We compare eight MoE LoRA variants with dense LoRA fine-tuning across 20 datasets. "
+        "MoE LoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures, while dense LoRA "
+        "matches them on single-task fine-tuning at 30% lower inference latency."
+    ),
+)
+
+
+def claim(text: str) -> Claim:
+    return Claim(id="c", text=text, paper_id=SOURCE.id, source_sentence=text, start=0, end=len(text))
+
+
+def test_faithful_claim_is_verified_with_its_evidence_sentence():
+    checked = verify_one(claim("dense LoRA matches MoE LoRA adapters on single-task fine-tuning at 30% lower "
+                               "inference latency"), SOURCE, SETTINGS.verify)
+    assert checked.label is Label.VERIFIED
+    assert "30% lower inference latency" in checked.evidence
+
+
+@pytest.mark.parametrize(
+    "text, issue",
+    [
+        ("dense LoRA matches them on single-task fine-tuning at 45% lower inference latency", "number"),
+        ("MoE LoRA adapters do not outperform dense LoRA on heterogeneous multi-task mixtures", "negation"),
+        ("QLoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures", "name"),
+    ],
+)
+def test_perturbed_claim_is_not_verified(text, issue):
+    checked = verify_one(claim(text), SOURCE, SETTINGS.verify)
+    assert checked.label is not Label.VERIFIED
+    assert any(i.startswith(issue) for i in checked.issues), checked.issues
+
+
+def test_claim_from_another_paper_is_unsupported_though_baseline_may_accept_it():
+    checked = verify_one(claim("Bacterial diversity decreased by 22% after two dry seasons of drought."),
+                         SOURCE, SETTINGS.verify)
+    assert checked.label is Label.UNSUPPORTED
+
+
+def test_near_duplicate_claims_are_merged(source):
+    embedder, _ = offline_models(source, [])
+    a = claim("MoE LoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures.").model_copy(
+        update={"confidence": 0.9}
+    )
+    b = a.model_copy(update={"id": "d", "text": a.text + " ", "confidence": 0.1})
+    c = claim("Dark matter halos are spherical.").model_copy(update={"id": "e"})
+    embeddings, merged = embed.fn([SOURCE], [a, b, c], embedder, 0.92)
+    assert [m.id for m in merged] == ["c", "e"] and merged[0].duplicates == ["d"]
+    assert embeddings.dimension == len(embeddings.claim_vectors["c"]) > 0
+
+
+def test_revise_searches_for_missing_aspects_and_drops_unsupported_claims(source):
+    _, _, draft = run_until_draft(GOAL, source)
+    bad = claim("MoE LoRA adapters cut latency by 99%.").model_copy(
+        update={"id": "bad", "label": Label.UNSUPPORTED, "issues": ["number not in evidence: 99%"]}
+    )
+    weak_plan = draft.plan.model_copy(update={"aspects": [*draft.plan.aspects, "catastrophic forgetting"]})
+    tribunal = convene(draft.model_copy(update={"claims": [*draft.claims, bad], "plan": weak_plan}))
+    plan = revise.fn(draft, tribunal)
+    assert "bad" in plan.drop_claim_ids
+    assert any("catastrophic forgetting" in q for q in plan.queries)
+
+
+def test_citing_an_unverified_claim_fails_a_hard_gate(source):
+    _, _, draft = run_until_draft(GOAL, source)
+    cited = draft.citations[0].claim_id
+    claims = [c.model_copy(update={"label": Label.WEAK}) if c.id == cited else c for c in draft.claims]
+    tampered = draft.model_copy(update={"claims": claims})
+    decision = decide_policy.fn(tampered, convene(tampered), SETTINGS.tribunal, SETTINGS.rank.relevance_threshold)
+    assert decision.policy is Policy.HUMAN_REVIEW
+    assert any("unverified" in g for g in decision.failed_gates)
