@@ -26,6 +26,7 @@ from tasks.text import normalize_space
 RATE_LIMIT_NAME = "sovereign-arxiv"
 _ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
 _VERSION_SUFFIX = re.compile(r"v\d+$")
+_CONNECTION_REPR = re.compile(r"^(?:<[^>]*>|HTTPS?Connection\([^)]*\)): ")
 
 _ensured: set[tuple[str, float]] = set()
 _ensured_lock = threading.Lock()
@@ -74,7 +75,7 @@ class _PoliteSession(requests.Session):
         self.timeout = timeout
         self.limit_name = limit_name
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if self.limit_name:
             rate_limit(self.limit_name, strict=True)
         kwargs.setdefault("timeout", self.timeout)
@@ -89,7 +90,7 @@ def _require_atom_feed(content: bytes) -> None:
     try:
         root = etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
-        raise TransientSourceError(f"arXiv sent malformed or truncated XML ({exc})") from exc
+        raise TransientSourceError(f"arXiv sent malformed or truncated XML ({exc.msg})") from exc
     if root.tag != _ATOM_FEED:
         raise TransientSourceError(f"arXiv sent <{etree.QName(root).localname}> instead of an Atom feed")
 
@@ -100,7 +101,7 @@ def _network_reason(exc: requests.RequestException, timeout: float) -> str:
         return f"no answer within {timeout:g} s"
     cause = exc.args[0] if exc.args else exc
     cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the socket error
-    return re.sub(r"^<[^>]*>: ", "", str(cause))
+    return _CONNECTION_REPR.sub("", str(cause))
 
 
 @contextmanager
@@ -113,8 +114,7 @@ def _arxiv_errors(url: str, timeout: float) -> Iterator[None]:
         if exc.status == 429 or exc.status >= 500:
             raise TransientSourceError(f"arXiv at {host} answered HTTP {exc.status}; retry later") from exc
         raise SourceUnavailable(
-            f"arXiv at {host} answered HTTP {exc.status}; check arxiv_query_url "
-            "or use --corpus PATH for a local corpus"
+            f"arXiv at {host} answered HTTP {exc.status}; check arxiv_query_url or use --corpus PATH for a local corpus"
         ) from exc
     except arxiv.UnexpectedEmptyPageError as exc:
         raise TransientSourceError(f"arXiv at {host} sent an empty follow-up page") from exc

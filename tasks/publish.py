@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -31,7 +33,9 @@ from tasks.models import (
     Policy,
     RankedPaper,
     Report,
+    TribunalResult,
 )
+from tasks.progress import STAGE_HOOKS
 
 TEMPLATES = Path(__file__).parent / "templates"
 DRAFT_BANNER = "DRAFT — owner review required"
@@ -106,11 +110,18 @@ with warnings.catch_warnings():
         """Where a published brief's files are; pdf and markdown are None for a rejected run."""
 
         directory: Path
+        policy: Policy
+        score: float
         pdf: Path | None
         markdown: Path | None
         json: Path
         claims_parquet: Path
         papers_parquet: Path
+
+        def files(self) -> dict[str, Path]:
+            """Label → path of every file written, in reading order."""
+            labels = ("pdf", "markdown", "json", "claims_parquet", "papers_parquet")
+            return {label: path for label in labels if (path := getattr(self, label)) is not None}
 
 
 class DataOnlyFetcher(URLFetcher):
@@ -263,9 +274,7 @@ def _references(report: Report, numbers: dict[str, int]) -> list[Reference]:
     cited = {c.paper_id for c in report.draft.citations}
     refs = []
     for paper_id, number in sorted(numbers.items(), key=lambda item: item[1]):
-        paper = papers.get(paper_id) or Paper(
-            id=paper_id, title="(paper not among this run's candidates)", abstract=""
-        )
+        paper = papers.get(paper_id) or Paper(id=paper_id, title="(paper not among this run's candidates)", abstract="")
         refs.append(
             Reference(
                 number=number,
@@ -285,23 +294,23 @@ def _banner(report: Report) -> Banner:
     approve = _setting(report.settings, "tribunal.approve_threshold")
     score = f"{decision.score:.1f}/10"
     if decision.policy is Policy.AUTO_APPROVE:
-        return Banner(
-            "approved",
-            "Approved",
-            [f"Auto-approved: tribunal score {score}, threshold {approve}, no gate failed."],
-        )
-    gates = f"Failed gates: {', '.join(decision.failed_gates)}." if decision.failed_gates else None
-    if decision.policy is Policy.HUMAN_REVIEW:
-        lines = [f"Held for owner review (tribunal score {score}).", gates]
-        return Banner("held", DRAFT_BANNER, [line for line in [*lines, *decision.reasons] if line])
-    if decision.policy is Policy.REJECT:
-        lines = [f"Rejected: tribunal score {score} is below the reject floor; not for publication.", gates]
-        return Banner("rejected", DRAFT_BANNER, [line for line in [*lines, *decision.reasons] if line])
-    lines = [
-        f"Soft-approved as a draft: tribunal score {score} is below the approve threshold {approve}.",
-        gates,
-    ]
-    return Banner("draft", DRAFT_BANNER, [line for line in [*lines, *decision.reasons] if line])
+        summary = f"Auto-approved: tribunal score {score}, threshold {approve}, no gate failed."
+        return Banner("approved", "Approved", [summary])
+    tone, summary = {
+        Policy.SOFT_APPROVE: (
+            "draft",
+            f"Soft-approved as a draft: tribunal score {score}, below the threshold {approve}.",
+        ),
+        Policy.HUMAN_REVIEW: ("held", f"Held for owner review (tribunal score {score})."),
+        Policy.REJECT: ("rejected", f"Rejected: tribunal score {score}, below the reject floor."),
+    }[decision.policy]
+    gates = [f"Failed gate: {gate}." for gate in decision.failed_gates]
+    return Banner(tone, DRAFT_BANNER, [summary, *gates, *_reasons(report)])
+
+
+def _reasons(report: Report) -> list[str]:
+    """The decision's reasons, less those that only repeat a failed gate."""
+    return [r for r in report.decision.reasons if r not in report.decision.failed_gates]
 
 
 def _label_counts(claims: list[Claim]) -> dict[str, int]:
@@ -314,12 +323,20 @@ def _abstract(report: Report, counts: dict[str, int]) -> str:
     kept = len(draft.papers)
     return (
         f"Question: {report.goal} "
-        f"{_plural(len(report.plan.queries), 'search query', 'search queries')} against the {report.source} source "
+        f"{_plural(len(report.plan.queries), 'search query', 'search queries')} against {report.source} "
         f"retrieved {_plural(len(report.candidates), 'candidate paper')}; {kept} passed the relevance gate. "
-        f"Of {_plural(len(draft.claims), 'claim')} extracted, {counts['VERIFIED']} "
-        f"{'is' if counts['VERIFIED'] == 1 else 'are'} verified against their source, {counts['WEAK']} weak "
-        f"and {counts['UNSUPPORTED']} unsupported. The tribunal scored the brief {report.tribunal.score:.1f}/10 "
+        f"{_claim_summary(draft.claims, counts)} The tribunal scored the brief {report.tribunal.score:.1f}/10 "
         f"{_revisions(draft.revision_round)}; policy: {report.decision.policy.value}."
+    )
+
+
+def _claim_summary(claims: list[Claim], counts: dict[str, int]) -> str:
+    if not claims:
+        return "No claims were extracted."
+    verb = "is" if counts["VERIFIED"] == 1 else "are"
+    return (
+        f"Of {_plural(len(claims), 'claim')} extracted, {counts['VERIFIED']} {verb} verified against their source, "
+        f"{counts['WEAK']} weak and {counts['UNSUPPORTED']} unsupported."
     )
 
 
@@ -359,15 +376,11 @@ def _uncertainties(report: Report, numbers: dict[str, int]) -> list[Uncertainty]
     draft = report.draft
     found = []
     if not draft.answered:
-        found.append(
-            Uncertainty("The goal is not answered", ["No verified evidence answers the goal as asked."])
-        )
+        found.append(Uncertainty("The goal is not answered", ["No verified evidence answers the goal as asked."]))
     doubtful = [_doubt(c, numbers) for c in draft.claims if c.label is not Label.VERIFIED]
     if doubtful:
         found.append(Uncertainty("Claims not fully supported by their source", doubtful))
-    missing = _unique(
-        f.aspect or f.detail for f in report.tribunal.findings if f.kind is FindingKind.MISSING_ASPECT
-    )
+    missing = _unique(f.aspect or f.detail for f in report.tribunal.findings if f.kind is FindingKind.MISSING_ASPECT)
     if missing:
         found.append(Uncertainty("Goal aspects with no verified claim", missing))
     found.extend(_source_dependence(report, numbers))
@@ -379,14 +392,9 @@ def _uncertainties(report: Report, numbers: dict[str, int]) -> list[Uncertainty]
     kept = len(draft.papers)
     if kept < FEW_PAPERS:
         threshold = _setting(report.settings, "rank.relevance_threshold")
-        found.append(
-            Uncertainty(
-                "Few papers kept",
-                [
-                    f"Only {kept} of {len(report.candidates)} candidates passed the relevance gate (threshold {threshold})."
-                ],
-            )
-        )
+        candidates = _plural(len(report.candidates), "candidate")
+        gate = f"{kept} of {candidates} passed the relevance gate (threshold {threshold})."
+        found.append(Uncertainty("Few papers kept", [gate]))
     return found
 
 
@@ -429,6 +437,16 @@ def _checked(report: Report) -> str:
     )
 
 
+def _seconds(seconds: float) -> str:
+    return "< 0.01" if 0 < seconds < 0.005 else f"{seconds:.2f}"
+
+
+def _history(report: Report) -> list[TribunalResult]:
+    """Every round's result; the flow's history may or may not already end with the final one."""
+    history = list(report.tribunal_history)
+    return history if history and history[-1] == report.tribunal else [*history, report.tribunal]
+
+
 def _paragraphs(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
@@ -447,12 +465,13 @@ def brief_context(report: Report) -> dict[str, object]:
         "answer": _paragraphs(report.draft.answer),
         "abstract": _abstract(report, counts),
         "settings_rows": _settings_rows(report.settings),
-        "stage_rows": [(stage, f"{seconds:.2f}") for stage, seconds in report.stage_seconds.items()],
+        "stage_rows": [(stage, _seconds(seconds)) for stage, seconds in report.stage_seconds.items()],
         "total_seconds": f"{sum(report.stage_seconds.values()):.2f}",
         "counts": counts,
         "baseline": _baseline(report),
         "verdict": _verdict(report),
-        "history": [(t.round, t.score) for t in [*report.tribunal_history, report.tribunal]],
+        "history": [(t.round, t.score) for t in _history(report)],
+        "reasons": _reasons(report),
         "uncertainties": uncertainties,
         "checked": "" if uncertainties else _checked(report),
         "numbers": numbers,
@@ -549,6 +568,8 @@ def _published(report: Report, final: Path) -> PublishedBrief:
     rejected = report.decision.policy is Policy.REJECT
     return PublishedBrief(
         directory=final,
+        policy=report.decision.policy,
+        score=report.decision.score,
         pdf=None if rejected else final / "report.pdf",
         markdown=None if rejected else final / "report.md",
         json=final / "report.json",
@@ -578,3 +599,10 @@ def publish_report(report: Report, embeddings: EmbeddingSet, out_dir: Path) -> P
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _published(report, final)
+
+
+# Each run publishes its own directory, so there is nothing to cache; a retry covers a passing I/O hiccup.
+@task(name="publish", **STAGE_HOOKS, retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def publish(report: Report, embeddings: EmbeddingSet, out_dir: Path) -> PublishedBrief:
+    """Publish the brief and its data under out_dir/<run_id>/."""
+    return publish_report(report, embeddings, out_dir)

@@ -19,7 +19,8 @@ for _prefix, _uri in (("", ATOM), ("opensearch", OPENSEARCH), ("arxiv", ARXIV)):
     ET.register_namespace(_prefix, _uri)
 
 # Field prefixes and boolean operators of arXiv's query syntax carry no search words.
-_QUERY_SYNTAX = re.compile(r"\b(?:all|ti|au|abs|co|jr|cat|rn|id):|\b(?:AND|OR|ANDNOT)\b|[()\"]")
+_QUERY_SYNTAX = re.compile(r"\b(?:all|ti|au|abs|co|jr|cat|rn|id):|\b(?:AND|OR|ANDNOT)\b")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,19 @@ def _timestamp(value: str) -> str:
 def _entry(feed: ET.Element, paper: dict[str, Any]) -> None:
     """One <entry> as arXiv writes it: versioned id, wrapped title and summary, links, categories."""
     versioned = f"{paper['id']}v{paper.get('version', 1)}"
+    abs_url, pdf_url = f"http://arxiv.org/abs/{versioned}", f"http://arxiv.org/pdf/{versioned}"
     published = _timestamp(paper.get("published", "2024-01-01"))
     categories = paper.get("categories", ["cs.CL"])
     entry = _sub(feed, ATOM, "entry")
-    _sub(entry, ATOM, "id", f"http://arxiv.org/abs/{versioned}")
+    _sub(entry, ATOM, "id", abs_url)
     _sub(entry, ATOM, "updated", _timestamp(paper.get("updated", published)))
     _sub(entry, ATOM, "published", published)
     _sub(entry, ATOM, "title", paper["title"])
     _sub(entry, ATOM, "summary", f"  {paper['abstract']}\n")
     for name in paper.get("authors", []):
         _sub(_sub(entry, ATOM, "author"), ATOM, "name", name)
-    _sub(entry, ATOM, "link", href=f"http://arxiv.org/abs/{versioned}", rel="alternate", type="text/html")
-    _sub(entry, ATOM, "link", title="pdf", href=f"http://arxiv.org/pdf/{versioned}", rel="related", type="application/pdf")
+    _sub(entry, ATOM, "link", href=abs_url, rel="alternate", type="text/html")
+    _sub(entry, ATOM, "link", title="pdf", href=pdf_url, rel="related", type="application/pdf")
     _sub(entry, ARXIV, "primary_category", term=categories[0], scheme=ARXIV)
     for term in categories:
         _sub(entry, ATOM, "category", term=term, scheme=ARXIV)
@@ -72,7 +74,8 @@ def _entry(feed: ET.Element, paper: dict[str, Any]) -> None:
 def render_feed(papers: list[dict[str, Any]], total: int, start: int, query: dict[str, str]) -> bytes:
     """An arXiv API response page holding `papers` out of `total` matches."""
     feed = ET.Element(f"{{{ATOM}}}feed")
-    _sub(feed, ATOM, "link", href=f"http://arxiv.org/api/query?{urlencode(query)}", rel="self", type="application/atom+xml")
+    self_url = f"http://arxiv.org/api/query?{urlencode(query)}"
+    _sub(feed, ATOM, "link", href=self_url, rel="self", type="application/atom+xml")
     _sub(feed, ATOM, "title", f"arXiv Query: {urlencode(query)}", type="html")
     _sub(feed, ATOM, "id", "http://arxiv.org/api/loopback")
     _sub(feed, ATOM, "updated", "2024-05-01T00:00:00-04:00")
@@ -86,8 +89,8 @@ def render_feed(papers: list[dict[str, Any]], total: int, start: int, query: dic
 
 def matching(papers: list[dict[str, Any]], search_query: str) -> list[dict[str, Any]]:
     """Papers whose title or abstract contains any word of the query, in list order."""
-    query_words = set(_QUERY_SYNTAX.sub(" ", search_query).lower().split())
-    return [p for p in papers if query_words & set(f"{p['title']} {p['abstract']}".lower().split())]
+    query_words = set(_WORD.findall(_QUERY_SYNTAX.sub(" ", search_query).lower()))
+    return [p for p in papers if query_words & set(_WORD.findall(f"{p['title']} {p['abstract']}".lower()))]
 
 
 class AtomServer:
@@ -100,7 +103,7 @@ class AtomServer:
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def port(self) -> int:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# The project is not installed into the venv; `pytest` run as a script does not put the root on sys.path.
+# Tests share helpers as `tests.*`; the editable install maps only flows/tasks/deployments, and the
+# `pytest` script (unlike `python -m pytest`) does not put the project root on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# Tests never touch the user's index cache and never wait on real retry delays.
+os.environ["SOVEREIGN_SEARCH__CACHE_DIR"] = tempfile.mkdtemp(prefix="sovereign-cache-")
+os.environ["SOVEREIGN_SEARCH__RETRY_DELAY_SECONDS"] = "0"
 
 
 @pytest.fixture(scope="session")

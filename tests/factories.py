@@ -47,10 +47,15 @@ _PAPERS = [
         ["Mei Tanaka", "Oskar Lindqvist", "Priya Raman", "Daniel Okafor"],
         "2024-03-02",
         [
-            ("Conditioning the generator on retrieved passages lowers the hallucination rate from 27% to 11% on "
-             "Natural Questions.", ["retrieval augmentation", "hallucination rate"]),
-            ("Gains are largest for long-tail entities that the parametric memory covers poorly.",
-             ["open-domain question answering"]),
+            (
+                "Conditioning the generator on retrieved passages lowers the hallucination rate from 27% to 11% on "
+                "Natural Questions.",
+                ["retrieval augmentation", "hallucination rate"],
+            ),
+            (
+                "Gains are largest for long-tail entities that the parametric memory covers poorly.",
+                ["open-domain question answering"],
+            ),
         ],
         0.82,
         True,
@@ -61,10 +66,14 @@ _PAPERS = [
         ["Lucía Fernández", "Henrik Baum"],
         "2023-11-08",
         [
-            ("Irrelevant retrieved passages increase hallucination compared with closed-book answering.",
-             ["hallucination rate", "retrieval augmentation"]),
-            ("A reranker that filters low-quality evidence recovers most of the accuracy lost to noisy retrieval.",
-             ["open-domain question answering"]),
+            (
+                "Irrelevant retrieved passages increase hallucination compared with closed-book answering.",
+                ["hallucination rate", "retrieval augmentation"],
+            ),
+            (
+                "A reranker that filters low-quality evidence recovers most of the accuracy lost to noisy retrieval.",
+                ["open-domain question answering"],
+            ),
         ],
         0.74,
         True,
@@ -75,10 +84,14 @@ _PAPERS = [
         ["Sung-min Park", "Amara Nwosu", "Felix Hartmann", "Ines Duarte", "Tomasz Wójcik"],
         "2024-05-20",
         [
-            ("Answers that cite retrieved passages are judged faithful 89% of the time by human annotators.",
-             ["hallucination rate"]),
-            ("Automatic attribution scores correlate with human faithfulness judgements at 0.71 Spearman.",
-             ["evaluation benchmarks"]),
+            (
+                "Answers that cite retrieved passages are judged faithful 89% of the time by human annotators.",
+                ["hallucination rate"],
+            ),
+            (
+                "Automatic attribution scores correlate with human faithfulness judgements at 0.71 Spearman.",
+                ["evaluation benchmarks"],
+            ),
         ],
         0.66,
         True,
@@ -89,8 +102,10 @@ _PAPERS = [
         ["Arjun Mehta", "Claire Dubois", "Kenji Watanabe"],
         "2024-02-15",
         [
-            ("Verifying each generated sentence against retrieved evidence removes 40% of unsupported statements.",
-             ["retrieval augmentation", "hallucination rate"]),
+            (
+                "Verifying each generated sentence against retrieved evidence removes 40% of unsupported statements.",
+                ["retrieval augmentation", "hallucination rate"],
+            ),
             ("The verification step adds about 30% latency per answer.", ["open-domain question answering"]),
         ],
         0.58,
@@ -118,14 +133,14 @@ _PAPERS = [
 _LABELS = [Label.VERIFIED, Label.VERIFIED, Label.WEAK, Label.VERIFIED, Label.UNSUPPORTED]
 _SUPPORT = {Label.VERIFIED: 0.78, Label.WEAK: 0.44, Label.UNSUPPORTED: 0.12, Label.UNCHECKED: 0.0}
 _DECISIONS = {
-    Policy.AUTO_APPROVE: (7.4, [], ["Tribunal score 7.4 meets the approve threshold 6.5 and no hard gate failed."]),
-    Policy.SOFT_APPROVE: (5.6, [], ["Tribunal score 5.6 stayed below the approve threshold 6.5 after 1 revision round."]),
+    Policy.AUTO_APPROVE: (7.4, [], ["score 7.40 ≥ 6.5"]),
+    Policy.SOFT_APPROVE: (5.6, [], ["score 5.60 < 6.5 after 1 revision round(s)"]),
     Policy.HUMAN_REVIEW: (
         6.9,
-        ["unverified_cited_claim"],
-        ["The answer cites a claim that is not VERIFIED; the owner must confirm or drop it."],
+        ["answer cites unverified claims: 5f0c2a9e41d7"],
+        ["a hard gate failed; the owner must review", "answer cites unverified claims: 5f0c2a9e41d7"],
     ),
-    Policy.REJECT: (1.4, [], ["Tribunal score 1.4 is below the reject floor 2.0; no evidence answers the goal."]),
+    Policy.REJECT: (1.4, [], ["score 1.40 below the floor 2.0"]),
 }
 STAGE_SECONDS = {
     "plan_queries": 0.02,
@@ -220,11 +235,23 @@ def _findings(claims: list[Claim], aspects: list[str]) -> list[Finding]:
     ]
     for claim in claims:
         if claim.label is Label.WEAK:
-            findings.append(Finding(kind=FindingKind.WEAK_CLAIM, detail=f"Weak support: {claim.text}",
-                                    claim_id=claim.id, paper_id=claim.paper_id))
+            findings.append(
+                Finding(
+                    kind=FindingKind.WEAK_CLAIM,
+                    detail=f"Weak support: {claim.text}",
+                    claim_id=claim.id,
+                    paper_id=claim.paper_id,
+                )
+            )
         if claim.label is Label.UNSUPPORTED:
-            findings.append(Finding(kind=FindingKind.UNSUPPORTED_CLAIM, detail=f"Unsupported: {claim.text}",
-                                    claim_id=claim.id, paper_id=claim.paper_id))
+            findings.append(
+                Finding(
+                    kind=FindingKind.UNSUPPORTED_CLAIM,
+                    detail=f"Unsupported: {claim.text}",
+                    claim_id=claim.id,
+                    paper_id=claim.paper_id,
+                )
+            )
     return findings
 
 
@@ -232,12 +259,24 @@ def _tribunal(score: float, findings: list[Finding], round_: int) -> TribunalRes
     claim_findings = [f for f in findings if f.kind is not FindingKind.MISSING_ASPECT]
     aspect_findings = [f for f in findings if f.kind is FindingKind.MISSING_ASPECT]
     reviews = [
-        Review(role="skeptic", score=max(0.0, score - 0.6), findings=claim_findings,
-               rationale="Checked every cited claim against its source sentence."),
-        Review(role="validator", score=min(10.0, score + 0.4), findings=[],
-               rationale="Citations resolve to kept papers and numbers match their evidence."),
-        Review(role="synthesizer", score=min(10.0, score + 0.2), findings=aspect_findings,
-               rationale="Compared the answer's coverage with the goal's aspects."),
+        Review(
+            role="skeptic",
+            score=max(0.0, score - 0.6),
+            findings=claim_findings,
+            rationale="Checked every cited claim against its source sentence.",
+        ),
+        Review(
+            role="validator",
+            score=min(10.0, score + 0.4),
+            findings=[],
+            rationale="Citations resolve to kept papers and numbers match their evidence.",
+        ),
+        Review(
+            role="synthesizer",
+            score=min(10.0, score + 0.2),
+            findings=aspect_findings,
+            rationale="Compared the answer's coverage with the goal's aspects.",
+        ),
     ]
     return TribunalResult(score=score, reviews=reviews, round=round_)
 
@@ -258,8 +297,13 @@ def make_report(
     findings = _findings(claim_list, ASPECTS)
     tribunal = _tribunal(score, findings, revision_round)
     history = [_tribunal(round(score - 1.1, 1), findings, 0)] if revision_round else []
-    plan = Plan(goal=GOAL, queries=QUERIES, aspects=ASPECTS,
-                key_terms=["retriev", "augment", "hallucin", "open-domain", "question", "answer"])
+    history.append(tribunal)
+    plan = Plan(
+        goal=GOAL,
+        queries=QUERIES,
+        aspects=ASPECTS,
+        key_terms=["retriev", "augment", "hallucin", "open-domain", "question", "answer"],
+    )
     settings = Settings(_env_file=None)
     draft = Draft(
         goal=GOAL,
@@ -277,7 +321,7 @@ def make_report(
         run_id=run_id,
         created_at="2025-03-14T09:30:00+00:00",
         goal=GOAL,
-        source="corpus",
+        source="corpus tests/fixtures/mini_corpus.jsonl",
         plan=plan,
         draft=draft,
         tribunal=tribunal,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
-from prefect import flow, task
+from prefect import flow, task, unmapped
 from prefect.client.orchestration import get_client
 
 from tasks.arxiv_source import ArxivSource, ensure_rate_limit
@@ -150,7 +150,8 @@ def _search_task(source: ArxivSource, query: str) -> list[Paper]:
 
 @flow
 def _parallel_searches(source: ArxivSource, queries: list[str]) -> list[list[Paper]]:
-    return _search_task.map(source, queries).result()
+    # A pydantic model iterates over its fields, so .map would fan out over them unless unmapped.
+    return _search_task.map(unmapped(source), queries).result()
 
 
 def test_parallel_searches_are_spaced_by_rate_limit(server: AtomServer, prefect_harness: None) -> None:

@@ -1,0 +1,68 @@
+"""The whole research flow under a Prefect test server, on the project's fixture corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from flows.research import research_flow
+from tasks.models import Label, Policy, Report
+from tasks.progress import subscribe
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
+GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def load_report(directory: Path) -> Report:
+    return Report.model_validate_json((directory / "report.json").read_text())
+
+
+def test_flow_publishes_an_approved_cited_brief(tmp_path):
+    published = research_flow(goal=GOAL, corpus=str(FIXTURE), out_dir=str(tmp_path / "runs"))
+    report = load_report(published.directory)
+    assert sorted(p.name for p in published.directory.iterdir()) == [
+        "claims.parquet", "papers.parquet", "report.json", "report.md", "report.pdf",
+    ]
+    assert report.decision.policy is Policy.AUTO_APPROVE
+    kept = {p.paper.id for p in report.draft.papers}
+    cited = {c.paper_id for c in report.draft.citations}
+    assert cited and cited <= kept and len(cited) >= 2
+    cited_claims = {x.claim_id for x in report.draft.citations}
+    assert all(c.label is Label.VERIFIED for c in report.draft.claims if c.id in cited_claims)
+    assert set(report.stage_seconds) >= {"plan_queries", "search", "merge_rank", "extract_claims", "verify_claims",
+                                         "embed", "tribunal", "decide_policy"}
+    assert report.settings_hash and report.settings["rank"]["max_papers"] == 8
+    pdf_text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(published.pdf).pages)
+    assert "Extracted Claims" in pdf_text and "SOVEREIGN" in pdf_text
+
+
+def test_off_topic_corpus_gives_an_honest_unapproved_brief(tmp_path):
+    off_topic = tmp_path / "off_topic.jsonl"
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.startswith("{")]
+    off_topic.write_text("\n".join(json.dumps(r) for r in rows if str(r.get("id", "")).startswith("230")) + "\n")
+    published = research_flow(goal=GOAL, corpus=str(off_topic), out_dir=str(tmp_path / "runs"))
+    report = load_report(published.directory)
+    assert report.decision.policy is not Policy.AUTO_APPROVE
+    assert report.draft.papers == [] and not report.draft.answered
+    assert report.draft.revision_round == 1 and len(report.tribunal_history) == 2
+    assert "does not answer" in published.markdown.read_text()
+
+
+def test_rerun_reuses_every_finished_stage(tmp_path):
+    args = dict(goal="Do sparse LoRA experts reduce memory during fine-tuning?", corpus=str(FIXTURE),
+                out_dir=str(tmp_path / "runs"))
+    research_flow(**args)
+    seen: list[tuple[str, str]] = []
+    unsubscribe = subscribe(lambda stage, state: seen.append((stage, state)))
+    try:
+        second = research_flow(**args)
+    finally:
+        unsubscribe()
+    finished = [(stage, state) for stage, state in seen if state != "Running" and stage != "publish"]
+    assert finished and all(state == "Cached" for _, state in finished), finished
+    assert load_report(second.directory).decision.policy is Policy.AUTO_APPROVE
