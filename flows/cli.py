@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+import os
+
+# Prefect's INFO lines would bury the stage board; they still reach the API and the UI.
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import json
 import time
 from pathlib import Path
 from threading import Lock
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +26,9 @@ from tasks.publish import PublishError
 from tasks.settings import Settings
 from tasks.sources import SourceUnavailable
 
-app = typer.Typer(help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True)
+app = typer.Typer(
+    help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True
+)
 corpus_app = typer.Typer(help="Build and inspect local corpus indexes.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 console = Console()
@@ -58,16 +66,6 @@ class StageBoard:
         return table
 
 
-def _quiet_prefect_console() -> None:
-    """Keep Prefect's INFO lines off the terminal (they still reach the API); the board shows progress."""
-    from prefect.logging.handlers import APILogHandler
-
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
-        for handler in logging.getLogger(name).handlers:
-            if not isinstance(handler, APILogHandler):
-                handler.setLevel(logging.WARNING)
-
-
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -102,7 +100,6 @@ def run(
 
     from flows.research import research_flow
 
-    _quiet_prefect_console()
     board = StageBoard()
     unsubscribe = subscribe(board.update)
     try:
@@ -127,9 +124,9 @@ def run(
     finally:
         unsubscribe()
 
-    console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {goal}")
+    console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {goal}", soft_wrap=True)
     for label, path in published.files().items():
-        console.print(f"  {label:<15} {path}")
+        console.print(f"  {label:<15} {path}", soft_wrap=True)
 
 
 @corpus_app.command("ingest")
@@ -145,8 +142,6 @@ def corpus_ingest(
             target, built = ingest_corpus(path, cache)
     except CorpusError as exc:
         _fail(str(exc))
-    import json
-
     meta = json.loads((target / "meta.json").read_text())
     stats = meta["stats"]
     verb = "built" if built else "already cached"

@@ -6,6 +6,10 @@ from prefect import task
 
 from tasks.common import STAGE_CACHE
 from tasks.models import Citation, Claim, Draft, Label, Plan, RankedPaper
+from tasks.plan import is_quantity
+
+# The answer stays readable: the strongest few claims per aspect; every claim is still listed in the brief.
+CLAIMS_PER_ASPECT = 4
 from tasks.progress import STAGE_HOOKS
 
 
@@ -43,7 +47,10 @@ def compose_draft(
     """A draft whose answer cites only VERIFIED claims, grouped by the goal aspect they address."""
     kept = [r for r in ranked if r.kept]
     by_id = {r.paper.id: r for r in kept}
-    verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
+    verified = sorted(
+        (c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id),
+        key=lambda c: -c.confidence * by_id[c.paper_id].relevance,
+    )
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
 
@@ -55,21 +62,24 @@ def compose_draft(
     paragraphs: list[str] = []
     used: set[str] = set()
     uncovered = []
-    for aspect in plan.aspects:
-        backing = [c for c in verified if aspect in c.aspects and c.id not in used]
-        if not backing:
-            if not any(aspect in c.aspects for c in verified):
-                uncovered.append(aspect)
+    # Specific aspects first, so a claim lands under the entity it is about rather than under "trade-offs".
+    for aspect in sorted(plan.aspects, key=is_quantity):
+        if not any(aspect in c.aspects for c in verified):
+            uncovered.append(aspect)
             continue
-        used.update(c.id for c in backing)
-        paragraphs.append(f"On {aspect}: " + " ".join(cite(c) for c in backing))
-    rest = [c for c in verified if c.id not in used]
+        backing = [c for c in verified if aspect in c.aspects and c.id not in used][:CLAIMS_PER_ASPECT]
+        if backing:
+            used.update(c.id for c in backing)
+            paragraphs.append(f"On {aspect}:\n" + "\n".join(f"- {cite(c)}" for c in backing))
+    rest = [c for c in verified if c.id not in used][:CLAIMS_PER_ASPECT]
     if rest:
-        paragraphs.append("Further findings: " + " ".join(cite(c) for c in rest))
+        paragraphs.append("Further findings:\n" + "\n".join(f"- {cite(c)}" for c in rest))
 
     if verified:
-        papers_cited = len({c.paper_id for c in verified})
-        lead = f"{len(verified)} verified findings from {papers_cited} of the {len(kept)} relevant papers bear on the question."
+        lead = (
+            f"{len(verified)} verified findings from {len({c.paper_id for c in verified})} of the {len(kept)} "
+            "relevant papers bear on the question; the strongest are quoted below, each from its source."
+        )
         if uncovered:
             paragraphs.append("The retrieved literature does not address: " + "; ".join(uncovered) + ".")
         answer = "\n\n".join([lead, *paragraphs])

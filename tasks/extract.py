@@ -26,7 +26,14 @@ FRAMING_CUES = re.compile(
     r"recent(?:ly)? (?:studies|work|advances)|have emerged|has emerged|have revolutionized|remains? (?:a )?challeng)",
     re.IGNORECASE,
 )
+# Markers that a sentence reports this work's evidence rather than restating the field's.
+EVIDENCE_CUES = re.compile(
+    r"\b(?:experiments?|results?|evaluations?|empirical(?:ly)?|we (?:find|found|show|observe|demonstrate)|"
+    r"our (?:method|approach|model|analysis|results?)|ablations?|benchmarks?)\b",
+    re.IGNORECASE,
+)
 MIN_CHARS, MAX_CHARS = 40, 900
+MIN_FINDING = 0.4
 
 
 def aspects_covered(plan: Plan, text: str) -> list[str]:
@@ -49,13 +56,14 @@ def aspects_covered(plan: Plan, text: str) -> list[str]:
 def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
     """0..1: states a finding (cues, numbers) and relates to the goal's terms; 0 without a finding cue."""
     cues = len(FINDING_CUES.findall(sentence))
-    if not cues:
-        return 0.0
-    finding = min(1.0, 0.3 * cues + (0.3 if numbers(sentence) else 0.0))
+    evidence = 0.3 if EVIDENCE_CUES.search(sentence) else 0.0
+    finding = min(1.0, 0.2 * cues + evidence + (0.3 if numbers(sentence) else 0.0))
     if FRAMING_CUES.search(sentence):
         finding *= 0.4
     if position == 0:  # an abstract's first sentence usually sets the scene
-        finding *= 0.5
+        finding *= 0.3
+    if not cues or finding < MIN_FINDING:
+        return 0.0
     overlap = len(goal_terms & term_set(sentence)) / max(1, len(goal_terms))
     return round(0.5 * finding + 0.5 * min(1.0, 2 * overlap), 4)
 

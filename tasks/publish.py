@@ -447,8 +447,16 @@ def _history(report: Report) -> list[TribunalResult]:
     return history if history and history[-1] == report.tribunal else [*history, report.tribunal]
 
 
-def _paragraphs(text: str) -> list[str]:
-    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+def _paragraphs(text: str) -> list[dict[str, object]]:
+    """Blocks of the answer: a lead line and the "- " list items under it."""
+    blocks = []
+    for chunk in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in chunk.strip().splitlines() if line.strip()]
+        if lines:
+            items = [line[2:] for line in lines if line.startswith("- ")]
+            lead = " ".join(line for line in lines if not line.startswith("- "))
+            blocks.append({"lead": lead, "items": items})
+    return blocks
 
 
 def brief_context(report: Report) -> dict[str, object]:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
-from xml.etree import ElementTree as ET
+
+from lxml import etree
 
 ATOM = "http://www.w3.org/2005/Atom"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
 ARXIV = "http://arxiv.org/schemas/atom"
-for _prefix, _uri in (("", ATOM), ("opensearch", OPENSEARCH), ("arxiv", ARXIV)):
-    ET.register_namespace(_prefix, _uri)
+# Prefixes per document (lxml nsmap): ElementTree's register_namespace is global, and other libraries remap it.
+_NSMAP = {None: ATOM, "opensearch": OPENSEARCH, "arxiv": ARXIV}
 
 # Field prefixes and boolean operators of arXiv's query syntax carry no search words.
 _QUERY_SYNTAX = re.compile(r"\b(?:all|ti|au|abs|co|jr|cat|rn|id):|\b(?:AND|OR|ANDNOT)\b")
@@ -40,8 +41,8 @@ class RecordedRequest:
     query: dict[str, str]
 
 
-def _sub(parent: ET.Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ns}}}{tag}", attrs)
+def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ns}}}{tag}", attrs)
     element.text = text
     return element
 
@@ -50,7 +51,7 @@ def _timestamp(value: str) -> str:
     return value if "T" in value else f"{value}T00:00:00Z"
 
 
-def _entry(feed: ET.Element, paper: dict[str, Any]) -> None:
+def _entry(feed: etree._Element, paper: dict[str, Any]) -> None:
     """One <entry> as arXiv writes it: versioned id, wrapped title and summary, links, categories."""
     versioned = f"{paper['id']}v{paper.get('version', 1)}"
     abs_url, pdf_url = f"http://arxiv.org/abs/{versioned}", f"http://arxiv.org/pdf/{versioned}"
@@ -73,7 +74,7 @@ def _entry(feed: ET.Element, paper: dict[str, Any]) -> None:
 
 def render_feed(papers: list[dict[str, Any]], total: int, start: int, query: dict[str, str]) -> bytes:
     """An arXiv API response page holding `papers` out of `total` matches."""
-    feed = ET.Element(f"{{{ATOM}}}feed")
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap=_NSMAP)
     self_url = f"http://arxiv.org/api/query?{urlencode(query)}"
     _sub(feed, ATOM, "link", href=self_url, rel="self", type="application/atom+xml")
     _sub(feed, ATOM, "title", f"arXiv Query: {urlencode(query)}", type="html")
@@ -84,7 +85,7 @@ def render_feed(papers: list[dict[str, Any]], total: int, start: int, query: dic
     _sub(feed, OPENSEARCH, "itemsPerPage", query.get("max_results", "10"))
     for paper in papers:
         _entry(feed, paper)
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return etree.tostring(feed, encoding="UTF-8", xml_declaration=True)
 
 
 def matching(papers: list[dict[str, Any]], search_query: str) -> list[dict[str, Any]]:
