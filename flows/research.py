@@ -38,9 +38,7 @@ def _timed(timings: dict[str, float], stage: str):
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
 
 
-def _run_searches(
-    queries: list[str], source: PaperSource, settings: Settings
-) -> tuple[list[SearchResult], list[str]]:
+def _run_searches(queries: list[str], source: PaperSource, settings: Settings) -> tuple[list[SearchResult], list[str]]:
     """Search every query in parallel; a failed query is reported, not fatal, unless all fail."""
     searcher = search.with_options(
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.search.retry_delay_seconds)
@@ -81,9 +79,7 @@ def _analyse(
     with _timed(timings, "verify_claims"):
         claims = verify_claims(claims, [r.paper for r in kept], settings.verify)
     with _timed(timings, "embed"):
-        embeddings, claims = embed(
-            [r.paper for r in kept], claims, embedder, settings.verify.duplicate_similarity
-        )
+        embeddings, claims = embed([r.paper for r in kept], claims, embedder, settings.verify.duplicate_similarity)
     with _timed(timings, "compose_draft"):
         draft = compose_draft(plan, ranked, claims, revision_round, notes)
     return ranked, draft, embeddings

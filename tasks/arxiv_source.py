@@ -118,12 +118,18 @@ def _arxiv_errors(url: str, timeout: float) -> Iterator[None]:
         ) from exc
     except arxiv.UnexpectedEmptyPageError as exc:
         raise TransientSourceError(f"arXiv at {host} sent an empty follow-up page") from exc
+    except requests.ReadTimeout as exc:  # reached but slow: a nightly run should try again, not give up
+        raise TransientSourceError(
+            f"arXiv at {host} did not answer within {timeout:g} s; retry later or use --corpus PATH"
+        ) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise SourceUnavailable(
             f"arXiv unreachable at {host} ({_network_reason(exc, timeout)}); "
             "check the network or use --corpus PATH for a local corpus"
         ) from exc
     except requests.RequestException as exc:
+        if isinstance(exc, ValueError):  # MissingSchema, InvalidURL: a setting is wrong, a retry cannot help
+            raise SourceUnavailable(f"arxiv_query_url {url!r} is not usable ({exc})") from exc
         raise TransientSourceError(f"arXiv at {host} broke off the response ({exc})") from exc
 
 

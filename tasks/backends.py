@@ -21,9 +21,7 @@ def open_source(settings: Settings) -> PaperSource:
             timeout_seconds=search.arxiv_timeout_seconds,
         )
     if search.corpus is None:
-        raise CorpusError(
-            "source 'corpus' needs a corpus file: pass --corpus PATH or set SOVEREIGN_SEARCH__CORPUS"
-        )
+        raise CorpusError("source 'corpus' needs a corpus file: pass --corpus PATH or set SOVEREIGN_SEARCH__CORPUS")
     return CorpusSource.open(search.corpus, search.cache_dir)
 
 

@@ -7,10 +7,10 @@ from prefect import task
 from tasks.common import STAGE_CACHE
 from tasks.models import Citation, Claim, Draft, Label, Plan, RankedPaper
 from tasks.plan import is_quantity
+from tasks.progress import STAGE_HOOKS
 
 # The answer stays readable: the strongest few claims per aspect; every claim is still listed in the brief.
 CLAIMS_PER_ASPECT = 4
-from tasks.progress import STAGE_HOOKS
 
 
 def _first_author(ranked: RankedPaper) -> str:

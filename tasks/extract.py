@@ -42,9 +42,7 @@ def aspects_covered(plan: Plan, text: str) -> list[str]:
     covered = []
     for aspect in plan.aspects:
         if is_quantity(aspect):
-            if FINDING_CUES.search(text) and (
-                numbers(text) or re.search(r"\bthan\b|compar|trade", text, re.I)
-            ):
+            if FINDING_CUES.search(text) and (numbers(text) or re.search(r"\bthan\b|compar|trade", text, re.I)):
                 covered.append(aspect)
             continue
         aspect_terms = term_set(aspect)
@@ -103,10 +101,6 @@ def extract_claims(plan: Plan, papers: list[RankedPaper], settings: ExtractSetti
             per_paper.append(claims)
     # Round-robin so the brief rests on several papers, not the first one's every sentence.
     interleaved = [
-        c
-        for i in range(settings.claims_per_paper)
-        for claims in per_paper
-        if i < len(claims)
-        for c in [claims[i]]
+        c for i in range(settings.claims_per_paper) for claims in per_paper if i < len(claims) for c in [claims[i]]
     ]
     return interleaved[: settings.max_claims]

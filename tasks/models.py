@@ -56,6 +56,7 @@ class Plan(BaseModel):
     goal: str
     queries: list[str]
     aspects: list[str] = Field(description="Key phrases of the goal that an answer must address.")
+    central: str = Field("", description="The goal's central method or entity, the most specific aspect.")
     key_terms: list[str] = Field(description="Stemmed content terms of the goal.")
 
 
@@ -200,9 +201,7 @@ class Report(BaseModel):
     tribunal: TribunalResult
     tribunal_history: list[TribunalResult] = Field(default_factory=list)
     decision: Decision
-    candidates: list[RankedPaper] = Field(
-        default_factory=list, description="Every paper ranked, kept or not."
-    )
+    candidates: list[RankedPaper] = Field(default_factory=list, description="Every paper ranked, kept or not.")
     search_errors: list[str] = Field(default_factory=list)
     settings: dict
     settings_hash: str

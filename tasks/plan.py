@@ -107,5 +107,6 @@ def plan_queries(goal: str) -> Plan:
         goal=goal,
         queries=queries[:4],
         aspects=phrases,
+        central=central_phrase,
         key_terms=sorted(set(content_terms(goal))),
     )

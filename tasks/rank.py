@@ -20,9 +20,7 @@ COVERAGE_WEIGHT = 0.75
 QUANTITY_TERM_FACTOR = 0.3
 
 
-def fuse(
-    results: list[SearchResult], k: int
-) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
+def fuse(results: list[SearchResult], k: int) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
     """Reciprocal rank fusion over the queries, deduplicating arXiv versions."""
     papers: dict[str, Paper] = {}
     scores: dict[str, float] = {}
@@ -71,13 +69,18 @@ def merge_rank(
         return []
     ids = list(papers)
     goal_weights = goal_term_weights(plan, weights)
+    central_terms = term_set(plan.central)
+    central_weights = {t: w for t, w in goal_weights.items() if t in central_terms}
     vectors = embedder.embed([paper_text(papers[i]) for i in ids], kind="passage")
     goal_vector = embedder.embed([plan.goal], kind="query")[0]
     similarities = np.clip(vectors @ goal_vector, 0.0, 1.0)
     ranked = []
     for pid, sim in zip(ids, similarities):
-        coverage = term_coverage(goal_weights, paper_text(papers[pid]))
-        relevance = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim)
+        text = paper_text(papers[pid])
+        coverage = term_coverage(goal_weights, text)
+        central = term_coverage(central_weights, text) if central_weights else 1.0
+        # A paper that misses the goal's central entity is at best half relevant, however many other terms match.
+        relevance = (COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim)) * (0.5 + 0.5 * central)
         ranked.append(
             RankedPaper(
                 paper=papers[pid],

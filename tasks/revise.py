@@ -16,16 +16,11 @@ def revise(draft: Draft, tribunal: TribunalResult) -> RevisionPlan:
     plan = RevisionPlan()
     for finding in tribunal.findings:
         if finding.kind is FindingKind.MISSING_ASPECT and finding.aspect:
-            query = (
-                finding.aspect if finding.aspect.lower() in central.lower() else f"{finding.aspect} {central}"
-            )
+            query = finding.aspect if finding.aspect.lower() in central.lower() else f"{finding.aspect} {central}"
             if query not in plan.queries and query not in draft.plan.queries:
                 plan.queries.append(query)
                 plan.notes.append(f"searched again for missing aspect '{finding.aspect}'")
-        elif (
-            finding.kind in (FindingKind.UNSUPPORTED_CLAIM, FindingKind.UNSUPPORTED_NUMBER)
-            and finding.claim_id
-        ):
+        elif finding.kind in (FindingKind.UNSUPPORTED_CLAIM, FindingKind.UNSUPPORTED_NUMBER) and finding.claim_id:
             if finding.claim_id not in plan.drop_claim_ids:
                 plan.drop_claim_ids.append(finding.claim_id)
                 plan.notes.append(f"dropped unsupported claim {finding.claim_id}")

@@ -13,9 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class SearchSettings(BaseModel):
     """Where papers come from and how many each query asks for."""
 
-    source: Literal["corpus", "arxiv"] = Field(
-        "corpus", description="Paper source: a local corpus file or live arXiv."
-    )
+    source: Literal["corpus", "arxiv"] = Field("corpus", description="Paper source: a local corpus file or live arXiv.")
     corpus: Path | None = Field(
         None, description="Local corpus (JSON Lines, .jsonl.gz or Parquet); required for source=corpus."
     )

@@ -27,9 +27,7 @@ _NEGATION = re.compile(
     r"\b(?:not|no|never|none|neither|nor|without|cannot|fail(?:s|ed)?\s+to|unable|lack(?:s|ed)?)\b|n't\b",
     re.IGNORECASE,
 )
-_NAME = re.compile(
-    r"\b(?:[A-Z][a-z]*[A-Z][A-Za-z0-9-]*|[A-Z]{2,}[A-Za-z0-9-]*|[A-Za-z]+-?\d+[A-Za-z0-9-]*)\b"
-)
+_NAME = re.compile(r"\b(?:[A-Z][a-z]*[A-Z][A-Za-z0-9-]*|[A-Z]{2,}[A-Za-z0-9-]*|[A-Za-z]+-?\d+[A-Za-z0-9-]*)\b")
 
 
 _TERM_CACHE: dict[str, tuple[str, ...]] = {}

@@ -92,9 +92,7 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
     for aspect in draft.plan.aspects:
         if aspect not in covered:
             findings.append(
-                Finding(
-                    kind=FindingKind.MISSING_ASPECT, aspect=aspect, detail=f"no verified claim on '{aspect}'"
-                )
+                Finding(kind=FindingKind.MISSING_ASPECT, aspect=aspect, detail=f"no verified claim on '{aspect}'")
             )
     for claim in draft.claims:
         if any(i.startswith("number") for i in claim.issues):

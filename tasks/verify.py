@@ -60,9 +60,7 @@ def verify_one(claim: Claim, paper: Paper | None, settings: VerifySettings) -> C
         )
     source = paper.abstract
     cosine = baseline_cosine(claim.text, source)
-    sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [
-        normalize_space(source)
-    ]
+    sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [normalize_space(source)]
     scored = [(alignment(claim.text, s), s) for s in sentences]
     support, evidence = max(scored, key=lambda x: x[0])
     issues = consistency_issues(claim.text, evidence, f"{paper.title} {source}")

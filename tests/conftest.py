@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-# Tests share helpers as `tests.*`; the editable install maps only flows/tasks/deployments, and the
-# `pytest` script (unlike `python -m pytest`) does not put the project root on sys.path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Tests never touch the user's index cache and never wait on real retry delays.
 os.environ["SOVEREIGN_SEARCH__CACHE_DIR"] = tempfile.mkdtemp(prefix="sovereign-cache-")

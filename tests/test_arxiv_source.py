@@ -124,11 +124,16 @@ def test_connection_refused_points_to_corpus() -> None:
     assert "--corpus PATH" in str(raised.value)
 
 
+def test_unusable_url_is_not_retried() -> None:
+    with pytest.raises(SourceUnavailable, match="arxiv_query_url 'no-scheme/api/query"):
+        _source("no-scheme/api/query?{}").search("retrieval", 5)
+
+
 def test_hung_response_times_out_quickly(server: AtomServer) -> None:
     server.faults.put(Fault(delay=30.0))
     started = time.monotonic()
 
-    with pytest.raises(SourceUnavailable, match="no answer within 0.3 s"):
+    with pytest.raises(TransientSourceError, match="did not answer within 0.3 s"):
         _source(server.url_format, timeout_seconds=0.3).search("retrieval", 5)
 
     assert time.monotonic() - started < 5.0

@@ -35,8 +35,12 @@ def test_kaggle_string_fields_become_lists():
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("2404.15159v3", "2404.15159"), ("arXiv:2106.09685", "2106.09685"),
-     ("http://arxiv.org/abs/2101.03961v1", "2101.03961"), ("hep-th/9901001v2", "hep-th/9901001")],
+    [
+        ("2404.15159v3", "2404.15159"),
+        ("arXiv:2106.09685", "2106.09685"),
+        ("http://arxiv.org/abs/2101.03961v1", "2101.03961"),
+        ("hep-th/9901001v2", "hep-th/9901001"),
+    ],
 )
 def test_normalize_id(raw, expected):
     assert normalize_id(raw) == expected

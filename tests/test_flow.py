@@ -26,7 +26,11 @@ def test_flow_publishes_an_approved_cited_brief(tmp_path):
     published = research_flow(goal=GOAL, corpus=str(FIXTURE), out_dir=str(tmp_path / "runs"))
     report = load_report(published.directory)
     assert sorted(p.name for p in published.directory.iterdir()) == [
-        "claims.parquet", "papers.parquet", "report.json", "report.md", "report.pdf",
+        "claims.parquet",
+        "papers.parquet",
+        "report.json",
+        "report.md",
+        "report.pdf",
     ]
     assert report.decision.policy is Policy.AUTO_APPROVE
     kept = {p.paper.id for p in report.draft.papers}
@@ -34,8 +38,16 @@ def test_flow_publishes_an_approved_cited_brief(tmp_path):
     assert cited and cited <= kept and len(cited) >= 2
     cited_claims = {x.claim_id for x in report.draft.citations}
     assert all(c.label is Label.VERIFIED for c in report.draft.claims if c.id in cited_claims)
-    assert set(report.stage_seconds) >= {"plan_queries", "search", "merge_rank", "extract_claims", "verify_claims",
-                                         "embed", "tribunal", "decide_policy"}
+    assert set(report.stage_seconds) >= {
+        "plan_queries",
+        "search",
+        "merge_rank",
+        "extract_claims",
+        "verify_claims",
+        "embed",
+        "tribunal",
+        "decide_policy",
+    }
     assert report.settings_hash and report.settings["rank"]["max_papers"] == 8
     pdf_text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(published.pdf).pages)
     assert "Extracted Claims" in pdf_text and "SOVEREIGN" in pdf_text
@@ -54,8 +66,11 @@ def test_off_topic_corpus_gives_an_honest_unapproved_brief(tmp_path):
 
 
 def test_rerun_reuses_every_finished_stage(tmp_path):
-    args = dict(goal="Do sparse LoRA experts reduce memory during fine-tuning?", corpus=str(FIXTURE),
-                out_dir=str(tmp_path / "runs"))
+    args = dict(
+        goal="Do sparse LoRA experts reduce memory during fine-tuning?",
+        corpus=str(FIXTURE),
+        out_dir=str(tmp_path / "runs"),
+    )
     research_flow(**args)
     seen: list[tuple[str, str]] = []
     unsubscribe = subscribe(lambda stage, state: seen.append((stage, state)))
@@ -66,3 +81,22 @@ def test_rerun_reuses_every_finished_stage(tmp_path):
     finished = [(stage, state) for stage, state in seen if state != "Running" and stage != "publish"]
     assert finished and all(state == "Cached" for _, state in finished), finished
     assert load_report(second.directory).decision.policy is Policy.AUTO_APPROVE
+
+
+def test_flow_on_live_arxiv_source_against_loopback_atom_server(tmp_path, monkeypatch):
+    from tasks.corpus import load_papers
+    from tests.atom_server import AtomServer
+
+    papers = [p.model_dump() for p in load_papers(FIXTURE)[0]]
+    with AtomServer(papers) as server:
+        monkeypatch.setenv("SOVEREIGN_SEARCH__ARXIV_QUERY_URL", server.url_format)
+        monkeypatch.setenv("SOVEREIGN_SEARCH__ARXIV_MIN_INTERVAL_SECONDS", "0.2")
+        published = research_flow(goal=GOAL, source="arxiv", out_dir=str(tmp_path / "runs"))
+        requests = list(server.requests)
+    report = load_report(published.directory)
+    assert report.source == "arxiv" and len(requests) >= 4
+    gaps = [b.at - a.at for a, b in zip(requests, requests[1:])]
+    assert min(gaps) >= 0.15, gaps
+    kept = {p.paper.id for p in report.draft.papers}
+    assert "2404.90001" in kept and not kept & {"2301.80001", "2305.80005"}
+    assert report.decision.policy is Policy.AUTO_APPROVE

@@ -130,8 +130,11 @@ def claim(text: str) -> Claim:
 
 
 def test_faithful_claim_is_verified_with_its_evidence_sentence():
-    checked = verify_one(claim("dense LoRA matches MoE LoRA adapters on single-task fine-tuning at 30% lower "
-                               "inference latency"), SOURCE, SETTINGS.verify)
+    checked = verify_one(
+        claim("dense LoRA matches MoE LoRA adapters on single-task fine-tuning at 30% lower inference latency"),
+        SOURCE,
+        SETTINGS.verify,
+    )
     assert checked.label is Label.VERIFIED
     assert "30% lower inference latency" in checked.evidence
 
@@ -151,8 +154,9 @@ def test_perturbed_claim_is_not_verified(text, issue):
 
 
 def test_claim_from_another_paper_is_unsupported_though_baseline_may_accept_it():
-    checked = verify_one(claim("Bacterial diversity decreased by 22% after two dry seasons of drought."),
-                         SOURCE, SETTINGS.verify)
+    checked = verify_one(
+        claim("Bacterial diversity decreased by 22% after two dry seasons of drought."), SOURCE, SETTINGS.verify
+    )
     assert checked.label is Label.UNSUPPORTED
 
 
