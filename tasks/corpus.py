@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,10 @@ from tasks.embedders import LsaModel
 from tasks.models import Paper
 from tasks.text import content_terms
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
+# Hybrid search knobs, tuned on the PaSa AutoScholar queries (benchmarks/retrieval.py).
+CANDIDATES_PER_CHANNEL = 300
+FEEDBACK_DOCS, FEEDBACK_TERMS, FEEDBACK_MIN_DF = 10, 10, 3
 _VERSION_SUFFIX = re.compile(r"v\d+$")
 
 
@@ -150,6 +154,11 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _text_or_none(value: object) -> str | None:
+    """Parquet gives NaN for a missing string in a mixed column."""
+    return value if isinstance(value, str) else None
+
+
 def paper_text(paper: Paper) -> str:
     """The text a paper is indexed and embedded by."""
     return f"{paper.title}. {paper.abstract}"
@@ -162,6 +171,7 @@ class CorpusIndex:
     content_hash: str
     papers: pd.DataFrame
     bm25: bm25s.BM25
+    title_bm25: bm25s.BM25
     lsa: LsaModel
     meta: dict
 
@@ -176,18 +186,47 @@ class CorpusIndex:
             abstract=rec["abstract"],
             authors=list(rec["authors"]),
             categories=list(rec["categories"]),
-            published=rec["published"],
-            url=rec["url"],
+            published=_text_or_none(rec["published"]),
+            url=_text_or_none(rec["url"]),
         )
 
-    def search(self, query: str, limit: int) -> list[Paper]:
-        """Papers ranked by BM25 for the query's content terms."""
-        tokens = [t for t in content_terms(query) if t in self.bm25.vocab_dict]
+    def _lexical(self, index: bm25s.BM25, terms: list[str], k: int) -> list[int]:
+        tokens = [t for t in terms if t in index.vocab_dict]
         if not tokens:
             return []
-        k = min(limit, len(self))
-        rows, scores = self.bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
-        return [self.paper(int(r)) for r, s in zip(rows[0], scores[0]) if s > 0]
+        rows, scores = index.retrieve([tokens], k=min(k, len(self)), show_progress=False, n_threads=1)
+        return [int(r) for r, s in zip(rows[0], scores[0]) if s > 0]
+
+    def _feedback_terms(self, rows: list[int], query_terms: set[str]) -> list[str]:
+        """Pseudo-relevance feedback: terms most of the top documents share that the query lacks."""
+        counts = Counter(t for r in rows[:FEEDBACK_DOCS] for t in set(content_terms(paper_text(self.paper(r)))))
+        common = [t for t, n in counts.most_common() if n >= FEEDBACK_MIN_DF and t not in query_terms]
+        return common[:FEEDBACK_TERMS]
+
+    def search(self, query: str, limit: int) -> list[Paper]:
+        """Hybrid ranking: BM25 over abstracts with feedback, BM25 over titles, LSA similarity, fused by RRF."""
+        terms = content_terms(query)
+        body = self._lexical(self.bm25, terms, CANDIDATES_PER_CHANNEL)
+        if not body:
+            return []
+        expansion = self._feedback_terms(body, set(terms))
+        expanded = self._lexical(self.bm25, terms * 2 + expansion, CANDIDATES_PER_CHANNEL) if expansion else body
+        titles = self._lexical(self.title_bm25, terms, CANDIDATES_PER_CHANNEL)
+        candidates = list(dict.fromkeys(expanded + titles))
+        vectors = self.lsa.transform([paper_text(self.paper(r)) for r in candidates])
+        similarity = vectors @ self.lsa.transform([query])[0]
+        by_similarity = [candidates[i] for i in np.argsort(-similarity, kind="stable")]
+        fused = reciprocal_rank_fusion([expanded, titles, by_similarity])
+        return [self.paper(r) for r in fused[:limit]]
+
+
+def reciprocal_rank_fusion(rankings: list[list], k: int = 60, weights: list[float] | None = None) -> list:
+    """Items of several rankings ordered by the sum of weight / (k + rank)."""
+    scores: dict = {}
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings)):
+        for rank, item in enumerate(ranking):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank + 1)
+    return sorted(scores, key=lambda item: -scores[item])
 
 
 def _build(papers: list[Paper], stats: CorpusStats, source: Path, content_hash: str, target: Path) -> None:
@@ -199,6 +238,9 @@ def _build(papers: list[Paper], stats: CorpusStats, source: Path, content_hash: 
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     bm25.save(str(target / "bm25"))
+    title_bm25 = bm25s.BM25()
+    title_bm25.index([content_terms(p.title) for p in papers], show_progress=False)
+    title_bm25.save(str(target / "title_bm25"))
     LsaModel.fit(tokens).save(target / "lsa.joblib")
     meta = {
         "format": INDEX_FORMAT,
@@ -252,6 +294,7 @@ def load_index(path: Path, cache_dir: Path) -> CorpusIndex:
                 content_hash=meta["content_hash"],
                 papers=pd.read_parquet(target / "papers.parquet"),
                 bm25=bm25s.BM25.load(str(target / "bm25"), mmap=True),
+                title_bm25=bm25s.BM25.load(str(target / "title_bm25"), mmap=True),
                 lsa=LsaModel.load(target / "lsa.joblib"),
                 meta=meta,
             )

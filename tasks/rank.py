@@ -18,18 +18,23 @@ from tasks.text import term_set
 COVERAGE_WEIGHT = 0.75
 # "trade-offs" or "accuracy" frame the question; a paper need not use those words to address it.
 QUANTITY_TERM_FACTOR = 0.3
+# Rank fusion weights, tuned on PaSa AutoScholar (benchmarks/retrieval.py): the plan's first query holds all the
+# question's key terms and retrieves best; the narrower queries add recall; the goal embedding reorders.
+FULL_QUESTION_WEIGHT = 4.0
+SIMILARITY_WEIGHT = 0.5
 
 
 def fuse(results: list[SearchResult], k: int) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
-    """Reciprocal rank fusion over the queries, deduplicating arXiv versions."""
+    """Reciprocal rank fusion over the queries (the full question counts most), deduplicating arXiv versions."""
     papers: dict[str, Paper] = {}
     scores: dict[str, float] = {}
     queries: dict[str, list[str]] = {}
-    for result in results:
+    for position, result in enumerate(results):
+        weight = FULL_QUESTION_WEIGHT if position == 0 else 1.0
         for rank, paper in enumerate(result.papers):
             pid = normalize_id(paper.id)
             papers.setdefault(pid, paper.model_copy(update={"id": pid}))
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank + 1)
+            scores[pid] = scores.get(pid, 0.0) + weight / (k + rank + 1)
             if result.query not in queries.setdefault(pid, []):
                 queries[pid].append(result.query)
     return papers, scores, queries
@@ -61,7 +66,7 @@ def merge_rank(
     settings: RankSettings,
     exclude_ids: list[str] | None = None,
 ) -> list[RankedPaper]:
-    """Every candidate, best first, with `kept` set on those that pass the relevance gate."""
+    """Every candidate in fused order, with `kept` set on the most relevant that pass the relevance gate."""
     papers, fused, queries = fuse(results, settings.rrf_k)
     for pid in exclude_ids or []:
         papers.pop(pid, None)
@@ -74,6 +79,8 @@ def merge_rank(
     vectors = embedder.embed([paper_text(papers[i]) for i in ids], kind="passage")
     goal_vector = embedder.embed([plan.goal], kind="query")[0]
     similarities = np.clip(vectors @ goal_vector, 0.0, 1.0)
+    for rank, index in enumerate(np.argsort(-similarities, kind="stable")):
+        fused[ids[index]] += SIMILARITY_WEIGHT / (settings.rrf_k + rank + 1)
     ranked = []
     for pid, sim in zip(ids, similarities):
         text = paper_text(papers[pid])
@@ -91,10 +98,8 @@ def merge_rank(
                 matched_queries=queries[pid],
             )
         )
-    ranked.sort(key=lambda r: (-r.relevance, -r.fused_score, r.paper.id))
-    kept = 0
-    for r in ranked:
-        if r.relevance >= settings.relevance_threshold and kept < settings.max_papers:
-            r.kept = True
-            kept += 1
-    return ranked
+    # Keep the most relevant papers that pass the gate; list every candidate in fused order for inspection.
+    gated = sorted((r for r in ranked if r.relevance >= settings.relevance_threshold), key=lambda r: -r.relevance)
+    for r in gated[: settings.max_papers]:
+        r.kept = True
+    return sorted(ranked, key=lambda r: (-r.fused_score, r.paper.id))

@@ -1,0 +1,110 @@
+"""Retrieval: recall@5/20/100 of gold papers, plain BM25 on the question vs the project's search stages.
+
+Queries: ScholarGym rows whose gold papers are all in ../shared/data/arxiv (LitSearch, PaSa AutoScholar).
+Run: .venv/bin/python -m benchmarks.retrieval [--limit N] [--source LitSearch|PASA_AutoScholar]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from statistics import mean
+
+import bm25s
+
+from benchmarks.common import DATA, combined_corpus, require_data, write_results
+from tasks.retrieve import rank_for_goal
+from tasks.settings import Settings
+from tasks.sources import CorpusSource
+
+BENCH = DATA / "litsearch" / "scholargym"
+KS = (5, 20, 100)
+SOURCES = ("LitSearch", "PASA_AutoScholar")
+
+
+def covered_queries(limit: int | None, source: str | None) -> list[dict]:
+    """Benchmark rows whose every gold paper is in the shared arXiv corpus."""
+    require_data(BENCH / "scholargym_bench.jsonl", BENCH / "gold_coverage_in_shared_arxiv.jsonl")
+    covered = {
+        row["qid"]
+        for row in map(json.loads, open(BENCH / "gold_coverage_in_shared_arxiv.jsonl"))
+        if row["all_gold_covered"]
+    }
+    rows = [
+        row
+        for row in map(json.loads, open(BENCH / "scholargym_bench.jsonl"))
+        if row["qid"] in covered and row["source"] in SOURCES and (source is None or row["source"] == source)
+    ]
+    per_source: dict[str, list[dict]] = {}
+    for row in rows:
+        per_source.setdefault(row["source"], []).append(row)
+    return [r for rs in per_source.values() for r in (rs[:limit] if limit else rs)]
+
+
+def recall(ranked: list[str], gold: set[str], k: int) -> float:
+    return len(gold & set(ranked[:k])) / len(gold)
+
+
+class PlainBM25:
+    """The baseline: bm25s over title + abstract with English stop words, the question as the query."""
+
+    def __init__(self, source: CorpusSource):
+        frame = source.index.papers
+        self.ids = frame["id"].tolist()
+        corpus = (frame["title"] + ". " + frame["abstract"]).tolist()
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
+
+    def search(self, query: str, k: int) -> list[str]:
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        rows, _ = self.retriever.retrieve(tokens, k=k, show_progress=False)
+        return [self.ids[int(r)] for r in rows[0]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit", type=int, default=None, help="at most N queries per source")
+    parser.add_argument("--source", choices=SOURCES, default=None)
+    args = parser.parse_args()
+    settings = Settings()
+    corpus = combined_corpus(settings.search.cache_dir)
+    started = time.perf_counter()
+    source = CorpusSource.open(corpus, settings.search.cache_dir)
+    load_seconds = time.perf_counter() - started
+    baseline = PlainBM25(source)
+    rows = covered_queries(args.limit, args.source)
+    scores: dict[str, dict[str, list[float]]] = {}
+    latencies = []
+    for row in rows:
+        gold = {p["arxiv_id"] for p in row["cited_paper"]}
+        t = time.perf_counter()
+        ours = [r.paper.id for r in rank_for_goal(row["query"], source, settings, max(KS))]
+        latencies.append(time.perf_counter() - t)
+        plain = baseline.search(row["query"], max(KS))
+        for method, ranked in (("bm25", plain), ("sovereign", ours)):
+            bucket = scores.setdefault(f"{row['source']}|{method}", {})
+            for k in KS:
+                bucket.setdefault(f"R@{k}", []).append(recall(ranked, gold, k))
+    summary = {
+        key: {metric: round(mean(values), 3) for metric, values in bucket.items()} | {"queries": len(bucket["R@5"])}
+        for key, bucket in scores.items()
+    }
+    payload = {
+        "corpus_papers": len(source.index),
+        "index_load_seconds": round(load_seconds, 2),
+        "sovereign_query_seconds_mean": round(mean(latencies), 3),
+        "settings_hash": settings.fingerprint(),
+        "results": summary,
+    }
+    lines = ["| source | method | queries | R@5 | R@20 | R@100 |", "|---|---|---|---|---|---|"]
+    for key, values in sorted(summary.items()):
+        src, method = key.split("|")
+        lines.append(
+            f"| {src} | {method} | {values['queries']} | {values['R@5']} | {values['R@20']} | {values['R@100']} |"
+        )
+    write_results("retrieval", payload, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
