@@ -7,7 +7,16 @@ CORPUS ?= $(if $(wildcard $(SHARED_CORPUS)),$(SHARED_CORPUS),tests/fixtures/mini
 GOAL ?= What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?
 OUT ?= runs
 
-.PHONY: install run test lint
+# Prefect operations: `make server` (UI at http://127.0.0.1:4200), then `make deploy` and `make worker`.
+PREFECT_PORT ?= 4200
+PREFECT_API ?= http://127.0.0.1:$(PREFECT_PORT)/api
+WORK_POOL ?= sovereign-process
+PREFECT_ENV := PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_API_URL=$(PREFECT_API)
+# `make server-postgres`: the same server on a PostgreSQL cluster of its own (Debian's postgresql).
+PGDATA ?= # empty: ~/.sovereign/postgres, or /var/lib/sovereign/postgres for root
+PGPORT ?= 5433
+
+.PHONY: install run test lint bench server server-postgres deploy worker serve
 
 install: $(BIN)/sovereign
 
@@ -24,4 +33,30 @@ test: install
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check tasks flows deployments tests
+	$(BIN)/ruff check tasks flows deployments tests benchmarks
+
+# Quality and speed on ../shared/data; results in benchmarks/results/ (JSON + Markdown).
+bench: install
+	$(BIN)/python -m benchmarks.retrieval
+	$(BIN)/python -m benchmarks.verification --split dev
+	$(BIN)/python -m benchmarks.perturbation
+	$(BIN)/python -m benchmarks.speed
+
+server: install
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+server-postgres: install
+	PGDATA=$(PGDATA) PGPORT=$(PGPORT) deployments/postgres.sh start
+	PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	PREFECT_API_DATABASE_CONNECTION_URL=$$(PGDATA=$(PGDATA) PGPORT=$(PGPORT) deployments/postgres.sh url) \
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+deploy: install
+	$(PREFECT_ENV) $(BIN)/prefect work-pool create $(WORK_POOL) --type process --overwrite
+	$(PREFECT_ENV) $(BIN)/prefect --no-prompt deploy --all
+
+worker: install
+	$(PREFECT_ENV) $(BIN)/prefect worker start --pool $(WORK_POOL)
+
+serve: install
+	$(PREFECT_ENV) $(BIN)/python -m deployments.serve

@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from flows.lookup import search_command, verify_command
 from tasks.corpus import CorpusError, ingest_corpus
+from tasks.llm import ModelUnavailable
 from tasks.plan import GoalError, clean_goal
 from tasks.progress import subscribe
 from tasks.publish import PublishError
@@ -34,7 +36,7 @@ app.add_typer(corpus_app, name="corpus")
 console = Console()
 err = Console(stderr=True)
 
-USER_ERRORS = (GoalError, CorpusError, SourceUnavailable, PublishError)
+USER_ERRORS = (GoalError, CorpusError, SourceUnavailable, PublishError, ModelUnavailable)
 
 
 class StageBoard:
@@ -79,13 +81,28 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Output directory (default: ./runs).")] = None,
     max_papers: Annotated[int | None, typer.Option(help="Most papers kept after the relevance gate.")] = None,
     max_revision_rounds: Annotated[int | None, typer.Option(help="Revision rounds when the score is low.")] = None,
+    llm: Annotated[
+        str | None, typer.Option(help="LLM stages: nim or offline (default: nim when NVIDIA_API_KEY is set).")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Embedder: nim or offline (default: nim when NVIDIA_API_KEY is set).")
+    ] = None,
 ) -> None:
     """Research GOAL and publish a brief (PDF, Markdown, JSON, Parquet)."""
     if source not in ("corpus", "arxiv"):
         _fail(f"unknown source '{source}': use corpus or arxiv")
+    for option, value in (("--llm", llm), ("--embedder", embedder)):
+        if value not in (None, "nim", "offline", "auto"):
+            _fail(f"unknown {option} '{value}': use nim or offline")
     try:
         settings = Settings().with_overrides(
-            source=source, corpus=corpus, max_papers=max_papers, max_revision_rounds=max_revision_rounds, out_dir=out
+            source=source,
+            corpus=corpus,
+            max_papers=max_papers,
+            max_revision_rounds=max_revision_rounds,
+            out_dir=out,
+            llm=llm,
+            embedder=embedder,
         )
         goal = clean_goal(goal, settings.max_goal_chars)
         if settings.search.source == "corpus":
@@ -113,6 +130,8 @@ def run(
                     max_papers=settings.rank.max_papers,
                     max_revision_rounds=settings.tribunal.max_revision_rounds,
                     out_dir=str(settings.out_dir),
+                    llm_backend=settings.llm.backend,
+                    embedder_backend=settings.llm.embedder,
                 )
             finally:
                 unsubscribe_live()
@@ -127,6 +146,73 @@ def run(
     console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {goal}", soft_wrap=True)
     for label, path in published.files().items():
         console.print(f"  {label:<15} {path}", soft_wrap=True)
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The paused research run: its flow run id or name.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the draft instead of approving it.")] = False,
+    comment: Annotated[str, typer.Option(help="Why; published with the brief.")] = "",
+    reviewer: Annotated[str | None, typer.Option(help="Who decides (default: your user name).")] = None,
+) -> None:
+    """Approve (or --reject) a run held for owner review, through the Prefect API (PREFECT_API_URL)."""
+    import httpx
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+
+    from tasks.approval import find_flow_run, submit_owner_decision
+
+    try:
+        flow_run_id = find_flow_run(run_id)
+        submit_owner_decision(flow_run_id, approve=not reject, comment=comment, reviewer=reviewer)
+    except ObjectNotFound:
+        _fail(f"no flow run {run_id} on this Prefect API")
+    except NotPausedError:
+        _fail(f"flow run {run_id} is not paused for owner review")
+    except FlowPauseTimeout:
+        _fail(f"flow run {run_id} waited past its review timeout; it was published as a draft")
+    except (LookupError, RuntimeError) as exc:
+        _fail(str(exc))
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the Prefect API: {exc} (is PREFECT_API_URL set to a running server?)")
+    console.print(f"{'Rejected' if reject else 'Approved'} flow run {flow_run_id}; it resumes and publishes.")
+
+
+app.command("search")(search_command)
+app.command("verify")(verify_command)
+
+
+@app.command()
+def sweep(
+    questions_file: Annotated[Path | None, typer.Argument(help="Standing questions, one a line.")] = None,
+    goal: Annotated[list[str] | None, typer.Option(help="A standing question; repeat for more.")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Local corpus (.jsonl, .jsonl.gz, .parquet).")] = None,
+    source: Annotated[str, typer.Option(help="Paper source: corpus or arxiv.")] = "corpus",
+    out: Annotated[Path, typer.Option(help="Output directory; the sweep ledgers live there too.")] = Path("runs"),
+    max_concurrent_goals: Annotated[int, typer.Option(help="Most goals researched at the same time.")] = 2,
+    task_runner: Annotated[str, typer.Option(help="threads, or dask (a local Dask cluster).")] = "threads",
+) -> None:
+    """Research every standing question again and publish what changed (the nightly sweep, run now)."""
+    if task_runner not in ("threads", "dask"):
+        _fail(f"unknown task runner '{task_runner}': use threads or dask")
+    if not questions_file and not goal:
+        _fail("no questions: pass a questions file or --goal")
+    from flows.sweep import sweep_on
+
+    rows = sweep_on(task_runner, max_concurrent_goals)(
+        goals=goal,
+        questions_file=str(questions_file) if questions_file else None,
+        source=source,
+        corpus=str(corpus) if corpus else None,
+        out_dir=str(out),
+        max_concurrent_goals=max_concurrent_goals,
+    )
+    table = Table(title="SOVEREIGN sweep")
+    for column in ("goal", "status", "policy", "score", "new papers", "changes"):
+        table.add_column(column)
+    for row in rows:
+        score = "" if row.score is None else f"{row.score:.2f}"
+        table.add_row(row.goal, row.status, row.policy, score, str(row.new_papers), row.changes or row.error)
+    console.print(table)
 
 
 @corpus_app.command("ingest")

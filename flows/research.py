@@ -13,19 +13,22 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 from slugify import slugify
 
-from tasks.backends import offline_models, open_source
+from tasks.approval import request_owner_review, review_prompt
+from tasks.artifacts import record_artifacts
+from tasks.backends import offline_models, open_chat, open_embedder, open_source
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.embedders import Embedder, TermWeights
 from tasks.extract import extract_claims
-from tasks.models import Draft, EmbeddingSet, Plan, RankedPaper, Report, SearchResult, TribunalResult
+from tasks.llm import ChatModel, publish_usage_artifact, take_usage
+from tasks.models import Draft, EmbeddingSet, Plan, Policy, RankedPaper, Report, SearchResult, TribunalResult
 from tasks.plan import clean_goal, plan_queries
 from tasks.policy import decide_policy
 from tasks.publish import PublishedBrief, publish
 from tasks.rank import merge_rank
 from tasks.revise import revise
 from tasks.search import search
-from tasks.settings import Settings
+from tasks.settings import Settings, result_storage
 from tasks.sources import PaperSource
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims
@@ -69,26 +72,29 @@ def _analyse(
     dropped_claims: list[str],
     revision_round: int,
     notes: list[str],
+    chat: ChatModel | None = None,
 ) -> tuple[list[RankedPaper], Draft, EmbeddingSet]:
     """merge_rank → extract_claims → verify_claims → embed → compose_draft."""
     with _timed(timings, "merge_rank"):
         ranked = merge_rank(plan, results, embedder, weights, settings.rank, excluded_papers)
     kept = [r for r in ranked if r.kept]
     with _timed(timings, "extract_claims"):
-        claims = [c for c in extract_claims(plan, kept, settings.extract) if c.id not in dropped_claims]
+        claims = [c for c in extract_claims(plan, kept, settings.extract, chat) if c.id not in dropped_claims]
     with _timed(timings, "verify_claims"):
-        claims = verify_claims(claims, [r.paper for r in kept], settings.verify)
+        claims = verify_claims(claims, [r.paper for r in kept], settings.verify, chat, weights)
     with _timed(timings, "embed"):
         embeddings, claims = embed([r.paper for r in kept], claims, embedder, settings.verify.duplicate_similarity)
     with _timed(timings, "compose_draft"):
-        draft = compose_draft(plan, ranked, claims, revision_round, notes)
+        draft = compose_draft(plan, ranked, claims, revision_round, notes, chat)
     return ranked, draft, embeddings
 
 
-def _convene(draft: Draft, settings: Settings, round_: int, timings: dict[str, float]) -> TribunalResult:
+def _convene(
+    draft: Draft, settings: Settings, round_: int, timings: dict[str, float], chat: ChatModel | None = None
+) -> TribunalResult:
     """The three roles review the draft in parallel."""
     with _timed(timings, "tribunal"):
-        reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal)).result()
+        reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal), chat=unmapped(chat)).result()
     return aggregate(reviews, round_)
 
 
@@ -97,7 +103,7 @@ def _run_id(goal: str) -> str:
     return f"{stamp}-{slugify(goal, max_length=40, word_boundary=True)}-{(flow_run.id or 'local')[:8]}"
 
 
-@flow(name="research", log_prints=True)
+@flow(name="research", log_prints=True, result_storage=result_storage())
 def research_flow(
     goal: str,
     source: Literal["corpus", "arxiv"] = "corpus",
@@ -105,8 +111,25 @@ def research_flow(
     max_papers: int = 8,
     max_revision_rounds: int = 1,
     out_dir: str = "runs",
+    approval_timeout_seconds: int | None = None,
+    llm_backend: str | None = None,
+    embedder_backend: str | None = None,
 ) -> PublishedBrief:
-    """Research one goal and publish a cited, reviewed brief under `out_dir`."""
+    """Research one goal and publish a cited, reviewed brief under `out_dir`.
+
+    Args:
+        goal: The research question, in plain words.
+        source: Where papers come from: `corpus` (a local file) or `arxiv` (live, one request per 3 s).
+        corpus: Path of the corpus file (.jsonl, .jsonl.gz, .parquet) for source=corpus, relative to the project.
+        max_papers: Most papers kept for analysis after the relevance gate.
+        max_revision_rounds: Revision rounds when the tribunal's score is under the approve threshold.
+        out_dir: Directory under which the brief is published.
+        approval_timeout_seconds: How long a run held for owner review waits for the owner's decision
+            before it publishes as a draft; 0 does not wait; empty uses SOVEREIGN_APPROVAL__TIMEOUT_SECONDS.
+        llm_backend: Chat model of the LLM stages: `nim`, `offline`, or `auto` (nim when NVIDIA_API_KEY is set);
+            empty uses SOVEREIGN_LLM__BACKEND.
+        embedder_backend: Embedder: `nim`, `offline` or `auto`; empty uses SOVEREIGN_LLM__EMBEDDER.
+    """
     logger = get_run_logger()
     settings = Settings().with_overrides(
         source=source,
@@ -114,23 +137,29 @@ def research_flow(
         max_papers=max_papers,
         max_revision_rounds=max_revision_rounds,
         out_dir=out_dir,
+        approval_timeout_seconds=approval_timeout_seconds,
+        llm=llm_backend,
+        embedder=embedder_backend,
     )
     goal = clean_goal(goal, settings.max_goal_chars)
     timings: dict[str, float] = {}
+    with _timed(timings, "open_models"):
+        chat, nim_embedder = open_chat(settings), open_embedder(settings)
 
     with _timed(timings, "plan_queries"):
-        plan = plan_queries(goal)
+        plan = plan_queries(goal, chat)
     with _timed(timings, "open_source"):
         paper_source = open_source(settings)
     with _timed(timings, "search"):
         results, search_errors = _run_searches(plan.queries, paper_source, settings)
     embedder, weights = offline_models(paper_source, results)
+    embedder = nim_embedder or embedder
 
     excluded, dropped, notes = [], [], []
     ranked, draft, embeddings = _analyse(
-        plan, results, embedder, weights, settings, timings, excluded, dropped, 0, notes
+        plan, results, embedder, weights, settings, timings, excluded, dropped, 0, notes, chat
     )
-    tribunal = _convene(draft, settings, 0, timings)
+    tribunal = _convene(draft, settings, 0, timings, chat)
     history = [tribunal]
     logger.info("tribunal round 0: score %.2f", tribunal.score)
 
@@ -138,7 +167,7 @@ def research_flow(
         if tribunal.score >= settings.tribunal.approve_threshold:
             break
         with _timed(timings, "revise"):
-            revision = revise(draft, tribunal)
+            revision = revise(draft, tribunal, chat)
         notes = notes + revision.notes
         excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
         if revision.queries:
@@ -146,14 +175,20 @@ def research_flow(
                 more, more_errors = _run_searches(revision.queries, paper_source, settings)
             results, search_errors = results + more, search_errors + more_errors
         ranked, draft, embeddings = _analyse(
-            plan, results, embedder, weights, settings, timings, excluded, dropped, round_, notes
+            plan, results, embedder, weights, settings, timings, excluded, dropped, round_, notes, chat
         )
-        tribunal = _convene(draft, settings, round_, timings)
+        tribunal = _convene(draft, settings, round_, timings, chat)
         history.append(tribunal)
         logger.info("tribunal round %d: score %.2f", round_, tribunal.score)
 
     with _timed(timings, "decide_policy"):
         decision = decide_policy(draft, tribunal, settings.tribunal, settings.rank.relevance_threshold)
+    owner_review = None
+    if decision.policy is Policy.HUMAN_REVIEW and settings.approval.timeout_seconds:
+        owner_review = request_owner_review(
+            review_prompt(goal, decision), settings.approval.timeout_seconds, settings.approval.poll_seconds
+        )
+        logger.info("owner review: %s", owner_review.status)
     report = Report(
         run_id=_run_id(goal),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -170,8 +205,13 @@ def research_flow(
         settings_hash=settings.fingerprint(),
         stage_seconds=timings,
         embedding_model=embeddings.model,
+        owner_review=owner_review,
+        chat_model=chat.name if chat else "",
+        llm_usage=take_usage(),
     )
     with _timed(timings, "publish"):
         published = publish(report, embeddings, Path(settings.out_dir))
+    record_artifacts(report, published)
+    publish_usage_artifact(report.llm_usage)
     logger.info("%s: %s → %s", decision.policy.value, goal, published.directory)
     return published

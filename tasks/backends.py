@@ -1,12 +1,16 @@
-"""Factories that pick a paper source and the embedding models from the settings."""
+"""Factories that pick a paper source, the embedding models and the chat model from the settings."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from tasks.arxiv_source import ArxivSource
 from tasks.corpus import CorpusError, paper_text
 from tasks.embedders import LsaEmbedder, LsaModel, TermWeights
+from tasks.llm import ChatModel, ModelUnavailable
 from tasks.models import SearchResult, content_id
-from tasks.settings import Settings
+from tasks.nim import HOSTED_HOSTS, NimChat, NimEmbedder, NimTransport, host_of
+from tasks.settings import LlmSettings, NimCredentials, Settings
 from tasks.sources import CorpusSource, PaperSource
 from tasks.text import content_terms
 
@@ -34,3 +38,74 @@ def offline_models(source: PaperSource, results: list[SearchResult]) -> tuple[Ls
         texts = [paper_text(p) for p in papers.values()] or [" ".join(r.query for r in results)]
         model, fingerprint = LsaModel.fit([content_terms(t) for t in texts]), content_id(*sorted(papers))
     return LsaEmbedder.from_model(model, fingerprint), TermWeights.from_model(model, fingerprint)
+
+
+def nim_transport(settings: Settings, credentials: NimCredentials) -> NimTransport:
+    """How NIM requests travel: key, timeouts, retries, rate, and the content cache under the cache dir."""
+    llm = settings.llm
+    return NimTransport(
+        api_key=credentials.api_key,
+        timeout_seconds=llm.timeout_seconds,
+        max_attempts=llm.max_attempts,
+        max_retries=llm.max_retries,
+        retry_base_seconds=llm.retry_base_seconds,
+        retry_max_seconds=llm.retry_max_seconds,
+        requests_per_minute=llm.requests_per_minute,
+        cache_dir=settings.search.cache_dir / "nim",
+    )
+
+
+def _wants_nim(choice: str, option: str, llm: LlmSettings, credentials: NimCredentials) -> bool:
+    """Whether `choice` (auto, nim, offline) means NIM; explicit nim on the hosted API without a key is an error."""
+    if choice == "offline" or (choice == "auto" and credentials.api_key is None):
+        return False
+    if credentials.api_key is None and urlsplit(llm.nim_base_url).hostname in HOSTED_HOSTS:
+        raise ModelUnavailable(
+            f"{option} nim needs NVIDIA_API_KEY for NVIDIA's hosted API; set it, or point SOVEREIGN_NIM_BASE_URL "
+            "at a self-hosted NIM"
+        )
+    return True
+
+
+def _checked(backend: NimChat | NimEmbedder, choice: str, option: str) -> None:
+    """Probe the endpoint once; an unusable NIM is an error that says so, never a silent fall-back."""
+    try:
+        backend.probe()
+    except ModelUnavailable as exc:
+        why = f"{option} nim was chosen" if choice == "nim" else f"NVIDIA_API_KEY is set, so {option} chose nim"
+        raise ModelUnavailable(
+            f"{why} but {exc} (endpoint {host_of(backend.base_url)}); pass {option} offline to run without it"
+        ) from None
+
+
+def open_chat(settings: Settings) -> ChatModel | None:
+    """The NIM chat model the settings choose, checked reachable; None for the offline stages."""
+    llm, credentials = settings.llm, NimCredentials()
+    if not _wants_nim(llm.backend, "--llm", llm, credentials):
+        return None
+    chat = NimChat.create(
+        llm.chat_model,
+        llm.nim_base_url,
+        nim_transport(settings, credentials),
+        temperature=llm.temperature,
+        max_tokens=llm.max_tokens,
+    )
+    _checked(chat, llm.backend, "--llm")
+    return chat
+
+
+def open_embedder(settings: Settings) -> NimEmbedder | None:
+    """The NIM embedder the settings choose, checked reachable; None for the offline embedder."""
+    llm, credentials = settings.llm, NimCredentials()
+    if not _wants_nim(llm.embedder, "--embedder", llm, credentials):
+        return None
+    embedder = NimEmbedder.create(
+        llm.embed_model,
+        llm.nim_base_url,
+        nim_transport(settings, credentials),
+        batch_size=llm.embed_batch_size,
+        dimension=llm.embed_dimension,
+        truncate=llm.embed_truncate,
+    )
+    _checked(embedder, llm.embedder, "--embedder")
+    return embedder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
+from tasks.llm import ModelUnavailable
 from tasks.sources import SourceUnavailable
 
 # Cache on inputs + code, never on the run id: a retried or re-run flow reuses finished stages.
@@ -11,10 +12,10 @@ STAGE_CACHE = INPUTS + TASK_SOURCE
 
 
 def retry_transient(task, task_run, state) -> bool:
-    """Retry I/O failures except those a retry cannot fix (unreachable source, bad input)."""
+    """Retry I/O failures except those a retry cannot fix (unreachable source or model, bad input)."""
     try:
         state.result()
-    except (SourceUnavailable, ValueError):
+    except (SourceUnavailable, ModelUnavailable, ValueError):
         return False
     except Exception:
         return True

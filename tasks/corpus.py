@@ -200,7 +200,9 @@ class CorpusIndex:
     def _feedback_terms(self, rows: list[int], query_terms: set[str]) -> list[str]:
         """Pseudo-relevance feedback: terms most of the top documents share that the query lacks."""
         counts = Counter(t for r in rows[:FEEDBACK_DOCS] for t in set(content_terms(paper_text(self.paper(r)))))
-        common = [t for t, n in counts.most_common() if n >= FEEDBACK_MIN_DF and t not in query_terms]
+        # Ties broken by the term itself: set iteration order varies with PYTHONHASHSEED.
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        common = [t for t, n in ranked if n >= FEEDBACK_MIN_DF and t not in query_terms]
         return common[:FEEDBACK_TERMS]
 
     def search(self, query: str, limit: int) -> list[Paper]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from prefect import task
 
+from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.llm import ChatModel, ask
 from tasks.models import Citation, Claim, Draft, Label, Plan, RankedPaper
 from tasks.plan import is_quantity
 from tasks.progress import STAGE_HOOKS
@@ -43,6 +47,7 @@ def compose_draft(
     claims: list[Claim],
     revision_round: int = 0,
     revision_notes: list[str] | None = None,
+    chat: ChatModel | None = None,
 ) -> Draft:
     """A draft whose answer cites only VERIFIED claims, grouped by the goal aspect they address."""
     kept = [r for r in ranked if r.kept]
@@ -82,6 +87,10 @@ def compose_draft(
         )
         if uncovered:
             paragraphs.append("The retrieved literature does not address: " + "; ".join(uncovered) + ".")
+        if chat is not None:
+            cited = {c.id: c for c in verified}
+            findings = [(x.number, x.paper_id, cited[x.claim_id].text) for x in citations]
+            lead = f"{model_summary(plan.goal, findings, chat)}\n\n{lead}"
         answer = "\n\n".join([lead, *paragraphs])
     else:
         answer = _no_answer(plan, kept, len(ranked), claims)
@@ -97,3 +106,18 @@ def compose_draft(
         revision_round=revision_round,
         revision_notes=revision_notes or [],
     )
+
+
+def model_summary(goal: str, findings: list[tuple[int, str, str]], chat: ChatModel) -> str:
+    """The model's synthesis of the cited findings; it may cite only their reference numbers."""
+    allowed = {number for number, _, _ in findings}
+
+    def check(reply: prompts.AnswerReply) -> str | None:
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", reply.summary)}
+        if not cited:
+            return "the summary cites no finding; cite the findings you use as [n]"
+        unknown = sorted(cited - allowed)
+        return f"the summary cites {unknown}, which are not among the findings {sorted(allowed)}" if unknown else None
+
+    reply = ask(chat, prompts.answer_messages(goal, findings), prompts.AnswerReply, "compose_draft", check=check)
+    return " ".join(reply.summary.split())

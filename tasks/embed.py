@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
-from tasks.common import STAGE_CACHE
+from tasks.common import STAGE_CACHE, retry_transient
 from tasks.corpus import paper_text
 from tasks.embedders import Embedder
 from tasks.models import Claim, EmbeddingSet, Paper
@@ -32,6 +32,7 @@ def merge_duplicates(claims: list[Claim], vectors: np.ndarray, threshold: float)
     **STAGE_HOOKS,
     retries=2,
     retry_delay_seconds=[1, 5],
+    retry_condition_fn=retry_transient,
     cache_policy=STAGE_CACHE,
     persist_result=True,
 )

@@ -6,7 +6,9 @@ import re
 
 from prefect import task
 
+from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.llm import ChatModel, ask
 from tasks.models import Claim, Plan, RankedPaper, content_id
 from tasks.plan import is_quantity
 from tasks.progress import STAGE_HOOKS
@@ -67,11 +69,16 @@ def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
 
 
 @task(name="extract_claims", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def extract_claims(plan: Plan, papers: list[RankedPaper], settings: ExtractSettings) -> list[Claim]:
+def extract_claims(
+    plan: Plan, papers: list[RankedPaper], settings: ExtractSettings, chat: ChatModel | None = None
+) -> list[Claim]:
     """Up to `claims_per_paper` finding sentences from each kept paper, interleaved by paper relevance."""
     goal_terms = set(plan.key_terms)
     per_paper: list[list[Claim]] = []
     for ranked in (r for r in papers if r.kept):
+        if chat is not None:
+            per_paper.append(model_claims(plan, ranked, settings.claims_per_paper, chat))
+            continue
         abstract = ranked.paper.abstract
         scored = []
         for position, (start, end) in enumerate(split_sentences(abstract)):
@@ -99,8 +106,39 @@ def extract_claims(plan: Plan, papers: list[RankedPaper], settings: ExtractSetti
             )
         if claims:
             per_paper.append(claims)
+    per_paper = [claims for claims in per_paper if claims]
     # Round-robin so the brief rests on several papers, not the first one's every sentence.
     interleaved = [
         c for i in range(settings.claims_per_paper) for claims in per_paper if i < len(claims) for c in [claims[i]]
     ]
     return interleaved[: settings.max_claims]
+
+
+def model_claims(plan: Plan, ranked: RankedPaper, limit: int, chat: ChatModel) -> list[Claim]:
+    """The model's paraphrased findings of one abstract, each tied by number to the exact sentence behind it."""
+    paper = ranked.paper
+    spans = split_sentences(paper.abstract)
+    sentences = [normalize_space(paper.abstract[s:e]) for s, e in spans]
+
+    def check(reply: prompts.ExtractReply) -> str | None:
+        wrong = [c.sentence for c in reply.claims if c.sentence > len(spans)]
+        return f"sentence numbers {wrong} do not exist; the abstract has {len(spans)} sentences" if wrong else None
+
+    messages = prompts.extract_messages(plan.goal, paper.title, paper.id, sentences, limit)
+    reply = ask(chat, messages, prompts.ExtractReply, "extract_claims", check=check)
+    claims: dict[tuple[int, int], Claim] = {}
+    for item in reply.claims:
+        start, end = spans[item.sentence - 1]
+        text, sentence = normalize_space(item.claim), paper.abstract[start:end]
+        if (start, end) in claims or len(claims) >= limit:
+            continue
+        claims[(start, end)] = Claim(
+            id=content_id(paper.id, start, end, text),
+            text=text,
+            paper_id=paper.id,
+            source_sentence=sentence,
+            start=start,
+            end=end,
+            aspects=aspects_covered(plan, f"{paper.title}. {text} {sentence}"),
+        )
+    return sorted(claims.values(), key=lambda c: c.start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -85,6 +86,7 @@ class Claim(BaseModel):
     evidence: str = Field("", description="Best-aligned evidence sentence in the source.")
     issues: list[str] = Field(default_factory=list, description="Consistency problems found.")
     duplicates: list[str] = Field(default_factory=list, description="Ids of near-duplicate claims merged in.")
+    judge: str = Field("", description="The LLM judge's verdict and reason, when a judge ran.")
 
 
 class FindingKind(StrEnum):
@@ -180,6 +182,15 @@ class Decision(BaseModel):
         return self.policy is Policy.AUTO_APPROVE
 
 
+class OwnerReview(BaseModel):
+    """What the owner decided about a draft held for review, who decided and when."""
+
+    status: Literal["approved", "rejected", "timed_out"]
+    reviewer: str = Field("", description="Who decided, as they gave it; empty when nobody answered.")
+    comment: str = ""
+    decided_at: str = Field(description="UTC time of the decision, or of the timeout.")
+
+
 class EmbeddingSet(BaseModel):
     """Vectors for papers and claims, labelled with the model that made them."""
 
@@ -187,6 +198,18 @@ class EmbeddingSet(BaseModel):
     dimension: int
     paper_vectors: dict[str, list[float]] = Field(default_factory=dict)
     claim_vectors: dict[str, list[float]] = Field(default_factory=dict)
+
+
+class StageUsage(BaseModel):
+    """What one stage's model calls cost: calls, tokens from the responses' usage, and time."""
+
+    model: str = ""
+    calls: int = Field(0, description="Requests answered by the endpoint (retries not counted).")
+    cached_calls: int = Field(0, description="Calls answered from the content cache, free.")
+    retries: int = Field(0, description="Requests repeated after a 429, 5xx, timeout or malformed reply.")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_seconds: float = 0.0
 
 
 class Report(BaseModel):
@@ -207,3 +230,6 @@ class Report(BaseModel):
     settings_hash: str
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     embedding_model: str = ""
+    chat_model: str = Field("", description="Chat model behind the LLM stages; empty when they ran offline.")
+    llm_usage: dict[str, StageUsage] = Field(default_factory=dict, description="Model calls per stage.")
+    owner_review: OwnerReview | None = Field(None, description="The owner's decision on a HUMAN_REVIEW draft.")

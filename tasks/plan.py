@@ -6,7 +6,9 @@ import re
 
 from prefect import task
 
+from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.llm import ChatModel, ask
 from tasks.models import Plan
 from tasks.progress import STAGE_HOOKS
 from tasks.text import STOP_WORDS, content_terms, words
@@ -78,7 +80,7 @@ def clean_goal(goal: str, max_chars: int) -> str:
 
 
 @task(name="plan_queries", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def plan_queries(goal: str) -> Plan:
+def plan_queries(goal: str, chat: ChatModel | None = None) -> Plan:
     """Up to four distinct queries: key terms, central entity, measured quantity, broader framing."""
     chunks = _chunks(goal)
     if not chunks:
@@ -103,10 +105,21 @@ def plan_queries(goal: str) -> Plan:
     for q in candidates:
         if q and q.lower() not in {x.lower() for x in queries}:
             queries.append(q)
-    return Plan(
+    plan = Plan(
         goal=goal,
         queries=queries[:4],
         aspects=phrases,
         central=central_phrase,
         key_terms=sorted(set(content_terms(goal))),
     )
+    return plan if chat is None else model_queries(plan, chat)
+
+
+def model_queries(plan: Plan, chat: ChatModel) -> Plan:
+    """The model's queries, topped up to four with the offline ones; aspects stay the goal's own phrases."""
+    reply = ask(chat, prompts.plan_messages(plan.goal, plan.aspects), prompts.PlanReply, "plan_queries")
+    queries: list[str] = []
+    for query in [*(" ".join(q.split())[:200] for q in reply.queries), *plan.queries]:
+        if query and query.lower() not in {q.lower() for q in queries}:
+            queries.append(query)
+    return plan.model_copy(update={"queries": queries[:4]})

@@ -305,7 +305,25 @@ def _banner(report: Report) -> Banner:
         Policy.REJECT: ("rejected", f"Rejected: tribunal score {score}, below the reject floor."),
     }[decision.policy]
     gates = [f"Failed gate: {gate}." for gate in decision.failed_gates]
-    return Banner(tone, DRAFT_BANNER, [summary, *gates, *_reasons(report)])
+    lines = [summary, *gates, *_reasons(report)]
+    review = report.owner_review
+    if review is None:
+        return Banner(tone, DRAFT_BANNER, lines)
+    if review.status == "timed_out":
+        return Banner(tone, DRAFT_BANNER, [f"No owner decision by {review.decided_at}; it stays a draft.", *lines])
+    verdict = f"{review.status.capitalize()} by {review.reviewer or 'the owner'} on {review.decided_at}"
+    owner = f"{verdict}: {review.comment}" if review.comment else f"{verdict}."
+    if review.status == "approved":
+        return Banner("approved", "Approved by the owner", [owner, *lines])
+    return Banner("rejected", "Rejected by the owner", [owner, *lines])
+
+
+def _watermark(report: Report) -> str:
+    """No watermark once approved, by the policy or by the owner; REJECTED once rejected by either."""
+    owner = report.owner_review.status if report.owner_review else None
+    if report.decision.policy is Policy.AUTO_APPROVE or owner == "approved":
+        return ""
+    return "REJECTED" if report.decision.policy is Policy.REJECT or owner == "rejected" else "DRAFT"
 
 
 def _reasons(report: Report) -> list[str]:
@@ -441,6 +459,23 @@ def _seconds(seconds: float) -> str:
     return "< 0.01" if 0 < seconds < 0.005 else f"{seconds:.2f}"
 
 
+def _usage_rows(report: Report) -> list[tuple[str, ...]]:
+    """Model calls per stage: stage, model, calls, cached, retries, prompt and completion tokens, seconds."""
+    return [
+        (
+            stage,
+            u.model,
+            str(u.calls),
+            str(u.cached_calls),
+            str(u.retries),
+            f"{u.prompt_tokens:,}",
+            f"{u.completion_tokens:,}",
+            _seconds(u.latency_seconds),
+        )
+        for stage, u in report.llm_usage.items()
+    ]
+
+
 def _history(report: Report) -> list[TribunalResult]:
     """Every round's result; the flow's history may or may not already end with the final one."""
     history = list(report.tribunal_history)
@@ -464,17 +499,17 @@ def brief_context(report: Report) -> dict[str, object]:
     numbers = reference_numbers(report)
     counts = _label_counts(report.draft.claims)
     uncertainties = _uncertainties(report, numbers)
-    policy = report.decision.policy
     return {
         "report": report,
         "date": _date(report.created_at),
         "banner": _banner(report),
-        "watermark": {Policy.AUTO_APPROVE: "", Policy.REJECT: "REJECTED"}.get(policy, "DRAFT"),
+        "watermark": _watermark(report),
         "answer": _paragraphs(report.draft.answer),
         "abstract": _abstract(report, counts),
         "settings_rows": _settings_rows(report.settings),
         "stage_rows": [(stage, _seconds(seconds)) for stage, seconds in report.stage_seconds.items()],
         "total_seconds": f"{sum(report.stage_seconds.values()):.2f}",
+        "usage_rows": _usage_rows(report),
         "counts": counts,
         "baseline": _baseline(report),
         "verdict": _verdict(report),

@@ -9,10 +9,10 @@ from tasks.common import STAGE_CACHE
 from tasks.corpus import normalize_id, paper_text
 from tasks.embedders import Embedder, TermWeights
 from tasks.models import Paper, Plan, RankedPaper, SearchResult
-from tasks.plan import is_quantity
+from tasks.plan import QUANTITY_WORDS
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
-from tasks.text import term_set
+from tasks.text import content_terms, term_set, words
 
 # Lexical coverage of the goal's terms decides most; the embedding adds topical closeness.
 COVERAGE_WEIGHT = 0.75
@@ -41,10 +41,8 @@ def fuse(results: list[SearchResult], k: int) -> tuple[dict[str, Paper], dict[st
 
 
 def goal_term_weights(plan: Plan, weights: TermWeights) -> dict[str, float]:
-    """IDF of each goal term; terms that only name a measured quantity count less than the topic's."""
-    lens_terms = set().union(*(term_set(a) for a in plan.aspects if is_quantity(a))) - set().union(
-        *(term_set(a) for a in plan.aspects if not is_quantity(a))
-    )
+    """IDF of each goal term; words naming a measured quantity ("trade-offs") count less than the topic's."""
+    lens_terms = set(content_terms(" ".join(w for w in words(plan.goal) if w.lower() in QUANTITY_WORDS)))
     return {t: weights.weight(t) * (QUANTITY_TERM_FACTOR if t in lens_terms else 1.0) for t in plan.key_terms}
 
 

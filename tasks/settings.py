@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class SearchSettings(BaseModel):
@@ -82,6 +84,84 @@ class TribunalSettings(BaseModel):
     )
 
 
+class ApprovalSettings(BaseModel):
+    """The owner's review of drafts held by the HUMAN_REVIEW policy."""
+
+    timeout_seconds: int = Field(
+        0,
+        ge=0,
+        description="How long a HUMAN_REVIEW run waits paused for the owner's decision (the UI form or "
+        "`sovereign approve`) before it publishes as a draft; 0 publishes the draft without waiting.",
+    )
+    poll_seconds: int = Field(10, ge=1, description="How often a paused run checks whether the owner answered.")
+
+
+class LlmSettings(BaseModel):
+    """Chat model and embedder backends: NVIDIA NIM (hosted or self-hosted) or the offline ones."""
+
+    backend: Literal["auto", "nim", "offline"] = Field(
+        "auto", description="LLM stages: nim, offline, or auto (nim when NVIDIA_API_KEY is set, else offline)."
+    )
+    embedder: Literal["auto", "nim", "offline"] = Field(
+        "auto", description="Embedder: nim, offline, or auto (nim when NVIDIA_API_KEY is set, else offline)."
+    )
+    nim_base_url: str = Field(
+        "https://integrate.api.nvidia.com/v1",
+        description="NIM endpoint (also SOVEREIGN_NIM_BASE_URL); set it to a self-hosted NIM, e.g. http://host:8000/v1.",
+    )
+    chat_model: str = Field(
+        "meta/llama-3.3-70b-instruct", description="Chat model of every LLM stage (also SOVEREIGN_NIM_CHAT_MODEL)."
+    )
+    embed_model: str = Field("nvidia/nv-embedqa-e5-v5", description="Embedding model (also SOVEREIGN_NIM_EMBED_MODEL).")
+    embed_dimension: int = Field(1024, ge=1, description="Vector size the embedding model must return.")
+    embed_batch_size: int = Field(50, ge=1, le=512, description="Texts per embeddings request.")
+    embed_truncate: Literal["NONE", "START", "END"] = Field(
+        "END", description="How the NIM cuts a text longer than the model's context (NONE makes it an error)."
+    )
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature of the chat model.")
+    max_tokens: int = Field(1024, ge=16, description="Most tokens one chat reply may have.")
+    timeout_seconds: float = Field(60.0, gt=0, description="HTTP timeout of one NIM request.")
+    max_attempts: int = Field(
+        3, ge=1, le=10, description="Asks per structured reply: a malformed reply is re-asked, then the stage fails."
+    )
+    max_retries: int = Field(4, ge=0, le=10, description="Retries of one request on 429, 5xx, timeouts.")
+    retry_base_seconds: float = Field(
+        2.0, ge=0.0, description="Base delay of the exponential backoff (with jitter) between request retries."
+    )
+    retry_max_seconds: float = Field(60.0, ge=0.0, description="Longest wait between retries, Retry-After included.")
+    requests_per_minute: float = Field(
+        40.0, ge=0.0, description="NIM requests per minute across the run (a Prefect global rate limit); 0 = none."
+    )
+
+
+class _FlatNimEnv(PydanticBaseSettingsSource):
+    """The NIM names users know (SOVEREIGN_NIM_BASE_URL, …) as a low-priority source of the `llm` group."""
+
+    NAMES = {
+        "SOVEREIGN_NIM_BASE_URL": "nim_base_url",
+        "SOVEREIGN_NIM_CHAT_MODEL": "chat_model",
+        "SOVEREIGN_NIM_EMBED_MODEL": "embed_model",
+    }
+
+    def get_field_value(self, field, field_name):  # unused: __call__ builds the whole group
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        env_file = self.settings_cls.model_config.get("env_file")
+        found = {k.upper(): v for k, v in dotenv_values(env_file).items() if v} if env_file else {}
+        found.update({k.upper(): v for k, v in os.environ.items()})
+        llm = {field: found[name] for name, field in self.NAMES.items() if found.get(name)}
+        return {"llm": llm} if llm else {}
+
+
+class NimCredentials(BaseSettings):
+    """The NVIDIA API key, kept apart from Settings so it never reaches a report, a hash or a cache key."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("NVIDIA_API_KEY", "SOVEREIGN_NVIDIA_API_KEY"))
+
+
 class Settings(BaseSettings):
     """Effective settings of a run; their hash goes into every report."""
 
@@ -94,12 +174,27 @@ class Settings(BaseSettings):
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
     tribunal: TribunalSettings = Field(default_factory=TribunalSettings)
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    result_storage: Path | None = Field(
+        None,
+        description="Where finished stages' results are persisted so retries and re-runs reuse them; "
+        "unset uses Prefect's own PREFECT_LOCAL_STORAGE_PATH (~/.prefect/storage).",
+    )
     out_dir: Path = Field(Path("runs"), description="Directory under which each run publishes its brief.")
     max_goal_chars: int = Field(1000, ge=10, description="Longest research goal accepted.")
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        """The usual sources, then the flat SOVEREIGN_NIM_* names (SOVEREIGN_LLM__* win over them)."""
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, _FlatNimEnv(settings_cls)
+
     def fingerprint(self) -> str:
         """Short stable hash of the settings that shape results."""
-        payload = self.model_dump_json(exclude={"out_dir"})
+        # where results go and how long the owner may take do not change what a brief says
+        payload = self.model_dump_json(exclude={"out_dir", "approval", "result_storage"})
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def with_overrides(
@@ -109,6 +204,9 @@ class Settings(BaseSettings):
         max_papers: int | None = None,
         max_revision_rounds: int | None = None,
         out_dir: str | Path | None = None,
+        approval_timeout_seconds: int | None = None,
+        llm: str | None = None,
+        embedder: str | None = None,
     ) -> Settings:
         """A validated copy with the run's own parameters applied (None keeps the configured value)."""
         data = self.model_dump()
@@ -117,6 +215,9 @@ class Settings(BaseSettings):
             ("search", "corpus"): corpus,
             ("rank", "max_papers"): max_papers,
             ("tribunal", "max_revision_rounds"): max_revision_rounds,
+            ("approval", "timeout_seconds"): approval_timeout_seconds,
+            ("llm", "backend"): llm,
+            ("llm", "embedder"): embedder,
         }
         for (group, key), value in updates.items():
             if value is not None:
@@ -124,3 +225,9 @@ class Settings(BaseSettings):
         if out_dir is not None:
             data["out_dir"] = out_dir
         return Settings.model_validate(data)
+
+
+def result_storage() -> Path | None:
+    """Directory of persisted stage results: SOVEREIGN_RESULT_STORAGE when set, else None (Prefect's default)."""
+    path = Settings().result_storage
+    return path.expanduser().resolve() if path else None

@@ -7,7 +7,9 @@ from statistics import mean
 from prefect import task
 from pydantic import BaseModel
 
+from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.llm import ChatModel, ask
 from tasks.models import Draft, Finding, FindingKind, Label, Review, TribunalResult
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import TribunalSettings
@@ -126,14 +128,54 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
 
 
 @task(name="review", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def review(draft: Draft, role: str, settings: TribunalSettings) -> Review:
-    """One role's score (0-10) and findings, computed from the draft's evidence."""
+def review(draft: Draft, role: str, settings: TribunalSettings, chat: ChatModel | None = None) -> Review:
+    """One role's score (0-10) and findings, computed from the draft's evidence; a chat model may add to them."""
     spec = ROLES[role]
     evidence = measure(draft).model_dump()
     score = 10 * sum(weight * evidence[name] for name, weight in spec.weights.items())
     findings = [f for f in find_problems(draft, settings) if f.kind in spec.reports]
     rationale = spec.focus + " " + ", ".join(f"{name} {evidence[name]:.2f}" for name in spec.weights)
-    return Review(role=role, score=round(min(10.0, score), 2), findings=findings, rationale=rationale)
+    computed = Review(role=role, score=round(min(10.0, score), 2), findings=findings, rationale=rationale)
+    return computed if chat is None else model_review(computed, draft, spec, evidence, chat)
+
+
+def draft_digest(draft: Draft) -> str:
+    """The draft as the reviewers read it: answer, claims with their labels and evidence, papers, aspects."""
+    claims = [
+        f"claim {c.id} ({c.label.value}, support {c.support:.2f}, paper {c.paper_id}): {c.text} | "
+        f"evidence: {c.evidence}"
+        for c in draft.claims
+    ]
+    papers = [f"paper {p.paper.id} (relevance {p.relevance:.2f}): {p.paper.title}" for p in draft.papers]
+    aspects = f"Goal aspects: {'; '.join(draft.plan.aspects)}"
+    return "\n".join([aspects, f"Answer:\n{draft.answer}", "Claims:", *claims, "Papers:", *papers])
+
+
+def model_review(computed: Review, draft: Draft, spec: Role, evidence: dict[str, float], chat: ChatModel) -> Review:
+    """The model's grounded findings added to the computed ones; its score may lower the computed one, never raise it.
+
+    The model reads text retrieved from papers, which may try to talk it into a high score; so it can only make the
+    verdict stricter, and the policy's hard gates are computed regardless.
+    """
+    messages = prompts.review_messages(spec.name, spec.focus, evidence, draft_digest(draft))
+    reply = ask(chat, messages, prompts.ReviewReply, "review")
+    claims, papers = {c.id for c in draft.claims}, {p.paper.id for p in draft.papers}
+    seen = {(f.kind, f.claim_id, f.paper_id, f.aspect) for f in computed.findings}
+    added = []
+    for item in reply.findings:
+        finding = Finding(**item.model_dump())
+        grounded = finding.claim_id in claims or finding.paper_id in papers or finding.aspect in draft.plan.aspects
+        key = (finding.kind, finding.claim_id, finding.paper_id, finding.aspect)
+        if finding.kind in spec.reports and grounded and key not in seen:
+            seen.add(key)
+            added.append(finding)
+    return computed.model_copy(
+        update={
+            "score": round(min(computed.score, reply.score), 2),
+            "findings": [*computed.findings, *added],
+            "rationale": f"{computed.rationale}. Model: {' '.join(reply.rationale.split())}".strip(),
+        }
+    )
 
 
 def aggregate(reviews: list[Review], round_: int) -> TribunalResult:

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from prefect import task
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
 from tasks.common import STAGE_CACHE
+from tasks.embedders import TermWeights
+from tasks.judge import judge_claims
+from tasks.llm import ChatModel
 from tasks.models import Claim, Label, Paper
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
 from tasks.text import content_terms, named_entities, negations, normalize_space, numbers, split_sentences
+
+# Share of the support score given to the best sentence window; the rest is the whole abstract's coverage.
+# Tuned on SciFact train (benchmarks/verification.py --split train).
+WINDOW_SHARE = 0.5
+DIRECTION_CUES = {
+    "up": re.compile(
+        r"\b(?:increas\w*|higher|more|greater|elevat\w*|enhanc\w*|promot\w*|improv\w*|up-?regulat\w*|rais\w*)\b"
+    ),
+    "down": re.compile(
+        r"\b(?:decreas\w*|lower|less|fewer|reduc\w*|declin\w*|impair\w*|inhibit\w*|suppress\w*|down-?regulat\w*)\b"
+    ),
+}
 
 
 def baseline_cosine(claim: str, source: str) -> float:
@@ -22,19 +40,38 @@ def baseline_cosine(claim: str, source: str) -> float:
     return float(cosine_similarity(matrix[0], matrix[1])[0, 0])
 
 
+def _uniform(term: str) -> float:
+    return 1.0
+
+
 def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
     return set(zip(terms, terms[1:]))
 
 
-def alignment(claim: str, sentence: str) -> float:
-    """0..1: share of the claim's terms and term pairs that the sentence states."""
-    claim_terms, sentence_terms = content_terms(claim), content_terms(sentence)
+def alignment(claim: str, passage: str, weight: Callable[[str], float] = _uniform) -> float:
+    """0..1: IDF-weighted share of the claim's terms the passage states, and of its term pairs."""
+    claim_terms, passage_terms = content_terms(claim), content_terms(passage)
     if not claim_terms:
         return 0.0
-    unigram = len(set(claim_terms) & set(sentence_terms)) / len(set(claim_terms))
+    unique = set(claim_terms)
+    present = unique & set(passage_terms)
+    unigram = sum(weight(t) for t in present) / sum(weight(t) for t in unique)
     claim_pairs = _bigrams(claim_terms)
-    bigram = len(claim_pairs & _bigrams(sentence_terms)) / len(claim_pairs) if claim_pairs else unigram
-    return 0.6 * unigram + 0.4 * bigram
+    bigram = len(claim_pairs & _bigrams(passage_terms)) / len(claim_pairs) if claim_pairs else unigram
+    return 0.7 * unigram + 0.3 * bigram
+
+
+def support_score(claim: str, paper: Paper, weight: Callable[[str], float]) -> tuple[float, str]:
+    """Support by the best one- or two-sentence window, blended with the whole abstract; and the best sentence."""
+    source = paper.abstract
+    sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [normalize_space(source)]
+    single = [(alignment(claim, s, weight), s) for s in sentences]
+    best_single, evidence = max(single, key=lambda x: x[0])
+    # Findings often span two sentences ("We measured X. It rose by 12%."); score those windows too.
+    pairs = [alignment(claim, f"{a} {b}", weight) for a, b in zip(sentences, sentences[1:])]
+    window = max([best_single, *pairs])
+    whole = alignment(claim, f"{paper.title} {source}", weight)
+    return WINDOW_SHARE * window + (1 - WINDOW_SHARE) * whole, evidence
 
 
 def consistency_issues(claim: str, evidence: str, context: str) -> list[str]:
@@ -49,10 +86,21 @@ def consistency_issues(claim: str, evidence: str, context: str) -> list[str]:
         issues.append(f"name not in source: {', '.join(sorted(missing_names))}")
     if negations(claim) % 2 != negations(evidence) % 2:
         issues.append("negation differs from evidence")
+    claim_direction, evidence_direction = directions(claim), directions(evidence)
+    if claim_direction and evidence_direction and not claim_direction & evidence_direction:
+        issues.append("direction differs from evidence")
     return issues
 
 
-def verify_one(claim: Claim, paper: Paper | None, settings: VerifySettings) -> Claim:
+def directions(text: str) -> set[str]:
+    """Which way the text says an effect goes: up, down, or both."""
+    lowered = text.lower()
+    return {name for name, pattern in DIRECTION_CUES.items() if pattern.search(lowered)}
+
+
+def verify_one(
+    claim: Claim, paper: Paper | None, settings: VerifySettings, weights: TermWeights | None = None
+) -> Claim:
     """The claim labelled VERIFIED / WEAK / UNSUPPORTED with its evidence and confidence."""
     if paper is None:
         return claim.model_copy(
@@ -60,11 +108,9 @@ def verify_one(claim: Claim, paper: Paper | None, settings: VerifySettings) -> C
         )
     source = paper.abstract
     cosine = baseline_cosine(claim.text, source)
-    sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [normalize_space(source)]
-    scored = [(alignment(claim.text, s), s) for s in sentences]
-    support, evidence = max(scored, key=lambda x: x[0])
+    support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform)
     issues = consistency_issues(claim.text, evidence, f"{paper.title} {source}")
-    hard_issue = any(i.startswith(("number", "negation")) for i in issues)
+    hard_issue = any(i.startswith(("number", "negation", "direction")) for i in issues)
     confidence = support * (0.3 if hard_issue else 0.7 if issues else 1.0)
     if hard_issue or confidence < settings.weak_threshold:
         label = Label.UNSUPPORTED
@@ -86,7 +132,14 @@ def verify_one(claim: Claim, paper: Paper | None, settings: VerifySettings) -> C
 
 
 @task(name="verify_claims", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def verify_claims(claims: list[Claim], papers: list[Paper], settings: VerifySettings) -> list[Claim]:
-    """Every claim checked against the abstract of the paper it cites."""
+def verify_claims(
+    claims: list[Claim],
+    papers: list[Paper],
+    settings: VerifySettings,
+    chat: ChatModel | None = None,
+    weights: TermWeights | None = None,
+) -> list[Claim]:
+    """Every claim checked against the abstract of the paper it cites; with a chat model, also judged by it."""
     by_id = {p.id: p for p in papers}
-    return [verify_one(c, by_id.get(c.paper_id), settings) for c in claims]
+    checked = [verify_one(c, by_id.get(c.paper_id), settings, weights) for c in claims]
+    return checked if chat is None else judge_claims(checked, by_id, chat, settings)

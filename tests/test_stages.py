@@ -145,6 +145,7 @@ def test_faithful_claim_is_verified_with_its_evidence_sentence():
         ("dense LoRA matches them on single-task fine-tuning at 45% lower inference latency", "number"),
         ("MoE LoRA adapters do not outperform dense LoRA on heterogeneous multi-task mixtures", "negation"),
         ("QLoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures", "name"),
+        ("dense LoRA matches them on single-task fine-tuning at 30% higher inference latency", "direction"),
     ],
 )
 def test_perturbed_claim_is_not_verified(text, issue):

@@ -1,0 +1,119 @@
+"""`sovereign search` and `sovereign verify`: the retrieval and verification stages on their own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasks.backends import offline_models
+from tasks.corpus import CorpusError, paper_text
+from tasks.embedders import LsaModel, TermWeights
+from tasks.models import Claim, Paper, content_id
+from tasks.retrieve import rank_for_goal
+from tasks.settings import Settings
+from tasks.sources import CorpusSource
+from tasks.text import content_terms
+from tasks.verify import verify_one
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    """Rows of a JSON Lines file; a row without the required fields is a clear error naming its line."""
+    if not path.is_file():
+        _fail(f"input not found: {path}")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            _fail(f"{path}:{number} is not JSON")
+        if not isinstance(row, dict) or any(not isinstance(row.get(k), (str, int)) for k in required):
+            _fail(f"{path}:{number} needs the fields {', '.join(required)}")
+        rows.append(row)
+    return rows
+
+
+def _open_corpus(corpus: Path, settings: Settings) -> CorpusSource:
+    try:
+        return CorpusSource.open(corpus, settings.search.cache_dir)
+    except CorpusError as exc:
+        _fail(str(exc))
+
+
+def search_command(
+    query: Annotated[str | None, typer.Argument(help="A research question (omit with --queries).")] = None,
+    corpus: Annotated[Path, typer.Option(help="Local corpus (.jsonl, .jsonl.gz, .parquet).")] = ...,
+    k: Annotated[int, typer.Option("-k", help="How many ranked papers.")] = 100,
+    queries: Annotated[Path | None, typer.Option(help='JSON Lines of {"qid": …, "query": …}.')] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
+) -> None:
+    """The ranked papers a run would consider (plan_queries → search → merge_rank, before the gate's cut)."""
+    if (query is None) == (queries is None):
+        _fail("give either a QUERY or --queries FILE")
+    settings = Settings()
+    source = _open_corpus(corpus, settings)
+    if queries is not None:
+        for row in _read_jsonl(queries, ("qid", "query")):
+            ranked = rank_for_goal(str(row["query"]), source, settings, k)
+            sys.stdout.write(json.dumps({"qid": row["qid"], "ids": [r.paper.id for r in ranked]}) + "\n")
+        return
+    ranked = rank_for_goal(query, source, settings, k)
+    if as_json:
+        fields = ("fused_score", "relevance", "kept")
+        payload = [{"id": r.paper.id, "title": r.paper.title} | r.model_dump(include=set(fields)) for r in ranked]
+        sys.stdout.write(json.dumps({"query": query, "papers": payload}, indent=2) + "\n")
+        return
+    table = Table(title=f"{len(ranked)} papers for: {query}")
+    for column in ("#", "arXiv id", "title", "relevance", "gate"):
+        table.add_column(column)
+    for number, r in enumerate(ranked, 1):
+        table.add_row(str(number), r.paper.id, r.paper.title, f"{r.relevance:.2f}", "kept" if r.kept else "")
+    console.print(table)
+
+
+def verify_command(
+    input: Annotated[Path, typer.Option("--input", help='JSON Lines of {"id", "claim", "source"}.')],
+    corpus: Annotated[Path | None, typer.Option(help="Check claims against a paper of this corpus.")] = None,
+    paper: Annotated[str | None, typer.Option(help="arXiv id of that paper (with --corpus).")] = None,
+) -> None:
+    """Label each claim VERIFIED / WEAK / UNSUPPORTED with its support score and evidence sentence."""
+    settings = Settings()
+    if (corpus is None) != (paper is None):
+        _fail("--corpus and --paper go together")
+    if corpus is not None:
+        rows = _read_jsonl(input, ("id", "claim"))
+        source = _open_corpus(corpus, settings)
+        match = source.index.papers.index[source.index.papers["id"] == paper]
+        if not len(match):
+            _fail(f"paper {paper} is not in {corpus}")
+        papers = {row_id: source.index.paper(int(match[0])) for row_id in (r["id"] for r in rows)}
+        _, weights = offline_models(source, [])
+    else:
+        rows = _read_jsonl(input, ("id", "claim", "source"))
+        papers = {r["id"]: Paper(id=content_id(r["source"]), title="", abstract=str(r["source"])) for r in rows}
+        unique = {p.id: p for p in papers.values()}.values()
+        model = LsaModel.fit([content_terms(paper_text(p)) for p in unique], dims=2)
+        weights = TermWeights.from_model(model, content_id(*sorted(p.id for p in unique)))
+    for row in rows:
+        source_paper = papers[row["id"]]
+        claim = Claim(
+            id=str(row["id"]), text=str(row["claim"]), paper_id=source_paper.id, source_sentence="", start=0, end=0
+        )
+        checked = verify_one(claim, source_paper, settings.verify, weights)
+        line = {"id": row["id"], "label": checked.label.value, "score": checked.support, "evidence": checked.evidence}
+        sys.stdout.write(json.dumps(line) + "\n")

@@ -1,0 +1,61 @@
+"""The verification judge: a chat model's SUPPORTS / REFUTES / NOT_ENOUGH_INFO, combined with the offline checks."""
+
+from __future__ import annotations
+
+from tasks import prompts
+from tasks.llm import ChatModel, ask
+from tasks.models import Claim, Label, Paper
+from tasks.prompts import JudgeReply
+from tasks.settings import VerifySettings
+from tasks.text import normalize_space, split_sentences
+
+# How much each verdict vouches for a claim; averaged with the offline confidence.
+VERDICT_SCORE = {"SUPPORTS": 1.0, "NOT_ENOUGH_INFO": 0.4, "REFUTES": 0.0}
+
+
+def has_hard_issue(claim: Claim) -> bool:
+    """Whether the offline checks found a number or a negation the evidence does not back."""
+    return any("number" in issue or "negation" in issue for issue in claim.issues)
+
+
+def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:
+    """The model's verdict on the claim against its source abstract."""
+    abstract = paper.abstract
+    sentences = [normalize_space(abstract[s:e]) for s, e in split_sentences(abstract)] or [normalize_space(abstract)]
+    return ask(chat, prompts.judge_messages(claim.text, paper.title, paper.id, sentences), JudgeReply, "verify_claims")
+
+
+def combine(claim: Claim, verdict: JudgeReply, settings: VerifySettings) -> Claim:
+    """The offline verdict moved by the judge: it may confirm, demote or refute, never excuse a hard issue."""
+    confidence = round(0.5 * claim.confidence + 0.5 * VERDICT_SCORE[verdict.verdict], 4)
+    if has_hard_issue(claim) or verdict.verdict == "REFUTES" or confidence < settings.weak_threshold:
+        label = Label.UNSUPPORTED
+    elif (
+        verdict.verdict == "SUPPORTS"
+        and not claim.issues
+        and claim.support >= settings.weak_threshold
+        and confidence >= settings.verified_threshold
+    ):
+        label = Label.VERIFIED
+    else:
+        label = Label.WEAK
+    issues = claim.issues if verdict.verdict == "SUPPORTS" else [*claim.issues, f"judge: {verdict.verdict}"]
+    return claim.model_copy(
+        update={
+            "label": label,
+            "confidence": confidence,
+            "issues": issues,
+            "judge": f"{verdict.verdict}: {' '.join(verdict.reason.split())}",
+        }
+    )
+
+
+def judge_claims(
+    claims: list[Claim], papers: dict[str, Paper], chat: ChatModel, settings: VerifySettings
+) -> list[Claim]:
+    """Every claim whose source was retrieved, judged and combined; the others keep their offline label."""
+    judged = []
+    for claim in claims:
+        paper = papers.get(claim.paper_id)
+        judged.append(combine(claim, judge_claim(chat, claim, paper), settings) if paper else claim)
+    return judged
