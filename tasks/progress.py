@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 StageListener = Callable[[str, str], None]
@@ -19,4 +20,12 @@ def _notify(task, task_run, state) -> None:
         listener(task.name, state.name)
 
 
+class _QuietHooks(logging.Filter):
+    """Drop Prefect's two INFO lines per hook call, which would otherwise double every stage's log in the UI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _notify.__name__ not in record.getMessage()
+
+
+logging.getLogger("prefect.task_runs").addFilter(_QuietHooks())
 STAGE_HOOKS = {"on_running": [_notify], "on_completion": [_notify], "on_failure": [_notify]}
