@@ -190,6 +190,8 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Output directory; the sweep ledgers live there too.")] = Path("runs"),
     max_concurrent_goals: Annotated[int, typer.Option(help="Most goals researched at the same time.")] = 2,
     task_runner: Annotated[str, typer.Option(help="threads, or dask (a local Dask cluster).")] = "threads",
+    llm: Annotated[str | None, typer.Option(help="LLM stages: nim or offline (default as for run).")] = None,
+    embedder: Annotated[str | None, typer.Option(help="Embedder: nim or offline (default as for run).")] = None,
 ) -> None:
     """Research every standing question again and publish what changed (the nightly sweep, run now)."""
     if task_runner not in ("threads", "dask"):
@@ -205,6 +207,8 @@ def sweep(
         corpus=str(corpus) if corpus else None,
         out_dir=str(out),
         max_concurrent_goals=max_concurrent_goals,
+        llm_backend=llm,
+        embedder_backend=embedder,
     )
     table = Table(title="SOVEREIGN sweep")
     for column in ("goal", "status", "policy", "score", "new papers", "changes"):

@@ -58,7 +58,14 @@ def read_goals(goals: list[str] | None, questions_file: str | None) -> list[str]
 # A task around the subflow lets the sweep's task runner (threads, or Dask) run goals side by side.
 @task(name="research_goal", cache_policy=NO_CACHE)
 def research_goal(
-    goal: str, source: str, corpus: str | None, max_papers: int, max_revision_rounds: int, out_dir: str
+    goal: str,
+    source: str,
+    corpus: str | None,
+    max_papers: int,
+    max_revision_rounds: int,
+    out_dir: str,
+    llm_backend: str | None = None,
+    embedder_backend: str | None = None,
 ) -> PublishedBrief:
     """Research one goal as a subflow of the sweep."""
     # Imported here so a Dask worker loads the flow from its module; pickled by value, it loses the names
@@ -72,6 +79,8 @@ def research_goal(
         max_papers=max_papers,
         max_revision_rounds=max_revision_rounds,
         out_dir=out_dir,
+        llm_backend=llm_backend,
+        embedder_backend=embedder_backend,
     )
 
 
@@ -101,6 +110,8 @@ def sweep_flow(
     out_dir: str = "runs",
     max_concurrent_goals: int = 2,
     sweep_name: str = "nightly",
+    llm_backend: str | None = None,
+    embedder_backend: str | None = None,
 ) -> list[SweepRow]:
     """Research every standing goal, publish what changed since its last successful run, and table the sweep.
 
@@ -114,6 +125,8 @@ def sweep_flow(
         out_dir: Directory of the briefs; the sweep ledger (sweep-ledger.parquet) lives there too.
         max_concurrent_goals: Most goals researched at the same time.
         sweep_name: Names the sweep's table artifact (`sweep-<name>`), so each sweep keeps its own history.
+        llm_backend: Chat model for every goal: `nim`, `offline` or `auto`; empty uses SOVEREIGN_LLM__BACKEND.
+        embedder_backend: Embedder for every goal: `nim`, `offline` or `auto`; empty uses SOVEREIGN_LLM__EMBEDDER.
     """
     logger = get_run_logger()
     standing = read_goals(goals, questions_file)
@@ -125,7 +138,13 @@ def sweep_flow(
         # finds it; live sources only tell what they returned (recorded per goal below).
         note_papers(seen, load_index(Path(corpus), Settings().search.cache_dir).papers["id"].tolist(), now)
     options = dict(
-        source=source, corpus=corpus, max_papers=max_papers, max_revision_rounds=max_revision_rounds, out_dir=out_dir
+        source=source,
+        corpus=corpus,
+        max_papers=max_papers,
+        max_revision_rounds=max_revision_rounds,
+        out_dir=out_dir,
+        llm_backend=llm_backend,
+        embedder_backend=embedder_backend,
     )
 
     futures: list[PrefectFuture] = []
