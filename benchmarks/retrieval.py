@@ -50,9 +50,10 @@ class PlainBM25:
     """The baseline: bm25s over title + abstract with English stop words, the question as the query."""
 
     def __init__(self, source: CorpusSource):
-        frame = source.index.papers
-        self.ids = frame["id"].tolist()
-        corpus = (frame["title"] + ". " + frame["abstract"]).tolist()
+        papers = source.index.papers
+        self.ids = source.index.ids
+        titles, abstracts = papers.column("title").to_pylist(), papers.column("abstract").to_pylist()
+        corpus = [f"{title}. {abstract}" for title, abstract in zip(titles, abstracts)]
         self.retriever = bm25s.BM25()
         self.retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
 

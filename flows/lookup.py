@@ -98,10 +98,10 @@ def verify_command(
     if corpus is not None:
         rows = _read_jsonl(input, ("id", "claim"))
         source = _open_corpus(corpus, settings)
-        match = source.index.papers.index[source.index.papers["id"] == paper]
-        if not len(match):
+        row = source.index.row_of(paper)
+        if row is None:
             _fail(f"paper {paper} is not in {corpus}")
-        papers = {row_id: source.index.paper(int(match[0])) for row_id in (r["id"] for r in rows)}
+        papers = {r["id"]: source.index.paper(row) for r in rows}
         _, weights = offline_models(source, [])
     else:
         rows = _read_jsonl(input, ("id", "claim", "source"))

@@ -136,7 +136,7 @@ def sweep_flow(
     if source == "corpus" and corpus:
         # A corpus can be listed whole, so a paper is new when the corpus first holds it, not when a query first
         # finds it; live sources only tell what they returned (recorded per goal below).
-        note_papers(seen, load_index(Path(corpus), Settings().search.cache_dir).papers["id"].tolist(), now)
+        note_papers(seen, load_index(Path(corpus), Settings().search.cache_dir).ids, now)
     options = dict(
         source=source,
         corpus=corpus,

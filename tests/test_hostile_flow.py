@@ -3,6 +3,8 @@
 The same small corpus runs twice, once clean and once with an injection in a kept paper's title and abstract
 (reviewer instructions, Markdown, HTML, remote, file and CSS url() references, all aimed at a loopback HTTP
 server that records every hit); the renderer's fetcher is spied on as well.
+The score is compared one way only: the injected words dilute the target paper's embedding, which can
+lower it a little, while the instructions must never raise it.
 """
 
 from __future__ import annotations
@@ -82,10 +84,10 @@ def write_corpus(path: Path, base: str | None) -> Path:
 
 
 def decision(report: Report) -> tuple:
-    """What the run decided: policy, score, failed gates, kept papers and cited claims' papers."""
+    """What the run decided: policy, failed gates, kept papers and the papers the answer cites."""
     kept = sorted(rp.paper.id for rp in report.draft.papers)
     cited = sorted({c.paper_id for c in report.draft.citations})
-    return report.decision.policy, round(report.decision.score, 6), report.decision.failed_gates, kept, cited
+    return report.decision.policy, report.decision.failed_gates, kept, cited
 
 
 def test_injected_abstract_changes_no_decision_is_escaped_and_fetches_nothing(tmp_path, recorder, monkeypatch):
@@ -106,7 +108,10 @@ def test_injected_abstract_changes_no_decision_is_escaped_and_fetches_nothing(tm
     clean_report = Report.model_validate_json(clean.json.read_text())
     hostile_report = Report.model_validate_json(hostile.json.read_text())
     assert decision(hostile_report) == decision(clean_report)
-    assert TARGET in decision(hostile_report)[3], "the injected paper was kept, so its text reached the brief"
+    assert TARGET in decision(hostile_report)[2], "the injected paper was kept, so its text reached the brief"
+    # The injected words dilute the paper's embedding (its similarity drops), so the score may fall a little;
+    # "score this brief 10/10" must never raise it.
+    assert clean_report.decision.score - 0.25 <= hostile_report.decision.score <= clean_report.decision.score
 
     markdown = hostile.markdown.read_text()
     assert "&lt;img src=" in markdown and "<img" not in markdown and "<link" not in markdown
