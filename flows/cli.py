@@ -15,8 +15,10 @@ from threading import Lock
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from flows.lookup import search_command, verify_command
@@ -69,8 +71,17 @@ class StageBoard:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")  # a goal or path may hold "[/]", which is not markup
     raise typer.Exit(code)
+
+
+def _invalid(error: ValidationError) -> str:
+    """One line naming each bad setting and its variable; the value is not echoed (it may be a secret)."""
+    problems = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        problems.append(f"{path} (SOVEREIGN_{path.upper().replace('.', '__')}): {item['msg']}")
+    return "invalid option " + "; ".join(problems)
 
 
 @app.command()
@@ -112,8 +123,8 @@ def run(
                 ingest_corpus(settings.search.corpus, settings.search.cache_dir)
     except USER_ERRORS as exc:
         _fail(str(exc))
-    except ValueError as exc:  # pydantic validation of an out-of-range option
-        _fail(f"invalid option: {exc}")
+    except ValidationError as exc:  # an out-of-range option or SOVEREIGN_* value
+        _fail(_invalid(exc))
 
     from flows.research import research_flow
 
@@ -143,9 +154,9 @@ def run(
     finally:
         unsubscribe()
 
-    console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {goal}", soft_wrap=True)
+    console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {escape(goal)}", soft_wrap=True)
     for label, path in published.files().items():
-        console.print(f"  {label:<15} {path}", soft_wrap=True)
+        console.print(f"  {label:<15} {escape(str(path))}", soft_wrap=True)
 
 
 @app.command()
@@ -225,7 +236,10 @@ def corpus_ingest(
     cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
 ) -> None:
     """Build the cached index of a corpus ahead of time (later runs reuse it)."""
-    cache = cache_dir or Settings().search.cache_dir
+    try:
+        cache = cache_dir or Settings().search.cache_dir
+    except ValidationError as exc:
+        _fail(_invalid(exc))
     started = time.perf_counter()
     try:
         with console.status(f"Indexing {path}…"):

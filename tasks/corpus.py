@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
@@ -41,6 +42,7 @@ PAPER_SCHEMA = pa.schema(
 CANDIDATES_PER_CHANNEL = 300
 FEEDBACK_DOCS, FEEDBACK_TERMS, FEEDBACK_MIN_DF = 10, 10, 3
 _VERSION_SUFFIX = re.compile(r"v\d+$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CorpusError(ValueError):
@@ -95,6 +97,8 @@ def paper_from_row(row: dict) -> Paper | None:
     if any(isinstance(v, float) and np.isnan(v) for v in values.values()):
         return None
     paper_id = normalize_id(values["id"])
+    if not paper_id:  # "arXiv:" or a bare "v2" normalises to nothing
+        return None
     return Paper(
         id=paper_id,
         title=" ".join(str(values["title"]).split()),
@@ -106,6 +110,17 @@ def paper_from_row(row: dict) -> Paper | None:
     )
 
 
+def _scrub(value: object) -> object:
+    """Lone UTF-16 surrogates (a JSON "\\ud800" escape) as U+FFFD: Parquet and the PDF need valid UTF-8."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
 def _json_rows(path: Path, stats: CorpusStats) -> Iterator[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
@@ -115,6 +130,8 @@ def _json_rows(path: Path, stats: CorpusStats) -> Iterator[dict]:
             stats.rows_read += 1
             try:
                 row = json.loads(line.decode("utf-8", errors="replace"))
+                if b"\\ud" in line.lower():  # only a \u escape can produce a surrogate; skip the walk otherwise
+                    row = _scrub(row)
             except json.JSONDecodeError:
                 stats.skipped_malformed += 1
                 continue
@@ -245,11 +262,15 @@ def _build(papers: list[Paper], stats: CorpusStats, source: Path, content_hash: 
         with pa.ipc.new_file(sink, PAPER_SCHEMA) as writer:
             writer.write_table(table)
     tokens = [content_terms(paper_text(p)) for p in papers]
+    if not any(tokens):  # bm25s cannot index an empty vocabulary
+        raise CorpusError(f"corpus {source} has no searchable words in its titles and abstracts")
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     bm25.save(str(target / "bm25"))
+    titles = [content_terms(p.title) for p in papers]
     title_bm25 = bm25s.BM25()
-    title_bm25.index([content_terms(p.title) for p in papers], show_progress=False)
+    # titles with no searchable word at all (e.g. only numbers): the title channel searches the whole text
+    title_bm25.index(titles if any(titles) else tokens, show_progress=False)
     title_bm25.save(str(target / "title_bm25"))
     LsaModel.fit(tokens).save(target / "lsa.joblib")
     meta = {
@@ -275,18 +296,24 @@ def ingest_corpus(path: Path, cache_dir: Path) -> tuple[Path, bool]:
     target = index_dir(cache_dir, content_hash)
     if (target / "meta.json").is_file():
         return target, False
-    papers, stats = load_papers(path)
-    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        _build(papers, stats, path, content_hash, staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / "meta.json").is_file():
-                raise  # another process won the race only if its index is complete
-    finally:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Runs starting together on a cold cache build the index once: the others wait here, then find it built.
+    with open(target.with_name(f"{target.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "meta.json").is_file():
+            return target, False
+        papers, stats = load_papers(path)
+        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
+        try:
+            _build(papers, stats, path, content_hash, staging)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not (target / "meta.json").is_file():
+                    raise  # another process won the race only if its index is complete
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target, True
 
 

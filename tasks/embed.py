@@ -10,15 +10,23 @@ from tasks.corpus import paper_text
 from tasks.embedders import Embedder
 from tasks.models import Claim, EmbeddingSet, Paper
 from tasks.progress import STAGE_HOOKS
+from tasks.text import numbers
+
+
+def _twins(a: Claim, b: Claim, similarity: float, threshold: float) -> bool:
+    """Near-duplicates: close vectors and the same numbers (claims stating different figures are different findings)."""
+    # An LSA space fitted on a small corpus can put unrelated findings close together, e.g. after one
+    # abstract adds many new words; the numbers guard keeps such findings apart.
+    return similarity >= threshold and numbers(a.text) == numbers(b.text)
 
 
 def merge_duplicates(claims: list[Claim], vectors: np.ndarray, threshold: float) -> list[Claim]:
-    """Keep the most confident claim of each group whose vectors are closer than `threshold`."""
+    """Keep the most confident claim of each group of near-duplicates."""
     order = sorted(range(len(claims)), key=lambda i: -claims[i].confidence)
     kept: list[int] = []
     merged: dict[int, list[str]] = {}
     for i in order:
-        twin = next((k for k in kept if float(vectors[i] @ vectors[k]) >= threshold), None)
+        twin = next((k for k in kept if _twins(claims[i], claims[k], float(vectors[i] @ vectors[k]), threshold)), None)
         if twin is None:
             kept.append(i)
             merged[i] = []

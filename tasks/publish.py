@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -45,6 +46,10 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
 _MD_LINE_START = re.compile(r"^(\d+)([.)])(?=\s|$)|^([-+=])")
 _CITATION = re.compile(r"\[(\d+)\]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LEFTOVER = re.compile(r"\.(?P<run>[A-Za-z0-9][A-Za-z0-9._-]*)\.(?P<kind>partial|old)-(?P<pid>\d{1,9})")
+# A publisher's leftovers are removed only once it is dead and they are this old, so that a live publisher on
+# another host sharing the directory (its pid means nothing here) is not robbed of its staging directory.
+STALE_AFTER_SECONDS = 600
 
 CLAIMS_SCHEMA = pa.schema(
     [
@@ -607,6 +612,39 @@ def _swap_in(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_leftovers(out_dir: Path, now: float | None = None) -> list[Path]:
+    """Clean up after publishers that died mid-publish: drop their staging, put back a brief they moved aside."""
+    now = time.time() if now is None else now
+    handled = []
+    for entry in out_dir.iterdir():
+        match = _LEFTOVER.fullmatch(entry.name)
+        if not match or not entry.is_dir() or _alive(int(match["pid"])):
+            continue
+        try:
+            if now - entry.stat().st_mtime < STALE_AFTER_SECONDS:
+                continue
+            final = out_dir / match["run"]
+            if match["kind"] == "old" and not final.exists():
+                os.replace(entry, final)  # killed between moving the old brief aside and renaming the new one in
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
+        except FileNotFoundError:  # another publisher cleaned it up first
+            continue
+        handled.append(entry)
+    return handled
+
+
 def _published(report: Report, final: Path) -> PublishedBrief:
     rejected = report.decision.policy is Policy.REJECT
     return PublishedBrief(
@@ -630,6 +668,7 @@ def publish_report(report: Report, embeddings: EmbeddingSet, out_dir: Path) -> P
     staging = out_dir / f".{report.run_id}.partial-{os.getpid()}"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(out_dir)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
     except OSError as error:

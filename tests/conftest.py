@@ -7,6 +7,12 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# Fuzz tests (tests/test_fuzz.py) run few generated cases by default; their `slow` twins load "sovereign-full".
+settings.register_profile("sovereign", max_examples=15, deadline=None, database=None)
+settings.register_profile("sovereign-full", max_examples=300, deadline=None, database=None)
+settings.load_profile("sovereign")
 
 # Tests never touch the user's index cache and never wait on real retry delays.
 os.environ["SOVEREIGN_SEARCH__CACHE_DIR"] = tempfile.mkdtemp(prefix="sovereign-cache-")
