@@ -13,11 +13,11 @@ import random
 import re
 
 from benchmarks.common import DATA, require_data, write_results
-from tasks.corpus import paper_from_row, paper_text
-from tasks.embedders import LsaModel, TermWeights
+from tasks.backends import fit_term_weights
+from tasks.corpus import paper_from_row
 from tasks.models import Claim, Label, Paper
 from tasks.settings import Settings
-from tasks.text import content_terms, named_entities, normalize_space, numbers, split_sentences
+from tasks.text import named_entities, normalize_space, numbers, split_sentences
 from tasks.verify import verify_one
 
 CATALOG = DATA / "arxiv" / "llm_papers_catalog.jsonl.gz"
@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     papers = sample_papers(args.papers, args.seed)
-    weights = TermWeights.from_model(LsaModel.fit([content_terms(paper_text(p)) for p in papers], dims=2), "sample")
+    weights = fit_term_weights(papers)
     accepted: dict[str, dict[str, list[bool]]] = {}
     for case in build_cases(papers, args.seed):
         claim = Claim(id="c", text=case["claim"], paper_id=case["paper"].id, source_sentence="", start=0, end=0)

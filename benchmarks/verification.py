@@ -14,11 +14,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import DATA, require_data, write_results
-from tasks.corpus import paper_text
-from tasks.embedders import LsaModel, TermWeights
+from tasks.backends import fit_term_weights
 from tasks.models import Claim, Label, Paper
 from tasks.settings import Settings
-from tasks.text import content_terms, normalize_space
+from tasks.text import normalize_space
 from tasks.verify import verify_one
 
 SCIFACT = DATA / "scifact"
@@ -45,16 +44,10 @@ def load_pairs(split: str) -> list[dict]:
     return pairs
 
 
-def source_weights(papers: list[Paper]) -> TermWeights:
-    """Term IDF over the distinct abstracts checked, as a run gets it from its corpus."""
-    unique = {p.id: p for p in papers}.values()
-    return TermWeights.from_model(LsaModel.fit([content_terms(paper_text(p)) for p in unique], dims=2), "scifact")
-
-
 def evaluate(pairs: list[dict], settings: Settings) -> dict:
     """AUROC evidence-vs-NEI, VERIFIED precision/recall vs SUPPORT, CONTRADICT accepted, evidence hits."""
     checked = []
-    weights = source_weights([p["paper"] for p in pairs])
+    weights = fit_term_weights([p["paper"] for p in pairs])
     for pair in pairs:
         claim = Claim(id="c", text=pair["claim"], paper_id=pair["paper"].id, source_sentence="", start=0, end=0)
         checked.append(verify_one(claim, pair["paper"], settings.verify, weights))

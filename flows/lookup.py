@@ -11,14 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tasks.backends import offline_models
-from tasks.corpus import CorpusError, paper_text
-from tasks.embedders import LsaModel, TermWeights
+from tasks.backends import fit_term_weights, offline_models
+from tasks.corpus import CorpusError
 from tasks.models import Claim, Paper, content_id
 from tasks.retrieve import rank_for_goal
 from tasks.settings import Settings
 from tasks.sources import CorpusSource
-from tasks.text import content_terms
 from tasks.verify import verify_one
 
 console = Console()
@@ -106,9 +104,7 @@ def verify_command(
     else:
         rows = _read_jsonl(input, ("id", "claim", "source"))
         papers = {r["id"]: Paper(id=content_id(r["source"]), title="", abstract=str(r["source"])) for r in rows}
-        unique = {p.id: p for p in papers.values()}.values()
-        model = LsaModel.fit([content_terms(paper_text(p)) for p in unique], dims=2)
-        weights = TermWeights.from_model(model, content_id(*sorted(p.id for p in unique)))
+        weights = fit_term_weights(list(papers.values()))
     for row in rows:
         source_paper = papers[row["id"]]
         claim = Claim(

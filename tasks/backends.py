@@ -8,7 +8,7 @@ from tasks.arxiv_source import ArxivSource
 from tasks.corpus import CorpusError, paper_text
 from tasks.embedders import LsaEmbedder, LsaModel, TermWeights
 from tasks.llm import ChatModel, ModelUnavailable
-from tasks.models import SearchResult, content_id
+from tasks.models import Paper, SearchResult, content_id
 from tasks.nim import HOSTED_HOSTS, NimChat, NimEmbedder, NimTransport, host_of
 from tasks.settings import LlmSettings, NimCredentials, Settings
 from tasks.sources import CorpusSource, PaperSource
@@ -27,6 +27,13 @@ def open_source(settings: Settings) -> PaperSource:
     if search.corpus is None:
         raise CorpusError("source 'corpus' needs a corpus file: pass --corpus PATH or set SOVEREIGN_SEARCH__CORPUS")
     return CorpusSource.open(search.corpus, search.cache_dir)
+
+
+def fit_term_weights(papers: list[Paper]) -> TermWeights:
+    """Term IDF over the given papers' texts, for checking claims when no corpus index is at hand."""
+    unique = {p.id: p for p in papers}
+    model = LsaModel.fit([content_terms(paper_text(p)) for p in unique.values()], dims=2)
+    return TermWeights.from_model(model, content_id(*sorted(unique)))
 
 
 def offline_models(source: PaperSource, results: list[SearchResult]) -> tuple[LsaEmbedder, TermWeights]:
