@@ -23,7 +23,7 @@ install: $(BIN)/sovereign
 $(BIN)/sovereign: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,dense]"
 	@touch $@
 
 run: install

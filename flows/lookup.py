@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tasks.backends import fit_term_weights, offline_models
-from tasks.corpus import CorpusError
 from tasks.models import Claim, Paper, content_id
 from tasks.retrieve import rank_for_goal
 from tasks.settings import Settings
@@ -20,51 +19,50 @@ from tasks.sources import CorpusSource
 from tasks.verify import verify_one
 
 console = Console()
-err = Console(stderr=True)
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
+class InputError(ValueError):
+    """A command's arguments or input file cannot be used as given; the message says which and why."""
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
     """Rows of a JSON Lines file; a row without the required fields is a clear error naming its line."""
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
     if not path.is_file():
-        _fail(f"input not found: {path}")
+        raise InputError(f"input {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            _fail(f"{path}:{number} is not JSON")
+            raise InputError(f"{path}:{number} is not JSON") from None
         if not isinstance(row, dict) or any(not isinstance(row.get(k), (str, int)) for k in required):
-            _fail(f"{path}:{number} needs the fields {', '.join(required)}")
+            raise InputError(f"{path}:{number} needs the fields {', '.join(required)}")
         rows.append(row)
+    if not rows:
+        raise InputError(f"{path} holds no rows")
     return rows
-
-
-def _open_corpus(corpus: Path, settings: Settings) -> CorpusSource:
-    try:
-        return CorpusSource.open(corpus, settings.search.cache_dir)
-    except CorpusError as exc:
-        _fail(str(exc))
 
 
 def search_command(
     query: Annotated[str | None, typer.Argument(help="A research question (omit with --queries).")] = None,
     corpus: Annotated[Path, typer.Option(help="Local corpus (.jsonl, .jsonl.gz, .parquet).")] = ...,
-    k: Annotated[int, typer.Option("-k", help="How many ranked papers.")] = 100,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many ranked papers.")] = 100,
     queries: Annotated[Path | None, typer.Option(help='JSON Lines of {"qid": …, "query": …}.')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
 ) -> None:
     """The ranked papers a run would consider (plan_queries → search → merge_rank, before the gate's cut)."""
     if (query is None) == (queries is None):
-        _fail("give either a QUERY or --queries FILE")
+        raise InputError("give either a QUERY or --queries FILE")
     settings = Settings()
-    source = _open_corpus(corpus, settings)
+    source = CorpusSource.open(corpus, settings.search.cache_dir)
     if queries is not None:
         for row in _read_jsonl(queries, ("qid", "query")):
             ranked = rank_for_goal(str(row["query"]), source, settings, k)
@@ -92,13 +90,13 @@ def verify_command(
     """Label each claim VERIFIED / WEAK / UNSUPPORTED with its support score and evidence sentence."""
     settings = Settings()
     if (corpus is None) != (paper is None):
-        _fail("--corpus and --paper go together")
+        raise InputError("--corpus and --paper go together")
     if corpus is not None:
         rows = _read_jsonl(input, ("id", "claim"))
-        source = _open_corpus(corpus, settings)
+        source = CorpusSource.open(corpus, settings.search.cache_dir)
         row = source.index.row_of(paper)
         if row is None:
-            _fail(f"paper {paper} is not in {corpus}")
+            raise InputError(f"paper {paper} is not in {corpus}")
         papers = {r["id"]: source.index.paper(row) for r in rows}
         _, weights = offline_models(source, [])
     else:

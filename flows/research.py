@@ -41,7 +41,7 @@ def _timed(timings: dict[str, float], stage: str):
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
 
 
-def _run_searches(queries: list[str], source: PaperSource, settings: Settings) -> tuple[list[SearchResult], list[str]]:
+def run_searches(queries: list[str], source: PaperSource, settings: Settings) -> tuple[list[SearchResult], list[str]]:
     """Search every query in parallel; a failed query is reported, not fatal, unless all fail."""
     searcher = search.with_options(
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.search.retry_delay_seconds)
@@ -151,7 +151,7 @@ def research_flow(
     with _timed(timings, "open_source"):
         paper_source = open_source(settings)
     with _timed(timings, "search"):
-        results, search_errors = _run_searches(plan.queries, paper_source, settings)
+        results, search_errors = run_searches(plan.queries, paper_source, settings)
     embedder, weights = offline_models(paper_source, results)
     embedder = nim_embedder or embedder
 
@@ -172,7 +172,7 @@ def research_flow(
         excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
         if revision.queries:
             with _timed(timings, "search"):
-                more, more_errors = _run_searches(revision.queries, paper_source, settings)
+                more, more_errors = run_searches(revision.queries, paper_source, settings)
             results, search_errors = results + more, search_errors + more_errors
         ranked, draft, embeddings = _analyse(
             plan, results, embedder, weights, settings, timings, excluded, dropped, round_, notes, chat

@@ -1,4 +1,6 @@
-"""sweep_flow: the nightly sweep; each standing goal is researched as a subflow and what changed is published."""
+"""sweep_flow: the nightly sweep. Each standing goal's candidate papers are checked against what the goal has seen;
+only a goal with new relevant papers since its last successful sweep is researched again (as a subflow), and what
+changed is published next to its brief."""
 
 from __future__ import annotations
 
@@ -13,22 +15,30 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 from slugify import slugify
 
-from tasks.corpus import load_index
+from flows.research import run_searches
+from tasks.backends import offline_models, open_chat, open_embedder, open_source
 from tasks.ledger import (
     LEDGER_FILE,
-    SEEN_FILE,
-    GoalChanges,
+    GoalCheck,
+    LedgerEntry,
     append_ledger,
-    ledger_row,
-    note_papers,
+    failed_entry,
+    goal_changes,
+    last_entry,
+    new_relevant_papers,
     publish_changes,
+    read_changes,
     read_ledger,
-    read_seen,
+    researched_entry,
+    standing_baseline,
     sweep_time,
-    write_seen,
+    unchanged_changes,
+    unchanged_entry,
 )
 from tasks.models import Report
+from tasks.plan import clean_goal, plan_queries
 from tasks.publish import PublishedBrief
+from tasks.rank import merge_rank
 from tasks.settings import Settings, result_storage
 
 
@@ -36,23 +46,72 @@ class SweepRow(BaseModel):
     """One goal's line in the sweep's table."""
 
     goal: str
-    status: Literal["completed", "failed"]
+    status: Literal["researched", "unchanged", "failed"]
     policy: str = ""
     score: float | None = None
     new_papers: int = 0
     new_claims: int = 0
     dropped_claims: int = 0
     decision_changed: bool = False
+    since: str = ""
     brief: str = ""
     changes: str = ""
+    flow_run: str = ""
     error: str = ""
+
+
+class GoalRun(BaseModel):
+    """A research subflow's published brief and the flow run that published it."""
+
+    published: PublishedBrief
+    flow_run_id: str
 
 
 def read_goals(goals: list[str] | None, questions_file: str | None) -> list[str]:
     """The goals given and those in the questions file (one a line, # comments), each once, in order."""
     lines = Path(questions_file).read_text(encoding="utf-8").splitlines() if questions_file else []
-    found = [g.strip() for g in [*(goals or []), *lines] if g.strip() and not g.strip().startswith("#")]
-    return list(dict.fromkeys(found))
+    found = [" ".join(g.split()) for g in [*(goals or []), *lines]]
+    return list(dict.fromkeys(g for g in found if g and not g.startswith("#")))
+
+
+# A subflow of its own, on threads, so its searches stay in this process whatever runner the sweep's goals use.
+@flow(name="check-goal", task_runner=ThreadPoolTaskRunner(), result_storage=result_storage())
+def check_goal(
+    goal: str,
+    source: str,
+    corpus: str | None,
+    max_papers: int,
+    max_revision_rounds: int,
+    out_dir: str,
+    llm_backend: str | None = None,
+    embedder_backend: str | None = None,
+) -> GoalCheck:
+    """The goal's candidate papers now, through the research flow's own plan, search and rank tasks.
+
+    Those tasks are cached by their inputs, so a research subflow of the goal that follows reuses them.
+    """
+    settings = Settings().with_overrides(  # as research_flow builds them, so both compute the same cache keys
+        source=source,
+        corpus=corpus,
+        max_papers=max_papers,
+        max_revision_rounds=max_revision_rounds,
+        out_dir=out_dir,
+        llm=llm_backend,
+        embedder=embedder_backend,
+    )
+    goal = clean_goal(goal, settings.max_goal_chars)
+    chat, nim_embedder = open_chat(settings), open_embedder(settings)
+    plan = plan_queries(goal, chat)
+    paper_source = open_source(settings)
+    results, _ = run_searches(plan.queries, paper_source, settings)
+    embedder, weights = offline_models(paper_source, results)
+    ranked = merge_rank(plan, results, nim_embedder or embedder, weights, settings.rank, [])
+    return GoalCheck(
+        goal=goal,
+        settings_hash=settings.fingerprint(),
+        candidates=[r.paper.id for r in ranked],
+        kept=[r.paper.id for r in ranked if r.kept],
+    )
 
 
 # A task around the subflow lets the sweep's task runner (threads, or Dask) run goals side by side.
@@ -66,13 +125,13 @@ def research_goal(
     out_dir: str,
     llm_backend: str | None = None,
     embedder_backend: str | None = None,
-) -> PublishedBrief:
+) -> GoalRun:
     """Research one goal as a subflow of the sweep."""
     # Imported here so a Dask worker loads the flow from its module; pickled by value, it loses the names
     # its string annotations refer to and cannot validate its parameters.
     from flows.research import research_flow
 
-    return research_flow(
+    state = research_flow(
         goal=goal,
         source=source,
         corpus=corpus,
@@ -81,22 +140,33 @@ def research_goal(
         out_dir=out_dir,
         llm_backend=llm_backend,
         embedder_backend=embedder_backend,
+        return_state=True,
     )
+    return GoalRun(published=state.result(), flow_run_id=str(state.state_details.flow_run_id))
 
 
-def _completed(goal: str, published: PublishedBrief, changes: GoalChanges) -> SweepRow:
-    return SweepRow(
-        goal=goal,
-        status="completed",
-        policy=changes.policy,
-        score=round(changes.score, 2),
-        new_papers=len(changes.new_papers),
-        new_claims=len(changes.new_claims),
-        dropped_claims=len(changes.dropped_claims),
-        decision_changed=changes.decision_changed,
-        brief=str(published.markdown or published.json),
-        changes=str(published.directory / "changes.md"),
-    )
+def brief_file(directory: Path) -> Path:
+    """The brief a reader opens: its Markdown, or report.json for a rejected run."""
+    return directory / "report.md" if (directory / "report.md").exists() else directory / "report.json"
+
+
+def paper_titles(directory: Path) -> dict[str, str]:
+    """Paper id → title of every candidate of a published brief."""
+    report = Report.model_validate_json((directory / "report.json").read_text(encoding="utf-8"))
+    return {rp.paper.id: rp.paper.title for rp in report.candidates}
+
+
+def _failed(goal: str, error: object, now: str) -> tuple[SweepRow, LedgerEntry]:
+    """The row and ledger entry of a goal that failed: it counts as never seen at its next sweep."""
+    message = f"{type(error).__name__}: {error}"
+    return SweepRow(goal=goal, status="failed", error=message), failed_entry(goal, message, now)
+
+
+def _wait_for_slot(futures: list[PrefectFuture], limit: int) -> None:
+    """Block until fewer than `limit` researched goals are running."""
+    running = [f for f in futures if not f.state.is_final()]
+    if len(running) >= max(limit, 1):
+        next(as_completed(running))  # a slot frees when any running goal finishes
 
 
 @flow(name="sweep", log_prints=True, task_runner=ThreadPoolTaskRunner(), result_storage=result_storage())
@@ -113,7 +183,7 @@ def sweep_flow(
     llm_backend: str | None = None,
     embedder_backend: str | None = None,
 ) -> list[SweepRow]:
-    """Research every standing goal, publish what changed since its last successful run, and table the sweep.
+    """Re-research the standing goals that have new relevant papers, publish what changed, and table the sweep.
 
     Args:
         goals: Standing research questions, one per entry.
@@ -131,12 +201,8 @@ def sweep_flow(
     logger = get_run_logger()
     standing = read_goals(goals, questions_file)
     now = sweep_time()
-    ledger_path, seen_path = Path(out_dir) / LEDGER_FILE, Path(out_dir) / SEEN_FILE
-    ledger, seen = read_ledger(ledger_path), read_seen(seen_path)
-    if source == "corpus" and corpus:
-        # A corpus can be listed whole, so a paper is new when the corpus first holds it, not when a query first
-        # finds it; live sources only tell what they returned (recorded per goal below).
-        note_papers(seen, load_index(Path(corpus), Settings().search.cache_dir).ids, now)
+    ledger_path = Path(out_dir) / LEDGER_FILE
+    ledger = read_ledger(ledger_path)
     options = dict(
         source=source,
         corpus=corpus,
@@ -147,45 +213,88 @@ def sweep_flow(
         embedder_backend=embedder_backend,
     )
 
-    futures: list[PrefectFuture] = []
+    rows: dict[str, SweepRow] = {}
+    entries: dict[str, LedgerEntry] = {}
+    researching: dict[str, tuple[PrefectFuture, GoalCheck, LedgerEntry | None, str]] = {}
     for goal in standing:
-        running = [f for f in futures if not f.state.is_final()]
-        if len(running) >= max(max_concurrent_goals, 1):
-            next(as_completed(running))  # a slot frees when any running goal finishes
-        futures.append(research_goal.submit(goal, **options))
-    recorded: list[dict[str, object]] = []
-    rows = [_collect(goal, future, ledger, seen, now, recorded) for goal, future in zip(standing, futures)]
+        try:
+            check = check_goal(goal, **options)
+            baseline, why = standing_baseline(last_entry(ledger, check.goal), check.settings_hash)
+            new = new_relevant_papers(check, baseline)
+            if baseline is not None and not new:
+                rows[goal], entries[goal] = _unchanged(goal, check, baseline, now)
+                continue
+            logger.info("researching %r: %s", goal, why or f"{len(new)} new relevant papers")
+            _wait_for_slot([f for f, *_ in researching.values()], max_concurrent_goals)
+            researching[goal] = (research_goal.submit(check.goal, **options), check, baseline, why)
+        except Exception as exc:  # this goal fails, no other
+            rows[goal], entries[goal] = _failed(goal, exc, now)
+
+    for goal, (future, check, baseline, why) in researching.items():
+        try:
+            rows[goal], entries[goal] = _researched(goal, future.result(), check, baseline, why, now)
+        except Exception as exc:  # its subflow failed, or its changes could not be written: this goal only
+            rows[goal], entries[goal] = _failed(goal, exc, now)
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_seen(seen_path, seen)
-    if recorded:
-        append_ledger(ledger_path, recorded)
-    table = [row.model_dump() for row in rows]
+    if entries:
+        append_ledger(ledger_path, [entries[g] for g in standing if g in entries])
+    table = [rows[goal].model_dump() for goal in standing]
     failed = [row for row in table if row["status"] == "failed"]
+    unchanged = sum(row["status"] == "unchanged" for row in table)
     create_table_artifact(
         table=table,
         key=f"sweep-{slugify(sweep_name) or 'nightly'}",
-        description=f"{len(standing) - len(failed)} of {len(standing)} goals researched; ledger {ledger_path}",
+        description=f"{len(standing) - len(failed) - unchanged} of {len(standing)} goals researched, "
+        f"{unchanged} unchanged, {len(failed)} failed; ledger {ledger_path}",
     )
     for row in failed:
         logger.warning("goal failed, the others went on: %s — %s", row["goal"], row["error"])
-    return rows
+    return [rows[goal] for goal in standing]
 
 
-def _collect(
-    goal: str, future: PrefectFuture, ledger, seen: dict[str, str], now: str, recorded: list[dict[str, object]]
-) -> SweepRow:
-    """The row of a finished goal; a failed goal becomes a failed row, never the sweep's failure."""
-    future.wait()
-    if not future.state.is_completed():
-        error = future.result(raise_on_failure=False)
-        return SweepRow(goal=goal, status="failed", error=f"{type(error).__name__}: {error}")
-    published = future.result()
-    report = Report.model_validate_json(published.json.read_text(encoding="utf-8"))
-    note_papers(seen, [rp.paper.id for rp in report.candidates], now)
-    changes = publish_changes(report, published, ledger, seen, now)
-    recorded.append(ledger_row(report, published, now))
-    return _completed(goal, published, changes)
+def _unchanged(goal: str, check: GoalCheck, baseline: LedgerEntry, now: str) -> tuple[SweepRow, LedgerEntry]:
+    """A goal without new relevant papers: its brief stands, and changes.md next to it says since when."""
+    directory = Path(baseline.brief)
+    prior = read_changes(directory)
+    changes = unchanged_changes(check, baseline, prior.published_with if prior and prior.unchanged else prior)
+    path = publish_changes(changes, directory, paper_titles(directory))
+    row = SweepRow(
+        goal=goal,
+        status="unchanged",
+        policy=baseline.policy,
+        score=None if baseline.score is None else round(baseline.score, 2),
+        since=baseline.swept_at,
+        brief=str(brief_file(directory)),
+        changes=str(path),
+        flow_run=baseline.flow_run_id,
+    )
+    return row, unchanged_entry(baseline, check, now)
+
+
+def _researched(
+    goal: str, run: GoalRun, check: GoalCheck, baseline: LedgerEntry | None, why: str, now: str
+) -> tuple[SweepRow, LedgerEntry]:
+    """A researched goal: what changed since its baseline, published next to its new brief."""
+    report = Report.model_validate_json(run.published.json.read_text(encoding="utf-8"))
+    changes = goal_changes(report, baseline, why)
+    path = publish_changes(changes, run.published.directory, {rp.paper.id: rp.paper.title for rp in report.candidates})
+    row = SweepRow(
+        goal=goal,
+        status="researched",
+        policy=changes.policy,
+        score=round(report.decision.score, 2),
+        new_papers=len(changes.new_papers),
+        new_claims=len(changes.new_claims),
+        dropped_claims=len(changes.dropped_claims),
+        decision_changed=changes.decision_changed,
+        since=changes.since or "",
+        brief=str(brief_file(run.published.directory)),
+        changes=str(path),
+        flow_run=run.flow_run_id,
+    )
+    seen = [*(baseline.seen if baseline else []), *check.candidates]
+    return row, researched_entry(report, run.published, run.flow_run_id, seen, now)
 
 
 def sweep_on(task_runner: Literal["threads", "dask"], max_concurrent_goals: int):

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
+from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
 from tasks.models import Paper
 from tasks.text import content_terms
@@ -200,6 +201,8 @@ class CorpusIndex:
     title_bm25: bm25s.BM25
     lsa: LsaModel
     meta: dict
+    # all-MiniLM-L6-v2 vectors of every paper, once `sovereign corpus embed` has built them (the dense extra)
+    dense: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -207,6 +210,11 @@ class CorpusIndex:
     def paper(self, row: int) -> Paper:
         """The paper at a row of the index."""
         return Paper.model_validate(self.papers.slice(row, 1).to_pylist()[0])
+
+    def texts(self) -> list[str]:
+        """Every paper's indexed text, in row order."""
+        columns = zip(self.papers.column("title").to_pylist(), self.papers.column("abstract").to_pylist())
+        return [paper_text(Paper.model_construct(title=title, abstract=abstract)) for title, abstract in columns]
 
     def row_of(self, paper_id: str) -> int | None:
         """The row of a paper id, or None when the corpus lacks it."""
@@ -227,9 +235,14 @@ class CorpusIndex:
         common = [t for t, n in ranked if n >= FEEDBACK_MIN_DF and t not in query_terms]
         return common[:FEEDBACK_TERMS]
 
-    def search(self, query: str, limit: int) -> list[Paper]:
-        """Hybrid ranking: BM25 over abstracts with feedback, BM25 over titles, LSA similarity, fused by RRF."""
-        terms = content_terms(query)
+    def _nearest(self, query: str, k: int) -> list[int]:
+        """Rows of the papers whose dense vectors are closest to the query's."""
+        similarity = self.dense @ encode([query])[0].astype(np.float32)
+        top = np.argpartition(-similarity, min(k, len(self)) - 1)[:k]
+        return [int(r) for r in top[np.argsort(-similarity[top], kind="stable")]]
+
+    def _lexical_channels(self, query: str, terms: list[str]) -> list[list[int]]:
+        """BM25 over abstracts with feedback, BM25 over titles, and their candidates by LSA similarity."""
         body = self._lexical(self.bm25, terms, CANDIDATES_PER_CHANNEL)
         if not body:
             return []
@@ -239,9 +252,17 @@ class CorpusIndex:
         candidates = list(dict.fromkeys(expanded + titles))
         vectors = self.lsa.transform([paper_text(self.paper(r)) for r in candidates])
         similarity = vectors @ self.lsa.transform([query])[0]
-        by_similarity = [candidates[i] for i in np.argsort(-similarity, kind="stable")]
-        fused = reciprocal_rank_fusion([expanded, titles, by_similarity])
-        return [self.paper(r) for r in fused[:limit]]
+        return [expanded, titles, [candidates[i] for i in np.argsort(-similarity, kind="stable")]]
+
+    def search(self, query: str, limit: int) -> list[Paper]:
+        """Hybrid ranking: the lexical channels and, when built, dense nearest neighbours, fused by RRF."""
+        terms = content_terms(query)
+        if not terms:
+            return []
+        channels = self._lexical_channels(query, terms)
+        if self.dense is not None:
+            channels.append(self._nearest(query, CANDIDATES_PER_CHANNEL))
+        return [self.paper(r) for r in reciprocal_rank_fusion(channels)[:limit]]
 
 
 def reciprocal_rank_fusion(rankings: list[list], k: int = 60, weights: list[float] | None = None) -> list:
@@ -338,5 +359,6 @@ def load_index(path: Path, cache_dir: Path) -> CorpusIndex:
                 title_bm25=bm25s.BM25.load(str(target / "title_bm25"), mmap=True),
                 lsa=LsaModel.load(target / "lsa.joblib"),
                 meta=meta,
+                dense=load_dense(target, len(ids)),
             )
         return _loaded[target]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, PrivateAttr
 
 from tasks.corpus import CorpusIndex, load_index
+from tasks.dense import DENSE_MODEL
 from tasks.models import Paper
 
 
@@ -34,6 +36,8 @@ class CorpusSource(BaseModel):
     name: str = "corpus"
     path: Path
     content_hash: str
+    # in the cache key: searches rank differently once the corpus's dense vectors are built
+    dense_model: str = ""
 
     _index: CorpusIndex = PrivateAttr()
 
@@ -41,8 +45,15 @@ class CorpusSource(BaseModel):
     def open(cls, path: Path, cache_dir: Path) -> CorpusSource:
         """Load (building once if needed) the index of the corpus at `path`."""
         index = load_index(path, cache_dir)
-        source = cls(path=Path(path), content_hash=index.content_hash)
+        dense_model = DENSE_MODEL if index.dense is not None else ""
+        source = cls(path=Path(path), content_hash=index.content_hash, dense_model=dense_model)
         source._index = index
+        return source
+
+    def lexical_only(self) -> CorpusSource:
+        """The same corpus searched without its dense channel (to measure what the channel adds)."""
+        source = self.model_copy(update={"dense_model": ""})
+        source._index = replace(self._index, dense=None)
         return source
 
     @property

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import numpy as np
 from prefect import task
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
 from tasks.common import STAGE_CACHE
+from tasks.dense import cosines, dense_installed
 from tasks.embedders import TermWeights
 from tasks.judge import judge_claims
 from tasks.llm import ChatModel
@@ -18,9 +20,12 @@ from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
 from tasks.text import content_terms, named_entities, negations, normalize_space, numbers, split_sentences
 
-# Share of the support score given to the best sentence window; the rest is the whole abstract's coverage.
+# Share of the lexical support given to the best sentence window; the rest is the whole abstract's coverage.
 # Tuned on SciFact train (benchmarks/verification.py --split train).
 WINDOW_SHARE = 0.5
+# With the dense extra, share of the support score given to the best sentence's embedding cosine (SciFact train:
+# evidence-vs-NEI AUROC 0.87 → 0.89, dev 0.84 → 0.87).
+SEMANTIC_SHARE = 0.5
 DIRECTION_CUES = {
     "up": re.compile(
         r"\b(?:increas\w*|higher|more|greater|elevat\w*|enhanc\w*|promot\w*|improv\w*|up-?regulat\w*|rais\w*)\b"
@@ -61,17 +66,27 @@ def alignment(claim: str, passage: str, weight: Callable[[str], float] = _unifor
     return 0.7 * unigram + 0.3 * bigram
 
 
-def support_score(claim: str, paper: Paper, weight: Callable[[str], float]) -> tuple[float, str]:
-    """Support by the best one- or two-sentence window, blended with the whole abstract; and the best sentence."""
+def support_score(
+    claim: str, paper: Paper, weight: Callable[[str], float], semantic: bool = False
+) -> tuple[float, str]:
+    """Support by the best one- or two-sentence window, blended with the whole abstract; and the best sentence.
+
+    With `semantic`, half the score is the best sentence's embedding cosine, which credits paraphrases.
+    """
     source = paper.abstract
     sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [normalize_space(source)]
-    single = [(alignment(claim, s, weight), s) for s in sentences]
-    best_single, evidence = max(single, key=lambda x: x[0])
+    single = [alignment(claim, s, weight) for s in sentences]
     # Findings often span two sentences ("We measured X. It rose by 12%."); score those windows too.
     pairs = [alignment(claim, f"{a} {b}", weight) for a, b in zip(sentences, sentences[1:])]
-    window = max([best_single, *pairs])
+    window = max([*single, *pairs])
     whole = alignment(claim, f"{paper.title} {source}", weight)
-    return WINDOW_SHARE * window + (1 - WINDOW_SHARE) * whole, evidence
+    lexical = WINDOW_SHARE * window + (1 - WINDOW_SHARE) * whole
+    if not semantic:
+        return lexical, sentences[int(np.argmax(single))]
+    similarity = np.clip(cosines(claim, sentences), 0.0, 1.0)
+    per_sentence = (1 - SEMANTIC_SHARE) * np.asarray(single) + SEMANTIC_SHARE * similarity
+    score = (1 - SEMANTIC_SHARE) * lexical + SEMANTIC_SHARE * float(similarity.max())
+    return score, sentences[int(np.argmax(per_sentence))]
 
 
 def consistency_issues(claim: str, evidence: str, context: str) -> list[str]:
@@ -108,7 +123,8 @@ def verify_one(
         )
     source = paper.abstract
     cosine = baseline_cosine(claim.text, source)
-    support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform)
+    semantic = settings.semantic_support and dense_installed()
+    support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform, semantic)
     issues = consistency_issues(claim.text, evidence, f"{paper.title} {source}")
     hard_issue = any(i.startswith(("number", "negation", "direction")) for i in issues)
     confidence = support * (0.3 if hard_issue else 0.7 if issues else 1.0)

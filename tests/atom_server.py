@@ -95,11 +95,20 @@ def matching(papers: list[dict[str, Any]], search_query: str) -> list[dict[str, 
 
 
 class AtomServer:
-    """Serves `papers` at http://127.0.0.1:PORT/api/query; `faults` spoils the next responses in order."""
+    """Serves `papers` at http://127.0.0.1:PORT/api/query; `faults` spoils the next responses in order.
+
+    `broken` maps a search_query to the status it always gets (a query that fails for good); `page_cap`,
+    `claimed_total` and `ignore_start` imitate arXiv's paging faults: pages shorter than asked for, a
+    totalResults larger than what the pages hold, and a server that answers every page with the first one.
+    """
 
     def __init__(self, papers: list[dict[str, Any]]) -> None:
         self.papers = papers
         self.faults: queue.Queue[Fault] = queue.Queue()
+        self.broken: dict[str, int] = {}
+        self.page_cap: int | None = None
+        self.claimed_total: int | None = None
+        self.ignore_start = False
         self.requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -139,13 +148,16 @@ class AtomServer:
             fault = Fault()
         if fault.delay:
             self._stopping.wait(fault.delay)
-        if fault.status != 200:
-            return fault.status, f"<html><body>HTTP {fault.status}</body></html>".encode()
+        status = self.broken.get(query.get("search_query", ""), fault.status)
+        if status != 200:
+            return status, f"<html><body>HTTP {status}</body></html>".encode()
         found = matching(self.papers, query.get("search_query", ""))
         start, size = int(query.get("start", 0)), int(query.get("max_results", 10))
         if fault.body == "empty":
             found = []
-        body = render_feed(found[start : start + size], len(found), start, query)
+        first = 0 if self.ignore_start else start
+        page = found[first : first + min(size, self.page_cap or size)]
+        body = render_feed(page, self.claimed_total or len(found), start, query)
         if fault.body == "malformed":
             return 200, body.replace(b"</title>", b" & broken</titel>", 1)
         if fault.body == "truncated":

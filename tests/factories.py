@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from tasks.models import (
     Citation,
@@ -352,3 +355,28 @@ def make_embeddings(report: Report, dimension: int = 8, skip: tuple[str, ...] = 
         paper_vectors={p: _unit_vector(p, dimension) for p in papers if p not in skip},
         claim_vectors={c: _unit_vector(c, dimension) for c in claims if c not in skip},
     )
+
+
+# Fields of report.json that differ between two runs publishing the same brief.
+VOLATILE = {"run_id", "created_at", "stage_seconds"}
+
+
+def brief_content(directory: Path) -> dict:
+    """A published brief's content: report.json less run-specific fields, and its Parquet tables."""
+    report = json.loads((directory / "report.json").read_text())
+    for where in ("result_storage", "out_dir"):
+        report["settings"].pop(where, None)
+    tables = {name: pq.read_table(directory / name).to_pylist() for name in ("claims.parquet", "papers.parquet")}
+    return {**{k: v for k, v in report.items() if k not in VOLATILE}, **tables}
+
+
+# A real-looking abstract the verifier tests check claims against.
+MOE_LORA_PAPER = Paper(
+    id="2405.90002",
+    title="When Do Mixture-of-Experts Adapters Beat Dense LoRA?",
+    abstract=(
+        "We compare eight MoE LoRA variants with dense LoRA fine-tuning across 20 datasets. "
+        "MoE LoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures, while dense LoRA "
+        "matches them on single-task fine-tuning at 30% lower inference latency."
+    ),
+)

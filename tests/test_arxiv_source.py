@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect import flow, task, unmapped
 from prefect.client.orchestration import get_client
 
-from tasks.arxiv_source import ArxivSource, ensure_rate_limit
+from tasks.arxiv_source import ArxivSource, ensure_rate_limit, host_turn
 from tasks.models import Paper
 from tasks.sources import PaperSource, SourceUnavailable, TransientSourceError
 from tests.atom_server import AtomServer, Fault
 
+PROJECT = Path(__file__).resolve().parent.parent
 PAPERS = [
     {
         "id": "2404.15159",
@@ -43,9 +48,10 @@ def server() -> Iterator[AtomServer]:
         yield running
 
 
-def _source(url_format: str, **overrides: float) -> ArxivSource:
-    """A source without rate limiting, so tests that need no Prefect API never touch one."""
-    return ArxivSource(query_url=url_format, **{"min_interval_seconds": 0.0, "timeout_seconds": 5.0, **overrides})
+def _source(url_format: str, **overrides: Any) -> ArxivSource:
+    """A source without spacing unless asked (tests that need no Prefect API never touch one), no host lock."""
+    defaults = {"min_interval_seconds": 0.0, "timeout_seconds": 5.0, "lock_file": None}
+    return ArxivSource(query_url=url_format, **{**defaults, **overrides})
 
 
 def _closed_port() -> int:
@@ -169,3 +175,92 @@ def test_parallel_searches_are_spaced_by_rate_limit(server: AtomServer, prefect_
     arrivals = sorted(request.at for request in server.requests)
     assert len(arrivals) == 4
     assert min(b - a for a, b in pairwise(arrivals)) >= 0.45
+
+
+# --- paging that stops early -----------------------------------------------------------------------------
+
+
+def test_short_pages_ending_in_an_empty_page_keep_what_arrived(server: AtomServer, caplog) -> None:
+    server.page_cap, server.claimed_total = 1, 100  # one entry a page, and a total the pages never reach
+
+    papers = _source(server.url_format).search("retrieval", 5)
+
+    assert [p.id for p in papers] == ["2404.15159", "2402.00002"]
+    assert [r.query["start"] for r in server.requests] == ["0", "1", "2"]  # the third page came back empty
+    assert "empty page for 'retrieval'" in caplog.text and "keeping the 2 that came" in caplog.text
+
+
+def test_an_empty_follow_up_page_is_not_a_failed_query(server: AtomServer, caplog) -> None:
+    server.page_cap = 1
+    server.faults.put(Fault())
+    server.faults.put(Fault(body="empty"))
+
+    papers = _source(server.url_format).search("retrieval", 5)
+
+    assert [p.id for p in papers] == ["2404.15159"]
+    assert len(server.requests) == 2
+    assert "keeping the 1 that came" in caplog.text
+
+
+def test_a_server_stuck_on_the_first_page_is_asked_at_most_max_pages_times(server: AtomServer, caplog) -> None:
+    server.page_cap, server.claimed_total, server.ignore_start = 1, 10_000, True
+
+    papers = _source(server.url_format, max_pages=3).search("retrieval", 50)
+
+    assert [p.id for p in papers] == ["2404.15159"]  # the same entry three times, kept once
+    assert len(server.requests) == 3  # not 50: every page holds one entry and the limit is 50
+    assert "after 3 pages; keeping the 1 that came" in caplog.text
+
+
+# --- spacing across processes without a shared Prefect API -------------------------------------------------
+
+# Forks `processes` children (one import for all) that each send `count` requests, each in its turn of the
+# host lock, as the searches of separate runs would.
+TURN_DRIVER = """
+import os, sys
+from pathlib import Path
+import requests
+from tasks.arxiv_source import host_turn
+
+lock_file, interval, url, processes, count = sys.argv[1:]
+children = []
+for _ in range(int(processes)):
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for _ in range(int(count)):
+                with host_turn(Path(lock_file), float(interval)):
+                    requests.get(url, timeout=10).raise_for_status()
+            code = 0
+        finally:
+            os._exit(code)
+    children.append(pid)
+sys.exit(any(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children))
+"""
+
+
+def test_host_lock_spaces_requests_of_separate_processes(server: AtomServer, tmp_path) -> None:
+    interval, processes, each = 0.3, 3, 3
+    url = server.url_format.format("search_query=retrieval")
+    lock_file = str(tmp_path / "arxiv.lock")
+    args = [sys.executable, "-c", TURN_DRIVER, lock_file, str(interval), url, str(processes), str(each)]
+
+    done = subprocess.run(args, cwd=PROJECT, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    arrivals = sorted(request.at for request in server.requests)
+    assert len(arrivals) == processes * each
+    assert min(b - a for a, b in pairwise(arrivals)) >= interval
+
+
+def test_host_lock_ignores_a_stamp_from_a_clock_set_back(tmp_path) -> None:
+    lock_file = tmp_path / "arxiv.lock"
+    lock_file.write_text(repr(time.time() + 3600))
+    started = time.monotonic()
+
+    with host_turn(lock_file, 30.0):
+        pass
+
+    assert time.monotonic() - started < 1.0
+    assert float(lock_file.read_text()) <= time.time()

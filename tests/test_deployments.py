@@ -11,9 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,11 @@ FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 BIN = Path(sys.executable).parent
 # Every wait in the server test is bounded; CI can stretch them on a slow machine.
 WAIT = float(os.environ.get("SOVEREIGN_TEST_SERVER_WAIT_SECONDS", "180"))
+# The server's SQLite answers 503 when a write transaction collides with another (SQLITE_BUSY_SNAPSHOT, under
+# full-suite load on two cores). Raising PREFECT_SERVER_DATABASE_TIMEOUT would not help: it only sets the
+# connect timeout, which Prefect's own PRAGMA busy_timeout (60 s) overrides, and a snapshot conflict fails at
+# once whatever the timeout. A failed transaction wrote nothing, so asking again is safe; no wait without a 503.
+RETRY_503_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def test_prefect_yaml_declares_research_and_a_nightly_sweep_on_a_process_pool():
@@ -143,7 +150,13 @@ class PrefectServer:
         raise AssertionError(f"server not healthy within {WAIT}s")
 
     def call(self, method: str, path: str, **kwargs) -> object:
+        """One API request; a 503 is asked again after a short wait, as Prefect's own client does."""
         response = httpx.request(method, f"{self.api}{path}", timeout=30, **kwargs)
+        for delay in RETRY_503_DELAYS:
+            if response.status_code != 503:
+                break
+            time.sleep(delay)
+            response = httpx.request(method, f"{self.api}{path}", timeout=30, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else None
 
@@ -166,6 +179,31 @@ class PrefectServer:
     def diagnose(self, run: dict) -> str:
         worker = (self.logs / "worker.log").read_text()[-4000:] if (self.logs / "worker.log").exists() else ""
         return f"{run['state']}\n--- worker log ---\n{worker}"
+
+
+def test_an_api_call_answered_503_is_asked_again(tmp_path):
+    statuses = [503, 503, 200]
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"healthy": true}'
+            self.send_response(statuses.pop(0))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Busy) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        server = PrefectServer(tmp_path / "home")
+        server.api = f"http://127.0.0.1:{httpd.server_address[1]}/api"
+        try:
+            assert server.call("GET", "/health") == {"healthy": True}
+        finally:
+            httpd.shutdown()
+    assert statuses == [], "asked three times: two 503s, then the answer"
 
 
 @contextmanager

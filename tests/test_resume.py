@@ -1,9 +1,16 @@
-"""Resume: SIGKILL the flow process after a stage, run the goal again, and no finished stage runs twice.
+"""Resume: SIGKILL the flow process at each stage boundary in turn, run the goal again, and no finished stage
+runs twice while the brief comes out the same.
 
-A brief's run id holds the time and the flow run id, and it records wall times, so "the same brief" is
-compared on content: report.json less those run-specific fields, and the claims and papers tables,
-against an uninterrupted run in a fresh process with a cold result store; each process gets its own
-string-hash seed, so the comparison also proves ranking does not depend on set iteration order.
+One driver process imports the kernel once and forks every run from it (a cold import costs more than a
+run): an uninterrupted baseline, then for each stage a run killed as that stage's last task run completes and
+a re-run on the same result store and output directory. "Right after the stage" means once the stage has
+completed as many task runs as in the baseline (four searches, three reviews). Each killed run starts from a
+copy of the previous killed run's store, so it computes only its own stage: the same state as one run killed
+there, at half the stage executions (claim verification alone takes seconds a run). Killing inside publish is
+tests/test_disk.py's job. A brief's run id holds the time and the flow run id, and it records wall times, so
+"the same brief" is compared on content: report.json less those run-specific fields, and the claims and papers
+tables, against a reference run in a separate process with its own string-hash seed, which also proves ranking
+does not depend on set iteration order.
 """
 
 from __future__ import annotations
@@ -16,80 +23,149 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from prefect.settings import PREFECT_API_URL
+
+from tests.factories import brief_content
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "How much does routing collapse hurt mixture of LoRA experts compared with dense LoRA?"
-RUN_SECONDS = 120
-VOLATILE = {"run_id", "created_at", "stage_seconds"}
+DRIVER_SECONDS = 420
+# Every stage task of research_flow in the order it runs; the baseline must complete exactly these and publish.
+BOUNDARIES = [
+    "plan_queries",
+    "search",
+    "merge_rank",
+    "extract_claims",
+    "verify_claims",
+    "embed",
+    "compose_draft",
+    "review",
+    "decide_policy",
+]
 
 DRIVER = """
-import os, signal, sys
+import json, os, shutil, signal, sys, threading, traceback
+from collections import Counter
+from pathlib import Path
 from tasks.progress import subscribe
 from flows.research import research_flow
 
-log_path, kill_after, goal, corpus, out_dir = sys.argv[1:]
+work, goal, corpus, boundaries = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+work = Path(work)
 
-def record(stage, state):
-    with open(log_path, "a") as log:
-        log.write(f"{stage} {state}\\n")
-    if stage == kill_after and state == "Completed":
-        os.kill(os.getpid(), signal.SIGKILL)
+def run(name, store, out_dir, kill_after="", times=0):
+    \"\"\"Fork one research run; it SIGKILLs itself once `kill_after` has completed `times` task runs.\"\"\"
+    pid = os.fork()
+    if pid:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    completed, lock = Counter(), threading.Lock()
 
-subscribe(record)
-research_flow(goal=goal, corpus=corpus, out_dir=out_dir)
+    def record(stage, state):
+        with lock:
+            with open(work / f"{name}.log", "a") as log:  # closed, so written, before any kill
+                log.write(f"{stage} {state}\\n")
+            completed[stage] += state == "Completed"
+            if stage == kill_after and completed[stage] == times:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    subscribe(record)
+    code = 1
+    try:
+        research_flow.with_options(result_storage=work / store)(goal=goal, corpus=corpus, out_dir=str(work / out_dir))
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+codes = {"baseline": run("baseline", "results-baseline", "baseline")}
+baseline = Counter(line.split()[0] for line in open(work / "baseline.log") if line.split()[1] == "Completed")
+killed_state = None
+for stage in boundaries:
+    if killed_state:
+        shutil.copytree(killed_state, work / f"results-{stage}")
+    codes[f"killed-{stage}"] = run(f"killed-{stage}", f"results-{stage}", stage, stage, baseline[stage])
+    killed_state = shutil.copytree(work / f"results-{stage}", work / f"killed-state-{stage}")
+    published = work / stage
+    codes[f"published-{stage}"] = sorted(os.listdir(published)) if published.exists() else []
+    codes[f"resumed-{stage}"] = run(f"resumed-{stage}", f"results-{stage}", stage)
+print(json.dumps(codes), flush=True)
 """
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
+REFERENCE = """
+import sys
+from pathlib import Path
+from flows.research import research_flow
+
+goal, corpus, out_dir, store = sys.argv[1:]
+research_flow.with_options(result_storage=Path(store))(goal=goal, corpus=corpus, out_dir=out_dir)
+"""
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 
-def run_flow_process(
-    tmp_path: Path, name: str, kill_after: str, out_dir: Path, results: str = "results"
-) -> tuple[int, Counter]:
-    """Run the flow in its own process against the test API; its exit code and (stage, state) counts."""
-    log = tmp_path / f"{name}.log"
+def events(log: Path) -> Counter:
+    """How often each (stage, state) was seen by a run's stage hooks."""
+    return Counter(tuple(line.split(" ", 1)) for line in log.read_text().splitlines())
+
+
+def brief(out_dir: Path) -> Path:
+    """The one brief published under `out_dir`."""
+    (directory,) = [d for d in out_dir.iterdir() if not d.name.startswith(".")]
+    return directory
+
+
+@pytest.fixture(scope="module")
+def crashes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    """Run the baseline, every kill and every re-run, and the reference; the work dir, exit codes, reference."""
+    work = tmp_path_factory.mktemp("resume")
     env = {
         **os.environ,
         "PREFECT_API_URL": PREFECT_API_URL.value(),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "SOVEREIGN_RESULT_STORAGE": str(tmp_path / results),
+        "PREFECT_HOME": str(work / "prefect-home"),
         "PYTHONHASHSEED": "random",
     }
-    args = [sys.executable, "-c", DRIVER, str(log), kill_after, GOAL, str(FIXTURE), str(out_dir)]
-    process = subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, timeout=RUN_SECONDS)
-    assert log.exists(), process.stderr.decode()[-3000:]
-    events = Counter(tuple(line.split(" ", 1)) for line in log.read_text().splitlines())
-    return process.returncode, events
+    reference = [sys.executable, "-c", REFERENCE, GOAL, str(FIXTURE), str(work / "reference"), str(work / "ref-store")]
+    driver = [sys.executable, "-c", DRIVER, str(work), GOAL, str(FIXTURE), *BOUNDARIES]
+    # The reference needs nothing from the driver: the two run side by side on the two cores.
+    second = subprocess.Popen(reference, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        first = subprocess.run(driver, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=DRIVER_SECONDS)
+        _, reference_err = second.communicate(timeout=DRIVER_SECONDS)
+    finally:
+        second.kill()  # no-op once it has exited
+        second.wait()
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert second.returncode == 0, reference_err.decode()[-4000:]
+    return work, json.loads(first.stdout.splitlines()[-1]), brief_content(brief(work / "reference"))
 
 
-def content(directory: Path) -> dict:
-    """A published brief's content: report.json less run-specific fields, and its Parquet tables."""
-    report = json.loads((directory / "report.json").read_text())
-    for where in ("result_storage", "out_dir"):
-        report["settings"].pop(where, None)
-    tables = {name: pq.read_table(directory / name).to_pylist() for name in ("claims.parquet", "papers.parquet")}
-    return {**{k: v for k, v in report.items() if k not in VOLATILE}, **tables}
+def test_the_baseline_runs_every_stage_and_matches_the_reference(crashes):
+    work, codes, reference = crashes
+    completed = {stage for (stage, state) in events(work / "baseline.log") if state == "Completed"}
+    assert codes["baseline"] == 0 and completed == {*BOUNDARIES, "publish"}, "a new stage needs a boundary here"
+    assert brief_content(brief(work / "baseline")) == reference
 
 
-def test_killed_run_resumes_without_redoing_finished_stages_and_publishes_the_same_brief(tmp_path):
-    out = tmp_path / "runs"
-    code, first = run_flow_process(tmp_path, "killed", kill_after="verify_claims", out_dir=out)
-    assert code == -signal.SIGKILL
-    finished = {stage for (stage, state), _ in first.items() if state == "Completed"}
-    assert {"plan_queries", "search", "merge_rank", "extract_claims", "verify_claims"} <= finished
-    assert not out.exists() or not any(out.iterdir()), "a killed run published nothing"
+@pytest.mark.parametrize("stage", BOUNDARIES)
+def test_a_run_killed_after_a_stage_resumes_without_redoing_finished_work_and_publishes_the_same_brief(crashes, stage):
+    work, codes, reference = crashes
+    baseline, killed = events(work / "baseline.log"), events(work / f"killed-{stage}.log")
+    finished = BOUNDARIES[: BOUNDARIES.index(stage) + 1]
 
-    code, second = run_flow_process(tmp_path, "resumed", kill_after="", out_dir=out)
-    assert code == 0
-    for stage in finished:
-        assert second[(stage, "Completed")] == 0, f"{stage} ran again"
-        assert second[(stage, "Cached")] == first[(stage, "Completed")], stage
-    assert second[("embed", "Completed")] == 1 and second[("review", "Completed")] == 3
+    assert codes[f"killed-{stage}"] == -signal.SIGKILL
+    assert codes[f"published-{stage}"] == [], "a killed run published nothing"
+    assert {s for (s, state) in killed if state == "Completed"} == {stage}, "it computed its stage, then died"
+    assert killed[(stage, "Completed")] == baseline[(stage, "Completed")], "killed once the whole stage completed"
+    assert {s for (s, state) in killed if state == "Cached"} == set(finished[:-1]), "the earlier kills' work"
 
-    (resumed,) = [d for d in out.iterdir() if not d.name.startswith(".")]
-    code, _ = run_flow_process(tmp_path, "reference", "", tmp_path / "reference", results="reference-results")
-    (reference,) = (tmp_path / "reference").iterdir()
-    assert code == 0 and content(resumed) == content(reference)
+    resumed = events(work / f"resumed-{stage}.log")
+    assert codes[f"resumed-{stage}"] == 0
+    for done in finished:
+        assert resumed[(done, "Completed")] == 0, f"{done} ran again"
+        assert resumed[(done, "Cached")] == baseline[(done, "Completed")], done
+    for rest in [*BOUNDARIES[len(finished) :], "publish"]:
+        assert resumed[(rest, "Completed")] == baseline[(rest, "Completed")], f"{rest} ran as often as uninterrupted"
+    assert brief_content(brief(work / stage)) == reference

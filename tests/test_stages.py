@@ -10,7 +10,7 @@ from tasks.backends import offline_models
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
-from tasks.models import Claim, FindingKind, Label, Paper, Policy, SearchResult
+from tasks.models import Claim, FindingKind, Label, Policy, SearchResult
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
 from tasks.rank import merge_rank
@@ -20,6 +20,7 @@ from tasks.settings import Settings
 from tasks.sources import CorpusSource
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims, verify_one
+from tests.factories import MOE_LORA_PAPER
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
@@ -114,15 +115,7 @@ def test_off_topic_goal_yields_insufficient_evidence_and_no_approval(source):
     assert any(f.kind is FindingKind.NO_EVIDENCE for f in tribunal.findings)
 
 
-SOURCE = Paper(
-    id="2405.90002",
-    title="When Do Mixture-of-Experts Adapters Beat Dense LoRA?",
-    abstract=(
-        "We compare eight MoE LoRA variants with dense LoRA fine-tuning across 20 datasets. "
-        "MoE LoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures, while dense LoRA "
-        "matches them on single-task fine-tuning at 30% lower inference latency."
-    ),
-)
+SOURCE = MOE_LORA_PAPER
 
 
 def claim(text: str) -> Claim:

