@@ -178,7 +178,7 @@ def build_dense(
 
 
 def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:
-    """The complete vectors of an index, memory-mapped; None when not built or the extra is not installed."""
+    """The complete vectors of an index; None when not built, incomplete, or the extra is not installed."""
     vectors_file = dense_dir(index_dir) / "vectors.npy"
     if not vectors_file.is_file() or not dense_installed():
         return None
