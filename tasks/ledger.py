@@ -233,11 +233,16 @@ def failed_entry(goal: str, error: str, swept_at: str) -> LedgerEntry:
     return LedgerEntry(goal_key=goal_key(goal), goal=goal, swept_at=swept_at, status="failed", error=error)
 
 
+def _staging(path: Path) -> Path:
+    """A hidden file beside `path` to write first and then rename over it, so a crash never leaves half a file."""
+    return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
 def append_ledger(path: Path, entries: list[LedgerEntry]) -> None:
-    """Add entries to the ledger in one atomic replace, so a crash never leaves half a ledger."""
+    """Add entries to the ledger in one atomic replace."""
     rows = pd.DataFrame([e.model_dump() for e in entries], columns=LEDGER_SCHEMA.names)
     frame = pd.concat([read_ledger(path), rows], ignore_index=True) if path.exists() else rows
-    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    staging = _staging(path)
     pq.write_table(pa.Table.from_pandas(frame, schema=LEDGER_SCHEMA, preserve_index=False), staging)
     os.replace(staging, path)
 
@@ -292,6 +297,9 @@ def changes_markdown(changes: GoalChanges, titles: dict[str, str], level: int = 
 def publish_changes(changes: GoalChanges, directory: Path, titles: dict[str, str]) -> Path:
     """Write changes.md and changes.json next to the brief; the Markdown's path."""
     payload = {**changes.model_dump(mode="json"), "decision_changed": changes.decision_changed}
-    (directory / CHANGES_JSON).write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    (directory / CHANGES_MD).write_text(changes_markdown(changes, titles), encoding="utf-8")
+    # an unchanged goal rewrites these next to a published brief: each file is replaced whole or not at all
+    for name, text in ((CHANGES_JSON, json.dumps(payload, indent=2)), (CHANGES_MD, changes_markdown(changes, titles))):
+        staging = _staging(directory / name)
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, directory / name)
     return directory / CHANGES_MD
