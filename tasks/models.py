@@ -43,7 +43,9 @@ class RankedPaper(BaseModel):
     """A candidate after fusion and reranking, with the relevance the gate judged."""
 
     paper: Paper
-    fused_score: float = Field(description="Reciprocal-rank-fusion score over the queries.")
+    fused_score: float = Field(
+        description="Reciprocal-rank-fusion score over the queries and the goal reranking (similarity, coverage)."
+    )
     relevance: float = Field(description="Relevance to the goal, 0..1; the gate compares it to a threshold.")
     term_coverage: float = Field(description="IDF-weighted share of the goal's key terms in the paper.")
     similarity: float = Field(description="Embedding cosine between the goal and the paper.")

@@ -20,13 +20,21 @@ QUANTITY_WORDS = frozenset(
     limitations advantages disadvantages effect effects impact gains improvement improvements scaling
     benchmark benchmarks evaluation results energy runtime complexity""".split()
 )
+# How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
+# Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
+REQUEST_WORDS = frozenset(
+    """introduced introduce introduces introducing focused focus focuses focusing demonstrated demonstrate
+    demonstrates utilized utilize utilizes talk talks talked mentioned mentions researchers describes described
+    describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
+    concerning looking interested want know first paper's""".split()
+)
 
 
 def _chunks(goal: str) -> list[list[str]]:
     """Runs of consecutive content words: the goal's key phrases."""
     chunks, current = [], []
     for word in words(goal):
-        if word.lower() in STOP_WORDS or (len(word) < 2 and not word.isupper()):
+        if word.lower() in STOP_WORDS or word.lower() in REQUEST_WORDS or (len(word) < 2 and not word.isupper()):
             if current:
                 chunks.append(current)
             current = []
@@ -110,7 +118,7 @@ def plan_queries(goal: str, chat: ChatModel | None = None) -> Plan:
         queries=queries[:4],
         aspects=phrases,
         central=central_phrase,
-        key_terms=sorted(set(content_terms(goal))),
+        key_terms=sorted(set(content_terms(" ".join(w for c in chunks for w in c)))),
     )
     return plan if chat is None else model_queries(plan, chat)
 

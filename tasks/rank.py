@@ -12,7 +12,7 @@ from tasks.models import Paper, Plan, RankedPaper, SearchResult
 from tasks.plan import QUANTITY_WORDS
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
-from tasks.text import content_terms, term_set, words
+from tasks.text import content_terms, term_pairs, term_set, words
 
 # Lexical coverage of the goal's terms decides most; the embedding adds topical closeness.
 COVERAGE_WEIGHT = 0.75
@@ -22,6 +22,10 @@ QUANTITY_TERM_FACTOR = 0.3
 # question's key terms and retrieves best; the narrower queries add recall; the goal embedding reorders.
 FULL_QUESTION_WEIGHT = 4.0
 SIMILARITY_WEIGHT = 0.5
+# Reranking with the goal: candidates ordered by how many of its terms, and of its phrases' word pairs, they state
+# (AutoScholar recall@20 0.252 → 0.266).
+COVERAGE_RANK_WEIGHT = 2.0
+PHRASE_RANK_WEIGHT = 2.0
 
 
 def fuse(results: list[SearchResult], k: int) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
@@ -44,6 +48,22 @@ def goal_term_weights(plan: Plan, weights: TermWeights) -> dict[str, float]:
     """IDF of each goal term; words naming a measured quantity ("trade-offs") count less than the topic's."""
     lens_terms = set(content_terms(" ".join(w for w in words(plan.goal) if w.lower() in QUANTITY_WORDS)))
     return {t: weights.weight(t) * (QUANTITY_TERM_FACTOR if t in lens_terms else 1.0) for t in plan.key_terms}
+
+
+def phrase_pairs(plan: Plan) -> set[tuple[str, str]]:
+    """Adjacent term pairs inside the goal's key phrases ("visual instruction tuning" → two pairs)."""
+    return {pair for aspect in plan.aspects for pair in term_pairs(content_terms(aspect))}
+
+
+def phrase_coverage(pairs: set[tuple[str, str]], text: str) -> float:
+    """Share of the goal's phrase pairs the text states in the same order, side by side."""
+    return len(pairs & term_pairs(content_terms(text))) / len(pairs) if pairs else 0.0
+
+
+def add_rank_channel(fused: dict[str, float], ids: list[str], values: np.ndarray, weight: float, k: int) -> None:
+    """Add a reciprocal-rank-fusion channel that orders the candidates by `values`, highest first."""
+    for rank, index in enumerate(np.argsort(-values, kind="stable")):
+        fused[ids[index]] += weight / (k + rank + 1)
 
 
 def term_coverage(goal_weights: dict[str, float], text: str) -> float:
@@ -74,15 +94,18 @@ def merge_rank(
     goal_weights = goal_term_weights(plan, weights)
     central_terms = term_set(plan.central)
     central_weights = {t: w for t, w in goal_weights.items() if t in central_terms}
-    vectors = embedder.embed([paper_text(papers[i]) for i in ids], kind="passage")
+    texts = [paper_text(papers[i]) for i in ids]
+    vectors = embedder.embed(texts, kind="passage")
     goal_vector = embedder.embed([plan.goal], kind="query")[0]
     similarities = np.clip(vectors @ goal_vector, 0.0, 1.0)
-    for rank, index in enumerate(np.argsort(-similarities, kind="stable")):
-        fused[ids[index]] += SIMILARITY_WEIGHT / (settings.rrf_k + rank + 1)
+    coverages = np.array([term_coverage(goal_weights, text) for text in texts])
+    pairs = phrase_pairs(plan)
+    phrases = np.array([phrase_coverage(pairs, text) for text in texts])
+    add_rank_channel(fused, ids, similarities, SIMILARITY_WEIGHT, settings.rrf_k)
+    add_rank_channel(fused, ids, coverages, COVERAGE_RANK_WEIGHT, settings.rrf_k)
+    add_rank_channel(fused, ids, phrases, PHRASE_RANK_WEIGHT, settings.rrf_k)
     ranked = []
-    for pid, sim in zip(ids, similarities):
-        text = paper_text(papers[pid])
-        coverage = term_coverage(goal_weights, text)
+    for pid, text, sim, coverage in zip(ids, texts, similarities, coverages):
         central = term_coverage(central_weights, text) if central_weights else 1.0
         # A paper that misses the goal's central entity is at best half relevant, however many other terms match.
         relevance = (COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim)) * (0.5 + 0.5 * central)
@@ -91,7 +114,7 @@ def merge_rank(
                 paper=papers[pid],
                 fused_score=round(fused[pid], 6),
                 relevance=round(relevance, 4),
-                term_coverage=round(coverage, 4),
+                term_coverage=round(float(coverage), 4),
                 similarity=round(float(sim), 4),
                 matched_queries=queries[pid],
             )

@@ -63,15 +63,15 @@ class VerifySettings(BaseModel):
     baseline_tfidf_threshold: float = Field(
         0.15, ge=0.0, le=1.0, description="The replaced product's TF-IDF cosine cut-off (reported only)."
     )
-    verified_threshold: float = Field(0.65, ge=0.0, le=1.0, description="Support score for VERIFIED.")
-    weak_threshold: float = Field(0.35, ge=0.0, le=1.0, description="Support score for WEAK.")
+    verified_threshold: float = Field(0.76, ge=0.0, le=1.0, description="Support score for VERIFIED.")
+    weak_threshold: float = Field(0.46, ge=0.0, le=1.0, description="Support score for WEAK.")
     duplicate_similarity: float = Field(
         0.92, ge=0.0, le=1.0, description="Embedding cosine above which two claims are merged."
     )
     semantic_support: bool = Field(
         True,
-        description="Blend sentence-embedding cosine (all-MiniLM-L6-v2, the `dense` extra) into the support "
-        "score when the extra is installed; otherwise support is lexical only.",
+        description="Blend the claim's token-level MaxSim with the abstract (all-MiniLM-L6-v2 token states, the "
+        "`dense` extra) into the support score when the extra is installed; otherwise support is lexical only.",
     )
 
 

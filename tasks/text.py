@@ -43,6 +43,11 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def term_pairs(terms: list[str]) -> set[tuple[str, str]]:
+    """Adjacent pairs of terms, in order: what a phrase states that its words alone do not."""
+    return set(zip(terms, terms[1:]))
+
+
 def content_terms(text: str) -> list[str]:
     """Stemmed content terms in order; hyphenated words count by their parts, stop words dropped."""
     terms = []

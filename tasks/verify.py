@@ -1,4 +1,7 @@
-"""verify_claims: align each claim with its best evidence sentence and check it is consistent."""
+"""verify_claims: align each claim with its best evidence sentence and check it is consistent.
+
+Support is the claim's term alignment with the abstract; with the dense extra, mostly its token-level MaxSim.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +14,33 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
 from tasks.common import STAGE_CACHE
-from tasks.dense import cosines, dense_installed
+from tasks.dense import dense_installed, maxsim
 from tasks.embedders import TermWeights
 from tasks.judge import judge_claims
 from tasks.llm import ChatModel
 from tasks.models import Claim, Label, Paper
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
-from tasks.text import content_terms, named_entities, negations, normalize_space, numbers, split_sentences
+from tasks.text import (
+    content_terms,
+    named_entities,
+    negations,
+    normalize_space,
+    numbers,
+    split_sentences,
+    term_pairs,
+)
 
 # Share of the lexical support given to the best sentence window; the rest is the whole abstract's coverage.
 # Tuned on SciFact train (benchmarks/verification.py --split train).
 WINDOW_SHARE = 0.5
-# With the dense extra, share of the support score given to the best sentence's embedding cosine (SciFact train:
-# evidence-vs-NEI AUROC 0.87 → 0.89, dev 0.84 → 0.87).
-SEMANTIC_SHARE = 0.5
+# With the dense extra, share of the support score given to the claim's MaxSim with the abstract (ColBERT-style,
+# over MiniLM token states). SciFact evidence-vs-NEI AUROC, train / dev: lexical alone 0.870 / 0.843, MaxSim alone
+# 0.902 / 0.880, this blend 0.904 / 0.881 (0.1–0.3 lexical: within 0.001); half lexical, half the best sentence's
+# embedding cosine, as before: 0.891 / 0.874. Each sentence is encoded on its own: encoding the abstract in
+# ≤ 80-word chunks gave 0.901 / 0.873, truncating it to 128 tokens 0.829 / 0.802 for MaxSim alone. IDF-weighted or
+# content-token-only MaxSim gained nothing.
+SEMANTIC_SHARE = 0.75
 DIRECTION_CUES = {
     "up": re.compile(
         r"\b(?:increas\w*|higher|more|greater|elevat\w*|enhanc\w*|promot\w*|improv\w*|up-?regulat\w*|rais\w*)\b"
@@ -49,10 +64,6 @@ def _uniform(term: str) -> float:
     return 1.0
 
 
-def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
-    return set(zip(terms, terms[1:]))
-
-
 def alignment(claim: str, passage: str, weight: Callable[[str], float] = _uniform) -> float:
     """0..1: IDF-weighted share of the claim's terms the passage states, and of its term pairs."""
     claim_terms, passage_terms = content_terms(claim), content_terms(passage)
@@ -61,8 +72,8 @@ def alignment(claim: str, passage: str, weight: Callable[[str], float] = _unifor
     unique = set(claim_terms)
     present = unique & set(passage_terms)
     unigram = sum(weight(t) for t in present) / sum(weight(t) for t in unique)
-    claim_pairs = _bigrams(claim_terms)
-    bigram = len(claim_pairs & _bigrams(passage_terms)) / len(claim_pairs) if claim_pairs else unigram
+    claim_pairs = term_pairs(claim_terms)
+    bigram = len(claim_pairs & term_pairs(passage_terms)) / len(claim_pairs) if claim_pairs else unigram
     return 0.7 * unigram + 0.3 * bigram
 
 
@@ -71,7 +82,8 @@ def support_score(
 ) -> tuple[float, str]:
     """Support by the best one- or two-sentence window, blended with the whole abstract; and the best sentence.
 
-    With `semantic`, half the score is the best sentence's embedding cosine, which credits paraphrases.
+    With `semantic`, most of the score is the claim's token-level MaxSim with the abstract, which credits
+    paraphrases, and the best sentence is the one with the highest MaxSim.
     """
     source = paper.abstract
     sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [normalize_space(source)]
@@ -83,10 +95,14 @@ def support_score(
     lexical = WINDOW_SHARE * window + (1 - WINDOW_SHARE) * whole
     if not semantic:
         return lexical, sentences[int(np.argmax(single))]
-    similarity = np.clip(cosines(claim, sentences), 0.0, 1.0)
-    per_sentence = (1 - SEMANTIC_SHARE) * np.asarray(single) + SEMANTIC_SHARE * similarity
-    score = (1 - SEMANTIC_SHARE) * lexical + SEMANTIC_SHARE * float(similarity.max())
-    return score, sentences[int(np.argmax(per_sentence))]
+    best = maxsim(claim, sentences)
+    if not best.size:  # an empty claim: no tokens, and no terms either
+        return 0.0, sentences[0]
+    # the sentence of highest MaxSim is in the gold rationale more often (SciFact train 0.58) than the best-aligned
+    # one (0.50) or a half-and-half blend of alignment and sentence cosine (0.52); blending in `single` did not
+    # raise it
+    evidence = sentences[int(np.argmax(best.mean(axis=1)))]
+    return (1 - SEMANTIC_SHARE) * lexical + SEMANTIC_SHARE * float(best.max(axis=0).mean()), evidence
 
 
 def consistency_issues(claim: str, evidence: str, context: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The dense extra: resumable corpus vectors, the dense search channel, semantic claim support."""
+"""The dense extra: resumable corpus vectors, the dense search channel, token-level semantic claim support."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from flows.cli import app
 from tasks import corpus as corpus_module
 from tasks import dense
 from tasks.corpus import ingest_corpus, load_index
-from tasks.models import Claim, Label
+from tasks.models import Claim, Label, Paper
 from tasks.settings import Settings
 from tasks.sources import CorpusSource
 from tasks.verify import support_score, verify_one
@@ -21,6 +21,23 @@ from tests.factories import MOE_LORA_PAPER as PAPER
 
 pytestmark = pytest.mark.skipif(not dense.dense_installed(), reason="the dense extra is not installed")
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
+# over MAX_TOKENS on its own, and unrelated to TAIL
+FILLER = (
+    "We surveyed 40 coral reefs across the western Pacific every year for a decade. Bleaching followed marine "
+    "heatwaves in most years, and recovery took longer on reefs near river mouths. Fish biomass was highest where "
+    "fishing had been banned for over twenty years. Sediment cores showed that runoff from farmland carried "
+    "nutrients far offshore. Crown-of-thorns starfish outbreaks began after floods and spread along the prevailing "
+    "currents. Reef managers who combined fishing bans with catchment restoration saw the fastest recovery of coral "
+    "cover. Divers counted juvenile corals on settlement tiles placed at three depths. Deeper tiles recruited fewer "
+    "corals but lost fewer of them to storms. Water temperature loggers were replaced every six months and "
+    "calibrated against ship-based readings. "
+)
+TAIL = "Soil bacterial diversity fell sharply after two consecutive seasons of drought."
+DROUGHT_CLAIM = "Drought reduces the diversity of bacteria living in soil."
+
+
+def uniform(term: str) -> float:
+    return 1.0
 
 
 @pytest.fixture
@@ -76,14 +93,63 @@ def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, 
     assert source.search("the of and", 3) == []
 
 
+def test_a_text_embeds_the_same_alone_or_padded_in_a_batch():
+    texts = ["a short text", FILLER + TAIL]
+    assert np.allclose(dense.encode(texts), np.vstack([dense.encode([t]) for t in texts]), atol=2e-3)
+    assert dense.encode([]).shape == (0, 384)
+
+
+def test_token_states_are_unit_vectors_without_special_tokens_and_keep_a_long_texts_tail():
+    _, tokenizer = dense._runtime()
+    (short,) = dense.token_states(["Coral reefs bleach."])
+    assert short.shape == (len(tokenizer.encode("Coral reefs bleach.").ids) - 2, 384)  # no [CLS], [SEP], padding
+    assert np.allclose(np.linalg.norm(short, axis=1), 1.0, atol=1e-5)
+    assert tokenizer.encode(FILLER + TAIL).overflowing  # TAIL lies past MAX_TOKENS
+    with_tail, without_tail = dense.maxsim(DROUGHT_CLAIM, [FILLER + TAIL, FILLER]).mean(axis=1)
+    assert with_tail > without_tail + 0.2
+
+
+def test_maxsim_ranks_a_paraphrase_above_an_unrelated_sentence():
+    finding = "MoE LoRA adapters outperform dense LoRA on heterogeneous multi-task mixtures."
+    paraphrase = "Routing tokens among several low-rank experts works better than one adapter when tasks differ."
+    unrelated = "Bacterial diversity in dry soil fell after two seasons without rain."
+    best = dense.maxsim(paraphrase, [finding, unrelated])
+    assert best.shape == (2, len(dense.token_states([paraphrase])[0]))
+    assert best[0].mean() > best[1].mean() + 0.15
+
+
+def test_token_states_encode_each_text_once_and_hold_a_bounded_number(monkeypatch):
+    monkeypatch.setattr(dense, "_token_vectors", {})
+    monkeypatch.setattr(dense, "_TOKEN_VECTORS_HELD", 3)
+    encoded: list[int] = []
+    real = dense._hidden_states
+    monkeypatch.setattr(dense, "_hidden_states", lambda pieces: encoded.append(len(pieces)) or real(pieces))
+    first = dense.token_states(["alpha beta", "gamma delta", "alpha beta"])
+    assert encoded == [2] and np.array_equal(first[0], first[2])
+    dense.token_states(["gamma delta"])
+    assert encoded == [2]  # held from the first call
+    again = dense.token_states(["epsilon", "zeta"])  # 2 held + 2 new > 3: the held ones are dropped
+    assert encoded == [2, 2] and len(dense._token_vectors) == 2
+    assert np.array_equal(dense.token_states(["epsilon"])[0], again[0])
+
+
 def test_semantic_support_credits_a_paraphrase_and_not_an_unrelated_claim():
     paraphrase = "Routing tokens among several low-rank experts works better than one adapter when tasks differ."
     unrelated = "Bacterial diversity in dry soil fell after two seasons without rain."
-    lexical, _ = support_score(paraphrase, PAPER, lambda term: 1.0)
-    semantic, evidence = support_score(paraphrase, PAPER, lambda term: 1.0, semantic=True)
+    lexical, _ = support_score(paraphrase, PAPER, uniform)
+    semantic, evidence = support_score(paraphrase, PAPER, uniform, semantic=True)
     assert semantic > lexical
     assert "heterogeneous multi-task mixtures" in evidence
-    assert support_score(unrelated, PAPER, lambda term: 1.0, semantic=True)[0] < 0.3
+    assert support_score(unrelated, PAPER, uniform, semantic=True)[0] < Settings().verify.weak_threshold
+
+
+def test_a_claim_backed_by_the_last_sentence_of_a_long_abstract_scores_as_if_that_sentence_stood_alone():
+    paper = Paper(id="p", title="Field notes", abstract=FILLER + TAIL)
+    score, evidence = support_score(DROUGHT_CLAIM, paper, uniform, semantic=True)
+    alone, _ = support_score(DROUGHT_CLAIM, paper.model_copy(update={"abstract": TAIL}), uniform, semantic=True)
+    without, _ = support_score(DROUGHT_CLAIM, paper.model_copy(update={"abstract": FILLER}), uniform, semantic=True)
+    assert evidence == TAIL
+    assert score >= alone - 1e-6 and alone > without + 0.2
 
 
 def test_semantic_support_leaves_the_hard_consistency_checks_in_charge():

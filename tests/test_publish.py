@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from markdown_it import MarkdownIt
 from pypdf import PdfReader
 
 from tasks import publish
@@ -129,6 +130,16 @@ def test_sections_come_in_order_in_markdown():
     markdown = render_markdown(make_report())
     headings = [line.removeprefix("## ") for line in markdown.splitlines() if line.startswith("## ")]
     assert headings == HEADINGS
+
+
+def test_answer_leads_and_their_lists_stay_apart_in_markdown():
+    report = make_report()
+    answer = "Two findings.\n\nOn retrieval augmentation:\n- first [1]\n- second [1]\n\nOn hallucination rate:\n- third"
+    report = report.model_copy(update={"draft": report.draft.model_copy(update={"answer": answer})})
+    tokens = MarkdownIt().parse(render_markdown(report).split("## Answer")[1].split("## ")[0])
+    top_paragraphs = [t.content for t, o in zip(tokens[1:], tokens) if t.type == "inline" and o.level == 0]
+    assert top_paragraphs == ["Two findings.", "On retrieval augmentation:", "On hallucination rate:"]
+    assert [t.type for t in tokens].count("bullet_list_open") == 2
 
 
 def test_approved_brief_has_no_draft_banner(approved):

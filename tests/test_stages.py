@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tasks import rank
 from tasks.backends import offline_models
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
-from tasks.models import Claim, FindingKind, Label, Policy, SearchResult
+from tasks.models import Claim, FindingKind, Label, Paper, Policy, SearchResult
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
 from tasks.rank import merge_rank
@@ -31,6 +32,12 @@ SETTINGS = Settings()
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> CorpusSource:
     return CorpusSource.open(FIXTURE, tmp_path_factory.mktemp("cache"))
+
+
+class SimpleSource:
+    """A source that is not a corpus: offline models are fitted on what was retrieved."""
+
+    name = "simple"
 
 
 def run_until_draft(goal: str, source: CorpusSource):
@@ -55,6 +62,15 @@ def test_plan_gives_four_distinct_queries_from_the_goals_words():
     for query in plan.queries:
         assert {w.lower() for w in query.split()} <= goal_words, query
     assert "mixture-of-experts LoRA adapters" in plan.aspects
+
+
+def test_plan_searches_the_topic_not_how_the_request_is_phrased():
+    plan = plan_queries.fn("Could you recommend work that first introduced visual instruction tuning?")
+    assert plan.aspects == ["visual instruction tuning"]
+    assert all(w not in q for q in plan.queries for w in ("recommend", "first", "introduced"))
+    assert "introduc" not in plan.key_terms
+    # whole words only: "demonstrations" is a topic even though "demonstrated" is phrasing
+    assert "demonstrations" in plan_queries.fn("Which papers demonstrated how to pick demonstrations?").central
 
 
 @pytest.mark.parametrize("goal", ["", "   \n\t", "what is the"])
@@ -82,6 +98,25 @@ def test_merge_rank_dedupes_versions_and_gates_off_topic_papers(source):
     assert {"2404.90001", "2405.90002", "2406.90003"} <= kept
     assert not kept & {"2301.80001", "2302.80002", "2304.80004"}
     assert all(r.relevance >= SETTINGS.rank.relevance_threshold for r in ranked if r.kept)
+
+
+def test_merge_rank_lifts_papers_stating_the_goals_phrase(monkeypatch):
+    scattered = [
+        Paper(id=f"2401.{i:05d}", title=f"Tuning study {i}", abstract="Visual models need instruction data and tuning.")
+        for i in range(10)
+    ]
+    phrased = Paper(id="2402.00001", title="Study", abstract="We scale visual instruction tuning to new models.")
+    plan = plan_queries.fn("Which papers study visual instruction tuning?")
+    results = [SearchResult(query=plan.queries[0], papers=[*scattered, phrased])]
+    embedder, weights = offline_models(SimpleSource(), results)
+
+    def position() -> int:
+        ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank)
+        return [r.paper.id for r in ranked].index(phrased.id)
+
+    with_phrases = position()
+    monkeypatch.setattr(rank, "PHRASE_RANK_WEIGHT", 0.0)
+    assert with_phrases < position()
 
 
 def test_claims_come_from_several_papers_with_exact_offsets(source):
