@@ -29,13 +29,14 @@ REQUEST_WORDS = frozenset(
     describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
     concerning looking interested want know first paper's""".split()
 )
+_NOT_TOPIC = STOP_WORDS | REQUEST_WORDS
 
 
 def _chunks(goal: str) -> list[list[str]]:
     """Runs of consecutive content words: the goal's key phrases."""
     chunks, current = [], []
     for word in words(goal):
-        if word.lower() in STOP_WORDS or word.lower() in REQUEST_WORDS or (len(word) < 2 and not word.isupper()):
+        if word.lower() in _NOT_TOPIC or (len(word) < 2 and not word.isupper()):
             if current:
                 chunks.append(current)
             current = []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tasks import rank
+from tasks.arxiv_source import ArxivSource
 from tasks.backends import offline_models
 from tasks.draft import compose_draft
 from tasks.embed import embed
@@ -32,12 +33,6 @@ SETTINGS = Settings()
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> CorpusSource:
     return CorpusSource.open(FIXTURE, tmp_path_factory.mktemp("cache"))
-
-
-class SimpleSource:
-    """A source that is not a corpus: offline models are fitted on what was retrieved."""
-
-    name = "simple"
 
 
 def run_until_draft(goal: str, source: CorpusSource):
@@ -108,7 +103,8 @@ def test_merge_rank_lifts_papers_stating_the_goals_phrase(monkeypatch):
     phrased = Paper(id="2402.00001", title="Study", abstract="We scale visual instruction tuning to new models.")
     plan = plan_queries.fn("Which papers study visual instruction tuning?")
     results = [SearchResult(query=plan.queries[0], papers=[*scattered, phrased])]
-    embedder, weights = offline_models(SimpleSource(), results)
+    # not a corpus: the offline models are fitted on what was retrieved
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
 
     def position() -> int:
         ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank)
