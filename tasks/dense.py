@@ -155,9 +155,10 @@ _TOKEN_VECTORS_HELD = 5_000
 def token_states(texts: list[str]) -> list[np.ndarray]:
     """Unit-length token vectors of each text ([CLS], [SEP] dropped), each text encoded once per process."""
     missing = list(dict.fromkeys(t for t in texts if t not in _token_vectors))
+    if len(_token_vectors) + len(missing) > _TOKEN_VECTORS_HELD:  # a long sweep must not grow without bound
+        _token_vectors.clear()
+        missing = list(dict.fromkeys(texts))  # this call's held texts went too
     if missing:
-        if len(_token_vectors) + len(missing) > _TOKEN_VECTORS_HELD:  # a long sweep must not grow without bound
-            _token_vectors.clear()
         _, tokenizer = _runtime()
         # a text past MAX_TOKENS is encoded in further pieces, so none of it is lost
         pieces = [[e, *e.overflowing] for e in tokenizer.encode_batch(missing)]

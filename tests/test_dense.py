@@ -131,6 +131,9 @@ def test_token_states_encode_each_text_once_and_hold_a_bounded_number(monkeypatc
     again = dense.token_states(["epsilon", "zeta"])  # 2 held + 2 new > 3: the held ones are dropped
     assert encoded == [2, 2] and len(dense._token_vectors) == 2
     assert np.array_equal(dense.token_states(["epsilon"])[0], again[0])
+    # a call mixing held and new texts past the bound still returns every text's vectors
+    mixed = dense.token_states(["epsilon", "eta", "theta"])
+    assert encoded == [2, 2, 3] and np.array_equal(mixed[0], again[0]) and len(mixed) == 3
 
 
 def test_semantic_support_credits_a_paraphrase_and_not_an_unrelated_claim():
