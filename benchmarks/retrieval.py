@@ -74,18 +74,20 @@ def main() -> None:
     source = CorpusSource.open(corpus, settings.search.cache_dir)
     load_seconds = time.perf_counter() - started
     baseline = PlainBM25(source)
-    methods = {"sovereign": source}
+    methods = {"sovereign": (source, settings)}
     if source.dense_model:  # the dense extra's vectors are built (`sovereign corpus embed`): measure both
-        methods = {"sovereign lexical": source.lexical_only(), "sovereign +dense": source}
+        without_dense = settings.model_copy(update={"rank": settings.rank.model_copy(update={"maxsim_candidates": 0})})
+        methods = {"sovereign lexical": (source.lexical_only(), without_dense), "sovereign +dense": (source, settings)}
     rows = covered_queries(args.limit, args.source)
     scores: dict[str, dict[str, list[float]]] = {}
     latencies = []
     for row in rows:
         gold = {p["arxiv_id"] for p in row["cited_paper"]}
         rankings = {"bm25": baseline.search(row["query"], max(KS))}
-        for method, method_source in methods.items():
+        for method, (method_source, method_settings) in methods.items():
             t = time.perf_counter()
-            rankings[method] = [r.paper.id for r in rank_for_goal(row["query"], method_source, settings, max(KS))]
+            ranked = rank_for_goal(row["query"], method_source, method_settings, max(KS))
+            rankings[method] = [r.paper.id for r in ranked]
             latencies.append(time.perf_counter() - t)
         for method, ranked in rankings.items():
             bucket = scores.setdefault(f"{row['source']}|{method}", {})

@@ -44,6 +44,11 @@ CANDIDATES_PER_CHANNEL = 300
 FEEDBACK_DOCS, FEEDBACK_TERMS, FEEDBACK_MIN_DF = 10, 10, 3
 # The dense channel's vote in the fusion; 2 and 3 lowered AutoScholar R@20 (0.266 → 0.249 / 0.253).
 DENSE_WEIGHT = 1.0
+# Dense feedback (Rocchio): the query's vector plus the mean of the papers the channels rank highest, searched again.
+# AutoScholar R@5 / R@20 / R@100, without it 0.158 / 0.267 / 0.416; at weight 0.5: 0.165 / 0.277 / 0.426; at 1:
+# 0.156 / 0.281 / 0.429.
+DENSE_FEEDBACK_DOCS = 5
+DENSE_FEEDBACK_WEIGHT = 0.5
 _VERSION_SUFFIX = re.compile(r"v\d+$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -237,9 +242,9 @@ class CorpusIndex:
         common = [t for t, n in ranked if n >= FEEDBACK_MIN_DF and t not in query_terms]
         return common[:FEEDBACK_TERMS]
 
-    def _nearest(self, query: str, k: int) -> list[int]:
-        """Rows of the papers whose dense vectors are closest to the query's."""
-        similarity = self.dense @ encode([query])[0].astype(np.float32)
+    def _nearest(self, vector: np.ndarray, k: int) -> list[int]:
+        """Rows of the papers whose dense vectors are closest to `vector`."""
+        similarity = self.dense @ vector
         top = np.argpartition(-similarity, min(k, len(self)) - 1)[:k]
         return [int(r) for r in top[np.argsort(-similarity[top], kind="stable")]]
 
@@ -257,15 +262,20 @@ class CorpusIndex:
         return [expanded, titles, [candidates[i] for i in np.argsort(-similarity, kind="stable")]]
 
     def search(self, query: str, limit: int) -> list[Paper]:
-        """Hybrid ranking: the lexical channels and, when built, dense nearest neighbours, fused by RRF."""
+        """Hybrid ranking: the lexical channels and, when built, dense neighbours with feedback, fused by RRF."""
         terms = content_terms(query)
         if not terms:
             return []
         channels = self._lexical_channels(query, terms)
         weights = [1.0] * len(channels)
         if self.dense is not None:
-            channels.append(self._nearest(query, CANDIDATES_PER_CHANNEL))
+            vector = encode([query])[0].astype(np.float32)
+            channels.append(self._nearest(vector, CANDIDATES_PER_CHANNEL))
             weights.append(DENSE_WEIGHT)
+            top = reciprocal_rank_fusion(channels, weights=weights)[:DENSE_FEEDBACK_DOCS]
+            moved = vector + self.dense[top].mean(axis=0)
+            channels.append(self._nearest(moved / np.linalg.norm(moved), CANDIDATES_PER_CHANNEL))
+            weights.append(DENSE_FEEDBACK_WEIGHT)
         return [self.paper(r) for r in reciprocal_rank_fusion(channels, weights=weights)[:limit]]
 
 

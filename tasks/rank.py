@@ -7,6 +7,7 @@ from prefect import task
 
 from tasks.common import STAGE_CACHE
 from tasks.corpus import normalize_id, paper_text
+from tasks.dense import dense_installed, maxsim
 from tasks.embedders import Embedder, TermWeights
 from tasks.models import Paper, Plan, RankedPaper, SearchResult
 from tasks.plan import QUANTITY_WORDS
@@ -26,6 +27,9 @@ SIMILARITY_WEIGHT = 0.5
 # (AutoScholar, lexical channels: recall@5 0.124 → 0.161, recall@20 0.252 → 0.261).
 COVERAGE_RANK_WEIGHT = 2.0
 PHRASE_RANK_WEIGHT = 2.0
+# With the dense extra, the leading candidates reordered by the goal's token MaxSim with their text (AutoScholar over
+# the top 45, R@5 / R@20: none 0.164 / 0.270, weight 1 0.163 / 0.277, 3 0.173 / 0.282, 4 0.173 / 0.282).
+MAXSIM_RANK_WEIGHT = 3.0
 
 
 def fuse(results: list[SearchResult], k: int) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
@@ -104,6 +108,10 @@ def merge_rank(
     add_rank_channel(fused, ids, similarities, SIMILARITY_WEIGHT, settings.rrf_k)
     add_rank_channel(fused, ids, coverages, COVERAGE_RANK_WEIGHT, settings.rrf_k)
     add_rank_channel(fused, ids, phrases, PHRASE_RANK_WEIGHT, settings.rrf_k)
+    if settings.maxsim_candidates and dense_installed():
+        leading = sorted(range(len(ids)), key=lambda i: (-fused[ids[i]], ids[i]))[: settings.maxsim_candidates]
+        closeness = maxsim(plan.goal, [texts[i] for i in leading]).mean(axis=1)
+        add_rank_channel(fused, [ids[i] for i in leading], closeness, MAXSIM_RANK_WEIGHT, settings.rrf_k)
     ranked = []
     for pid, text, sim, coverage in zip(ids, texts, similarities, coverages):
         central = term_coverage(central_weights, text) if central_weights else 1.0

@@ -45,6 +45,12 @@ class RankSettings(BaseModel):
     relevance_threshold: float = Field(
         0.45, ge=0.0, le=1.0, description="Relevance gate: papers scoring below it are not analysed."
     )
+    maxsim_candidates: int = Field(
+        45,
+        ge=0,
+        le=300,
+        description="Leading candidates reranked by token MaxSim with the goal (dense extra); 0: none.",
+    )
 
 
 class ExtractSettings(BaseModel):

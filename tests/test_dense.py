@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,12 @@ from typer.testing import CliRunner
 from flows.cli import app
 from tasks import corpus as corpus_module
 from tasks import dense
+from tasks.arxiv_source import ArxivSource
+from tasks.backends import offline_models
 from tasks.corpus import ingest_corpus, load_index
-from tasks.models import Claim, Label, Paper
+from tasks.models import Claim, Label, Paper, SearchResult
+from tasks.plan import plan_queries
+from tasks.rank import merge_rank
 from tasks.settings import Settings
 from tasks.sources import CorpusSource
 from tasks.verify import support_score, verify_one
@@ -91,6 +96,51 @@ def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, 
     assert "Coral Reef Bleaching Thresholds" not in [p.title for p in plain.search(query, 5)]
     assert "Coral Reef Bleaching Thresholds" in [p.title for p in source.search(query, 3)]
     assert source.search("the of and", 3) == []
+
+
+def test_dense_feedback_lifts_a_paper_near_the_top_results_but_not_nearer_the_query(corpus, tmp_path, monkeypatch):
+    index = load_index(corpus, tmp_path / "cache")
+    n, weight = len(index), corpus_module.DENSE_FEEDBACK_WEIGHT
+    query = "mixture of LoRA experts for multi-task fine-tuning"
+    # synthetic vectors: the query is axis 0; each paper leans toward it, less with each row, on an axis of its own
+    lean = np.linspace(0.2, 0.1, n)
+    vectors = np.zeros((n, n + 1), dtype=np.float32)
+    vectors[:, 0] = lean
+    vectors[np.arange(n), np.arange(n) + 1] = np.sqrt(1 - lean**2)
+    monkeypatch.setattr(corpus_module, "encode", lambda texts: np.eye(1, n + 1, dtype=np.float16))
+
+    def ranked(feedback_weight: float) -> list[str]:
+        monkeypatch.setattr(corpus_module, "DENSE_FEEDBACK_WEIGHT", feedback_weight)
+        return [p.id for p in replace(index, dense=vectors).search(query, n)]
+
+    before = ranked(0.0)
+    top, last = [index.row_of(i) for i in before[:5]], index.row_of(before[-1])
+    # the last paper turned toward the first five, as close to the query as before: only feedback can lift it
+    vectors[last, 1:] = vectors[top, 1:].sum(axis=0)
+    vectors[last, 1:] *= np.sqrt(1 - lean[last] ** 2) / np.linalg.norm(vectors[last, 1:])
+    assert ranked(0.0)[-1] == before[-1]
+    assert ranked(weight).index(before[-1]) < n - 1
+
+
+def test_merge_rank_lifts_a_paper_that_paraphrases_the_goal_without_its_words():
+    plan = plan_queries.fn("Which papers show that warmer seas make corals expel their algae?")
+    # no candidate states a word of the goal: only its meaning can reorder them
+    off_topic = [
+        Paper(id=f"2401.{i:05d}", title=f"Adapters {i}", abstract=f"Low-rank adapters cut fine-tuning memory by {i}0%.")
+        for i in range(1, 13)
+    ]
+    paraphrase = Paper(
+        id="2402.00001", title="Bleaching", abstract="Reef polyps eject symbiotic zooxanthellae in heat."
+    )
+    results = [SearchResult(query=plan.queries[0], papers=[*off_topic, paraphrase])]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+
+    def position(candidates: int) -> int:
+        settings = Settings().rank.model_copy(update={"maxsim_candidates": candidates})
+        return [r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, settings)].index(paraphrase.id)
+
+    assert position(0) == len(off_topic)
+    assert position(45) < len(off_topic)
 
 
 def test_a_text_embeds_the_same_alone_or_padded_in_a_batch():
