@@ -45,7 +45,7 @@ FEEDBACK_DOCS, FEEDBACK_TERMS, FEEDBACK_MIN_DF = 10, 10, 3
 # The dense channel's vote in the fusion; 2 and 3 lowered AutoScholar R@20 (0.266 → 0.249 / 0.253).
 DENSE_WEIGHT = 1.0
 # Dense feedback (Rocchio): the query's vector plus the mean of the papers the channels rank highest, searched again.
-# AutoScholar R@5 / R@20 / R@100, without it 0.158 / 0.267 / 0.416; at weight 0.5: 0.165 / 0.277 / 0.426; at 1:
+# AutoScholar R@5 / R@20 / R@100, without it 0.164 / 0.270 / 0.414; at weight 0.5: 0.165 / 0.277 / 0.426; at 1:
 # 0.156 / 0.281 / 0.429.
 DENSE_FEEDBACK_DOCS = 5
 DENSE_FEEDBACK_WEIGHT = 0.5

@@ -46,7 +46,7 @@ class RankSettings(BaseModel):
         0.45, ge=0.0, le=1.0, description="Relevance gate: papers scoring below it are not analysed."
     )
     maxsim_candidates: int = Field(
-        45,
+        30,
         ge=0,
         le=300,
         description="Leading candidates reranked by token MaxSim with the goal (dense extra); 0: none.",
