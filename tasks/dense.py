@@ -1,7 +1,8 @@
 """Dense retrieval channel and semantic support: all-MiniLM-L6-v2 (the optional `dense` extra).
 
-Search uses its mean-pooled sentence embeddings; claim support uses its token states, compared ColBERT-style
-(MaxSim), which on SciFact separates evidence from unrelated abstracts better than sentence cosines.
+Search uses its mean-pooled sentence embeddings; claim support and the goal reranking use its token states,
+compared ColBERT-style (MaxSim), which on SciFact separates evidence from unrelated abstracts better than
+sentence cosines.
 
 The packaged model is exported to ONNX once per machine and run by ONNX Runtime, so a research run pays about a
 second to load it rather than the 5–15 s of importing torch and sentence-transformers.
@@ -149,7 +150,7 @@ def encode(texts: list[str]) -> np.ndarray:
 
 
 _token_vectors: dict[str, np.ndarray] = {}
-# ~55 KB a sentence, so at most ~300 MB; a research run holds a few hundred texts
+# ~55 KB a sentence, ~400 KB a title and abstract (merge_rank's candidates); a research run holds a few hundred
 _TOKEN_VECTORS_HELD = 5_000
 
 

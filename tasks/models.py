@@ -44,7 +44,8 @@ class RankedPaper(BaseModel):
 
     paper: Paper
     fused_score: float = Field(
-        description="Reciprocal-rank-fusion score over the queries and the goal reranking (similarity, coverage)."
+        description="Reciprocal-rank-fusion score over the queries and the goal rerankings (similarity, term and "
+        "phrase coverage, MaxSim)."
     )
     relevance: float = Field(description="Relevance to the goal, 0..1; the gate compares it to a threshold.")
     term_coverage: float = Field(description="IDF-weighted share of the goal's key terms in the paper.")
