@@ -1,0 +1,93 @@
+"""Fit the evidence projection on SciFact train: a linear map of MiniLM token states for claim support.
+
+Under the map, a claim's MaxSim with an abstract that states its evidence stands out from its MaxSim with a related
+abstract that does not (SciFact's not-enough-info pairs). It starts as the identity and is pulled back towards it, so
+what MiniLM knows of paraphrase stays; only SciFact train is used, dev stays held out for the benchmark.
+Run: .venv/bin/python -m benchmarks.fit_evidence_projection (writes tasks/evidence_projection.npy)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.verification import load_pairs
+from tasks.dense import EVIDENCE_PROJECTION, token_states
+from tasks.text import normalize_space, split_sentences
+
+# Chosen by 3-fold cross-validation on SciFact train, folds grouped by claim. Evidence-vs-NEI AUROC of MaxSim blended
+# 9:1 with lexical support, identity map 0.904; after 6 / 12 epochs at L2 3.0 0.920 / 0.921, at 1.0 0.928 / 0.933, at
+# 0.3 0.933 / 0.941.
+EPOCHS = 12
+L2 = 0.3
+LEARNING_RATE = 1e-3
+BATCH = 32
+
+
+def fit_projection(
+    examples: list[tuple[np.ndarray, np.ndarray, bool]],
+    epochs: int = EPOCHS,
+    l2: float = L2,
+    learning_rate: float = LEARNING_RATE,
+    seed: int = 0,
+) -> np.ndarray:
+    """A square map of token vectors under which MaxSim(claim, passage) predicts evidence, logistic loss.
+
+    Each example is (claim token vectors, passage token vectors, whether the passage is evidence for the claim).
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    dims = examples[0][0].shape[1]
+    identity = torch.eye(dims)
+    projection = torch.nn.Parameter(identity.clone())
+    scale, bias = torch.nn.Parameter(torch.tensor(10.0)), torch.nn.Parameter(torch.tensor(-7.0))
+    optimizer = torch.optim.Adam([projection, scale, bias], lr=learning_rate)
+    tensors = [(torch.from_numpy(c), torch.from_numpy(p), float(label)) for c, p, label in examples]
+
+    def maxsim(claim: torch.Tensor, passage: torch.Tensor) -> torch.Tensor:
+        claim = torch.nn.functional.normalize(claim @ projection, dim=1)
+        passage = torch.nn.functional.normalize(passage @ projection, dim=1)
+        return (claim @ passage.T).max(dim=1).values.clamp(min=0).mean()
+
+    for epoch in range(epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(len(tensors))
+        for start in range(0, len(order), BATCH):
+            batch = [tensors[i] for i in order[start : start + BATCH]]
+            scores = torch.stack([maxsim(claim, passage) for claim, passage, _ in batch])
+            labels = torch.tensor([label for *_, label in batch])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(scale * scores + bias, labels)
+            loss = loss + l2 * ((projection - identity) ** 2).sum() / dims
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return projection.detach().numpy().astype(np.float32)
+
+
+def scifact_examples(split: str) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """(claim, cited abstract's sentences joined, has evidence) as token vectors, for every SciFact pair."""
+    examples = []
+    for pair in load_pairs(split):
+        abstract = pair["paper"].abstract
+        sentences = [normalize_space(abstract[s:e]) for s, e in split_sentences(abstract)]
+        claim, *passage = token_states([pair["claim"], *sentences])
+        examples.append((claim, np.concatenate(passage), pair["label"] != "NEI"))
+    return examples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, default=EVIDENCE_PROJECTION)
+    args = parser.parse_args()
+    projection = fit_projection(scifact_examples("train"))
+    staging = args.output.with_suffix(".tmp.npy")
+    np.save(staging, projection)
+    staging.rename(args.output)
+    moved = np.linalg.norm(projection - np.eye(len(projection)))
+    print(f"wrote {args.output}: {projection.shape}, Frobenius distance from the identity {moved:.2f}")
+
+
+if __name__ == "__main__":
+    main()
