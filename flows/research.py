@@ -15,7 +15,7 @@ from slugify import slugify
 
 from tasks.approval import request_owner_review, review_prompt
 from tasks.artifacts import record_artifacts
-from tasks.backends import offline_models, open_chat, open_embedder, open_source
+from tasks.backends import offline_models, open_chat, open_embedder, open_source, source_term_weights
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.embedders import Embedder, TermWeights
@@ -146,10 +146,10 @@ def research_flow(
     with _timed(timings, "open_models"):
         chat, nim_embedder = open_chat(settings), open_embedder(settings)
 
-    with _timed(timings, "plan_queries"):
-        plan = plan_queries(goal, chat)
     with _timed(timings, "open_source"):
         paper_source = open_source(settings)
+    with _timed(timings, "plan_queries"):
+        plan = plan_queries(goal, chat, source_term_weights(paper_source))
     with _timed(timings, "search"):
         results, search_errors = run_searches(plan.queries, paper_source, settings)
     embedder, weights = offline_models(paper_source, results)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from slugify import slugify
 
 from flows.research import run_searches
-from tasks.backends import offline_models, open_chat, open_embedder, open_source
+from tasks.backends import offline_models, open_chat, open_embedder, open_source, source_term_weights
 from tasks.ledger import (
     LEDGER_FILE,
     GoalCheck,
@@ -108,8 +108,8 @@ def check_goal(goal: str, options: GoalOptions) -> GoalCheck:
     settings = options.settings()
     goal = clean_goal(goal, settings.max_goal_chars)
     chat, nim_embedder = open_chat(settings), open_embedder(settings)
-    plan = plan_queries(goal, chat)
     paper_source = open_source(settings)
+    plan = plan_queries(goal, chat, source_term_weights(paper_source))
     results, _ = run_searches(plan.queries, paper_source, settings)
     embedder, weights = offline_models(paper_source, results)
     ranked = merge_rank(plan, results, nim_embedder or embedder, weights, settings.rank, [])

@@ -36,6 +36,13 @@ def fit_term_weights(papers: list[Paper]) -> TermWeights:
     return TermWeights.from_model(model, content_id(*sorted(unique)))
 
 
+def source_term_weights(source: PaperSource) -> TermWeights | None:
+    """The corpus's term IDF before any search; None for arXiv, whose vocabulary is known only from its answers."""
+    if not isinstance(source, CorpusSource):
+        return None
+    return TermWeights.from_model(source.index.lsa, source.content_hash)
+
+
 def offline_models(source: PaperSource, results: list[SearchResult]) -> tuple[LsaEmbedder, TermWeights]:
     """Embedder and term weights: the corpus's own LSA model, else one fitted on what was retrieved."""
     if isinstance(source, CorpusSource):

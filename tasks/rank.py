@@ -10,15 +10,13 @@ from tasks.corpus import normalize_id, paper_text
 from tasks.dense import dense_installed, maxsim
 from tasks.embedders import Embedder, TermWeights
 from tasks.models import Paper, Plan, RankedPaper, SearchResult
-from tasks.plan import QUANTITY_WORDS
+from tasks.plan import QUANTITY_TERM_FACTOR, QUANTITY_WORDS
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
 from tasks.text import content_terms, term_pairs, term_set, words
 
 # Lexical coverage of the goal's terms decides most; the embedding adds topical closeness.
 COVERAGE_WEIGHT = 0.75
-# "trade-offs" or "accuracy" frame the question; a paper need not use those words to address it.
-QUANTITY_TERM_FACTOR = 0.3
 # Rank fusion weights, tuned on PaSa AutoScholar (benchmarks/retrieval.py): the plan's first query holds all the
 # question's key terms and retrieves best; the narrower queries add recall; the goal embedding reorders.
 FULL_QUESTION_WEIGHT = 4.0

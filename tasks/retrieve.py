@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.backends import offline_models
+from tasks.backends import offline_models, source_term_weights
 from tasks.models import RankedPaper
 from tasks.plan import plan_queries
 from tasks.rank import merge_rank
@@ -13,7 +13,7 @@ from tasks.sources import PaperSource
 
 def rank_for_goal(goal: str, source: PaperSource, settings: Settings, limit: int) -> list[RankedPaper]:
     """The same stages as a research run, in-process and sequential, best first."""
-    plan = plan_queries.fn(goal)
+    plan = plan_queries.fn(goal, weights=source_term_weights(source))
     results = [search.fn(query, source, max(limit, settings.search.per_query_limit)) for query in plan.queries]
     embedder, weights = offline_models(source, results)
     return merge_rank.fn(plan, results, embedder, weights, settings.rank)[:limit]

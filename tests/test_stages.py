@@ -8,7 +8,7 @@ import pytest
 
 from tasks import rank
 from tasks.arxiv_source import ArxivSource
-from tasks.backends import offline_models
+from tasks.backends import offline_models, source_term_weights
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
@@ -20,6 +20,7 @@ from tasks.revise import revise
 from tasks.search import search
 from tasks.settings import Settings
 from tasks.sources import CorpusSource
+from tasks.text import content_terms
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims, verify_one
 from tests.factories import MOE_LORA_PAPER
@@ -66,6 +67,22 @@ def test_plan_searches_the_topic_not_how_the_request_is_phrased():
     assert "introduc" not in plan.key_terms
     # whole words only: "demonstrations" is a topic even though "demonstrated" is phrasing
     assert "demonstrations" in plan_queries.fn("Which papers demonstrated how to pick demonstrations?").central
+
+
+def test_plan_with_corpus_weights_searches_the_goals_rarest_words(source):
+    goal = "What is the accuracy of graph neural network models for forecasting urban traffic?"
+    weights = source_term_weights(source)
+    plan = plan_queries.fn(goal, weights=weights)
+    without = plan_queries.fn(goal)
+    assert plan.queries[:3] == without.queries[:3] and plan.aspects == without.aspects
+    (rarest,) = set(plan.queries) - set(without.queries)
+
+    def idf(word: str) -> float:
+        return weights.weight(content_terms(word)[0])
+
+    # "models" is in most fixture papers, and "accuracy" only frames the question
+    assert len(rarest.split()) == 3 and not {"models", "accuracy"} & set(rarest.split())
+    assert min(idf(w) for w in rarest.split()) >= idf("models")
 
 
 @pytest.mark.parametrize("goal", ["", "   \n\t", "what is the"])
