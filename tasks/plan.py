@@ -111,8 +111,7 @@ def clean_goal(goal: str, max_chars: int) -> str:
 
 @task(name="plan_queries", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
 def plan_queries(goal: str, chat: ChatModel | None = None, weights: TermWeights | None = None) -> Plan:
-    """Up to four distinct queries: key terms, central entity, measured quantity, and the rarest words (with the
-    corpus's `weights`) or else the broader framing."""
+    """Up to four distinct queries: key terms, central entity, measured quantity, rarest words or broader framing."""
     chunks = _chunks(goal)
     if not chunks:
         raise GoalError("the goal has no searchable words; ask a question about a topic")
@@ -126,7 +125,7 @@ def plan_queries(goal: str, chat: ChatModel | None = None, weights: TermWeights 
         _dedupe_words(phrases),
         central_phrase,
         _dedupe_words([*(quantity or others[:1]), central_phrase]),
-        *([_rarest_words(chunks, weights)] if weights else []),
+        *([_rarest_words(chunks, weights)] if weights is not None else []),
         _dedupe_words([c[-1] for c in chunks] if len(chunks) > 1 else central[-2:]),
     ]
     # Short goals: fill up with the goal's own sub-phrases and words, never with invented topics.
