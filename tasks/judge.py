@@ -7,7 +7,7 @@ from tasks.llm import ChatModel, ask
 from tasks.models import Claim, Label, Paper
 from tasks.prompts import JudgeReply
 from tasks.settings import VerifySettings
-from tasks.text import normalize_space, split_sentences
+from tasks.text import sentence_texts
 
 # How much each verdict vouches for a claim; averaged with the offline confidence.
 VERDICT_SCORE = {"SUPPORTS": 1.0, "NOT_ENOUGH_INFO": 0.4, "REFUTES": 0.0}
@@ -20,8 +20,7 @@ def has_hard_issue(claim: Claim) -> bool:
 
 def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:
     """The model's verdict on the claim against its source abstract."""
-    abstract = paper.abstract
-    sentences = [normalize_space(abstract[s:e]) for s, e in split_sentences(abstract)] or [normalize_space(abstract)]
+    sentences = sentence_texts(paper.abstract)
     return ask(chat, prompts.judge_messages(claim.text, paper.title, paper.id, sentences), JudgeReply, "verify_claims")
 
 

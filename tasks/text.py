@@ -87,6 +87,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def sentence_texts(text: str) -> list[str]:
+    """The text's sentences, whitespace normalised; the whole text when it has none."""
+    return [normalize_space(text[s:e]) for s, e in split_sentences(text)] or [normalize_space(text)]
+
+
 def normalize_space(text: str) -> str:
     """Collapse hard line wraps and runs of spaces."""
     return " ".join(text.split())

@@ -25,9 +25,8 @@ from tasks.text import (
     content_terms,
     named_entities,
     negations,
-    normalize_space,
     numbers,
-    split_sentences,
+    sentence_texts,
     term_pairs,
 )
 
@@ -86,7 +85,7 @@ def support_score(
     paraphrases, and the best sentence is the one with the highest MaxSim.
     """
     source = paper.abstract
-    sentences = [normalize_space(source[s:e]) for s, e in split_sentences(source)] or [normalize_space(source)]
+    sentences = sentence_texts(source)
     single = [alignment(claim, s, weight) for s in sentences]
     # Findings often span two sentences ("We measured X. It rose by 12%."); score those windows too.
     pairs = [alignment(claim, f"{a} {b}", weight) for a, b in zip(sentences, sentences[1:])]
