@@ -175,6 +175,20 @@ def token_states(texts: list[str]) -> list[np.ndarray]:
     return [_token_vectors[t] for t in texts]
 
 
+def token_words(text: str) -> list[str]:
+    """The word of `text` that each of its `token_states` vectors belongs to; a word split into pieces repeats."""
+    _, tokenizer = _runtime()
+    encoding = tokenizer.encode(text)
+    pieces = [encoding, *encoding.overflowing]
+    spans: dict[int, tuple[int, int]] = {}
+    for piece in pieces:
+        for word, (start, end) in zip(piece.word_ids, piece.offsets):
+            if word is not None:
+                first, last = spans.get(word, (start, end))
+                spans[word] = (min(first, start), max(last, end))
+    return [text[slice(*spans[word])] for piece in pieces for word in piece.word_ids[1:-1]]
+
+
 @cache
 def evidence_projection() -> np.ndarray:
     """The linear map of token states that claim support compares them under."""

@@ -30,7 +30,7 @@ REQUEST_WORDS = frozenset(
     describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
     concerning looking interested want know first paper's""".split()
 )
-_NOT_TOPIC = STOP_WORDS | REQUEST_WORDS
+NOT_TOPIC = STOP_WORDS | REQUEST_WORDS
 # "trade-offs" or "accuracy" frame the question; a paper need not use those words to address it.
 QUANTITY_TERM_FACTOR = 0.3
 # With the corpus's term IDF at hand, one query is the goal's rarest words: the terms that single out its papers.
@@ -44,7 +44,7 @@ def _chunks(goal: str) -> list[list[str]]:
     """Runs of consecutive content words: the goal's key phrases."""
     chunks, current = [], []
     for word in words(goal):
-        if word.lower() in _NOT_TOPIC or (len(word) < 2 and not word.isupper()):
+        if word.lower() in NOT_TOPIC or (len(word) < 2 and not word.isupper()):
             if current:
                 chunks.append(current)
             current = []

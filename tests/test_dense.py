@@ -18,7 +18,7 @@ from tasks.backends import offline_models
 from tasks.corpus import ingest_corpus, load_index
 from tasks.models import Claim, Label, Paper, SearchResult
 from tasks.plan import plan_queries
-from tasks.rank import merge_rank
+from tasks.rank import goal_token_weights, merge_rank
 from tasks.settings import Settings
 from tasks.sources import CorpusSource
 from tasks.verify import support_score, verify_one
@@ -166,6 +166,33 @@ def test_maxsim_ranks_a_paraphrase_above_an_unrelated_sentence():
     best = dense.maxsim(paraphrase, [finding, unrelated])
     assert best.shape == (2, len(dense.token_states([paraphrase])[0]))
     assert best[0].mean() > best[1].mean() + 0.15
+
+
+def test_token_words_name_the_word_of_each_token_vector_past_the_first_piece_too():
+    pieced = dense.token_words("LoRA-based zooxanthellae")
+    assert len(pieced) == len(dense.token_states(["LoRA-based zooxanthellae"])[0])
+    assert set(pieced) == {"LoRA", "-", "based", "zooxanthellae"} and pieced.count("zooxanthellae") > 1
+    long_words = dense.token_words(FILLER + TAIL)
+    assert len(long_words) == len(dense.token_states([FILLER + TAIL])[0])
+    assert long_words[-3:] == ["of", "drought", "."]
+
+
+class StemWeights:
+    """TermWeights stand-in: an IDF per stemmed term, 1 for the rest."""
+
+    def __init__(self, idf: dict[str, float]):
+        self.idf = idf
+
+    def weight(self, term: str) -> float:
+        return self.idf.get(term, 1.0)
+
+
+def test_goal_tokens_weigh_by_their_words_idf_and_the_requests_phrasing_weighs_nothing():
+    goal = "Could you recommend papers on coral bleaching?"
+    token_weights = dict(zip(dense.token_words(goal), goal_token_weights(goal, StemWeights({"bleach": 6.0}))))
+    assert token_weights["bleaching"] == 6.0 and token_weights["coral"] == 1.0
+    assert token_weights["Could"] == token_weights["recommend"] == token_weights["on"] == token_weights["?"] == 0.0
+    assert goal_token_weights("X and Y", StemWeights({})).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_token_states_encode_each_text_once_and_hold_a_bounded_number(monkeypatch):
