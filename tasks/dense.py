@@ -153,17 +153,16 @@ def encode(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-_token_vectors: dict[str, np.ndarray] = {}
-# ~55 KB a sentence, ~400 KB a title and abstract (merge_rank's candidates); a research run holds a few hundred
-_TOKEN_VECTORS_HELD = 5_000
+_token_vectors: dict[str, np.ndarray] = {}  # least recently used first
+# 1.5 KB a token vector, ~400 KB a title and abstract (merge_rank's candidates): ~300 MB, where a research run holds
+# a few hundred texts and a long sweep must not grow without bound
+_TOKEN_VECTORS_HELD = 200_000
 
 
 def token_states(texts: list[str]) -> list[np.ndarray]:
-    """Unit-length token vectors of each text ([CLS], [SEP] dropped), each text encoded once per process."""
-    missing = list(dict.fromkeys(t for t in texts if t not in _token_vectors))
-    if len(_token_vectors) + len(missing) > _TOKEN_VECTORS_HELD:  # a long sweep must not grow without bound
-        _token_vectors.clear()
-        missing = list(dict.fromkeys(texts))  # this call's held texts went too
+    """Unit-length token vectors of each text ([CLS], [SEP] dropped), each text encoded once while it is held."""
+    wanted = list(dict.fromkeys(texts))
+    missing = [t for t in wanted if t not in _token_vectors]
     if missing:
         _, tokenizer = _runtime()
         # a text past MAX_TOKENS is encoded in further pieces, so none of it is lost
@@ -172,6 +171,13 @@ def token_states(texts: list[str]) -> list[np.ndarray]:
         for text, text_pieces in zip(missing, pieces):
             vectors = np.concatenate([next(states)[1:-1] for _ in text_pieces])
             _token_vectors[text] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    for text in wanted:
+        _token_vectors[text] = _token_vectors.pop(text)
+    held = sum(len(vectors) for vectors in _token_vectors.values())
+    for text in list(_token_vectors)[: len(_token_vectors) - len(wanted)]:  # never this call's own texts
+        if held <= _TOKEN_VECTORS_HELD:
+            break
+        held -= len(_token_vectors.pop(text))
     return [_token_vectors[t] for t in texts]
 
 

@@ -1,5 +1,5 @@
-"""The sweep's ledger next to the outputs: what each goal saw and found at every sweep; from it, whether a goal has
-papers new since its last successful sweep, and what changed."""
+"""The sweep's ledger next to the outputs: each goal at every sweep, and every paper it has seen; from it, whether a
+goal has papers new since its last successful sweep, and what changed."""
 
 from __future__ import annotations
 
@@ -239,9 +239,13 @@ def _staging(path: Path) -> Path:
 
 
 def append_ledger(path: Path, entries: list[LedgerEntry]) -> None:
-    """Add entries to the ledger in one atomic replace."""
+    """Add entries to the ledger in one atomic replace; only each goal's latest entry keeps the papers it has seen."""
     rows = pd.DataFrame([e.model_dump() for e in entries], columns=LEDGER_SCHEMA.names)
     frame = pd.concat([read_ledger(path), rows], ignore_index=True) if path.exists() else rows
+    # `seen` accumulates from sweep to sweep: copies of it in every earlier entry would grow a nightly ledger with the
+    # square of its age, and nothing reads them (a goal's next sweep compares with its latest entry)
+    earlier = frame.duplicated("goal_key", keep="last")
+    frame["seen"] = [[] if old else seen for old, seen in zip(earlier, frame["seen"])]
     staging = _staging(path)
     pq.write_table(pa.Table.from_pandas(frame, schema=LEDGER_SCHEMA, preserve_index=False), staging)
     os.replace(staging, path)

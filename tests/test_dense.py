@@ -195,22 +195,26 @@ def test_goal_tokens_weigh_by_their_words_idf_and_the_requests_phrasing_weighs_n
     assert goal_token_weights("X and Y", StemWeights({})).tolist() == [1.0, 1.0, 1.0]
 
 
-def test_token_states_encode_each_text_once_and_hold_a_bounded_number(monkeypatch):
+def test_token_states_encode_each_text_once_and_hold_a_bounded_number_of_token_vectors(monkeypatch):
+    _, tokenizer = dense._runtime()
+    texts = ["alpha beta", "gamma delta", "beta gamma", "delta alpha"]
+    rows = {t: len(tokenizer.encode(t).ids) - 2 for t in texts}
     monkeypatch.setattr(dense, "_token_vectors", {})
-    monkeypatch.setattr(dense, "_TOKEN_VECTORS_HELD", 3)
+    monkeypatch.setattr(dense, "_TOKEN_VECTORS_HELD", rows[texts[0]] + rows[texts[1]])
     encoded: list[int] = []
     real = dense._hidden_states
     monkeypatch.setattr(dense, "_hidden_states", lambda pieces: encoded.append(len(pieces)) or real(pieces))
-    first = dense.token_states(["alpha beta", "gamma delta", "alpha beta"])
+    first = dense.token_states([texts[0], texts[1], texts[0]])
     assert encoded == [2] and np.array_equal(first[0], first[2])
-    dense.token_states(["gamma delta"])
-    assert encoded == [2]  # held from the first call
-    again = dense.token_states(["epsilon", "zeta"])  # 2 held + 2 new > 3: the held ones are dropped
-    assert encoded == [2, 2] and len(dense._token_vectors) == 2
-    assert np.array_equal(dense.token_states(["epsilon"])[0], again[0])
-    # a call mixing held and new texts past the bound still returns every text's vectors
-    mixed = dense.token_states(["epsilon", "eta", "theta"])
-    assert encoded == [2, 2, 3] and np.array_equal(mixed[0], again[0]) and len(mixed) == 3
+    dense.token_states([texts[1]])
+    assert encoded == [2]  # held from the first call, and now the most recently used
+    (third,) = dense.token_states([texts[2]])
+    assert encoded == [2, 1] and list(dense._token_vectors) == [texts[1], texts[2]]  # the least recently used went
+    # a call needing more than the bound still returns every text's vectors, then the oldest go first
+    mixed = dense.token_states(texts)
+    assert encoded == [2, 1, 2] and np.array_equal(mixed[2], third) and len(mixed) == 4
+    dense.token_states([texts[3]])
+    assert encoded == [2, 1, 2] and list(dense._token_vectors) == [texts[2], texts[3]]
 
 
 def test_semantic_support_credits_a_paraphrase_and_not_an_unrelated_claim():

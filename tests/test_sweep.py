@@ -256,8 +256,15 @@ def test_the_ledger_appends_whole_entries_and_reads_its_earlier_layout(tmp_path)
     first = researched_entry(report, published, "flow-run-1", ["x"], "2026-01-01T02:00:00+00:00")
     append_ledger(path, [first])
     append_ledger(path, [first.model_copy(update={"swept_at": "2026-01-02T02:00:00+00:00", "status": "unchanged"})])
-    latest = last_entry(read_ledger(path), report.goal)
+    another = report.model_copy(update={"goal": "Another goal?"})
+    other = researched_entry(another, published, "flow-run-2", ["y"], first.swept_at)
+    append_ledger(path, [other])
+    ledger = read_ledger(path)
+    latest = last_entry(ledger, report.goal)
     assert latest.status == "unchanged" and latest.seen[0] == "x" and set(latest.seen) > {"x"}
+    assert last_entry(ledger, "Another goal?").seen[0] == "y"
+    # the goal's first entry stays in the history, without the papers its latest entry now holds
+    assert len(ledger) == 3 and list(ledger["seen"][0]) == [] and ledger["status"][0] == "researched"
     assert latest.settings_hash == report.settings_hash and latest.flow_run_id == "flow-run-1"
     assert not list(tmp_path.glob(".*partial*"))
 
