@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -380,3 +383,19 @@ MOE_LORA_PAPER = Paper(
         "matches them on single-task fine-tuning at 30% lower inference latency."
     ),
 )
+
+
+def attempt_task_runs(api: Callable[..., object], flow_run_id: str, attempt: int, expected: set[str], wait: float):
+    """(task, state) of the task runs of one attempt of a flow run, once the API has recorded all of them final.
+
+    `api(method, path, json=…)` answers from the Prefect API; its events arrive shortly after a run ends.
+    """
+    body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
+    deadline = time.monotonic() + wait
+    while True:
+        runs = [r for r in api("POST", "/task_runs/filter", json=body) if r["flow_run_run_count"] == attempt]
+        final = [r for r in runs if r["state"] and r["state"]["type"] in {"COMPLETED", "FAILED", "CRASHED"}]
+        if len(final) == len(runs) and expected <= {r["task_key"].rsplit("-", 1)[0] for r in runs}:
+            return Counter((r["task_key"].rsplit("-", 1)[0], r["state"]["name"]) for r in runs)
+        assert time.monotonic() < deadline, f"task runs of attempt {attempt} not all recorded: {runs}"
+        time.sleep(0.2)

@@ -26,6 +26,7 @@ from prefect.utilities.callables import parameter_schema
 
 from deployments.serve import read_deployments, to_runner_deployment
 from tasks.models import Policy, Report
+from tests.factories import attempt_task_runs
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
@@ -222,9 +223,10 @@ def running_stack(home: Path, database_url: str | None = None) -> Iterator[Prefe
         server.stop_all()
 
 
-@pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
-    with running_stack(tmp_path / "prefect-home") as server:
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One stack for this module's deployment tests: each test writes under its own directory."""
+    with running_stack(tmp_path_factory.mktemp("stack") / "prefect-home") as server:
         yield server
 
 
@@ -264,6 +266,28 @@ def test_deployed_research_runs_publishes_artifacts_and_waits_for_the_owner(pref
     report = Report.model_validate_json((brief / "report.json").read_text())
     assert report.decision.policy is Policy.HUMAN_REVIEW
     assert report.owner_review and report.owner_review.status == "approved" and report.owner_review.reviewer == "ci"
+
+
+def test_a_failed_deployed_run_retried_from_the_cli_is_run_again_by_the_worker_reusing_its_stages(
+    prefect_server, tmp_path
+):
+    server = prefect_server
+    blocker = tmp_path / "briefs"
+    blocker.write_text("a file where the output directory's parent should be")
+    out = blocker / "runs"
+    run_id = server.run_deployment("research/research", {"corpus": str(FIXTURE), "out_dir": str(out)})
+    failed = server.wait_for_state(run_id, "FAILED")
+    assert "cannot write the brief" in failed["state"]["message"]
+
+    blocker.unlink()  # the owner frees the path and presses Retry (here: its CLI twin); the worker runs it again
+    said = server.run(str(BIN / "prefect"), "flow-run", "retry", run_id)
+    assert "scheduled for retry" in " ".join(said.split())
+    assert server.wait_for_state(run_id, "COMPLETED")["run_count"] == 2
+    retried = attempt_task_runs(server.call, run_id, 2, {"merge_rank", "verify_claims", "publish"}, WAIT)
+    assert retried[("merge_rank", "Cached")] == 1 and retried[("verify_claims", "Cached")] == 1
+    assert not retried[("merge_rank", "Completed")] and retried[("publish", "Completed")] == 1
+    (brief,) = [d for d in out.iterdir() if not d.name.startswith(".")]
+    assert Report.model_validate_json((brief / "report.json").read_text()).goal
 
 
 @pytest.fixture

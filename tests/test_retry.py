@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.research import research_flow
 from tasks.progress import subscribe
-from tests.factories import brief_content
+from tests.factories import attempt_task_runs, brief_content
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
@@ -51,19 +50,6 @@ def counted_stages() -> Iterator[Counter]:
         unsubscribe()
 
 
-def attempt_task_runs(flow_run_id: str, attempt: int, expected: set[str]) -> Counter:
-    """(task, state) of the task runs of one attempt of a flow run, once the API has recorded all of them final."""
-    body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
-    deadline = time.monotonic() + WAIT
-    while True:
-        runs = [r for r in api("POST", "/task_runs/filter", json=body) if r["flow_run_run_count"] == attempt]
-        final = [r for r in runs if r["state"] and r["state"]["type"] in {"COMPLETED", "FAILED", "CRASHED"}]
-        if len(final) == len(runs) and expected <= {r["task_key"].rsplit("-", 1)[0] for r in runs}:
-            return Counter((r["task_key"].rsplit("-", 1)[0], r["state"]["name"]) for r in runs)
-        assert time.monotonic() < deadline, f"task runs of attempt {attempt} not all recorded: {runs}"
-        time.sleep(0.2)
-
-
 def test_prefect_flow_run_retry_reuses_every_finished_stage_and_publishes_the_clean_brief(tmp_path):
     blocker = tmp_path / "briefs"
     blocker.write_text("a file where the output directory's parent should be")
@@ -86,7 +72,7 @@ def test_prefect_flow_run_retry_reuses_every_finished_stage_and_publishes_the_cl
 
     run = api("GET", f"/flow_runs/{flow_run_id}")
     assert run["state"]["type"] == "COMPLETED" and run["run_count"] == 2
-    retried = attempt_task_runs(flow_run_id, 2, finished | {"publish"})
+    retried = attempt_task_runs(api, flow_run_id, 2, finished | {"publish"}, WAIT)
     for stage in finished:
         assert retried[(stage, "Completed")] == 0, f"{stage} ran again"
         assert retried[(stage, "Cached")] == first[(stage, "Completed")], stage
