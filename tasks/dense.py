@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from threading import Lock
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -154,6 +155,7 @@ def encode(texts: list[str]) -> np.ndarray:
 
 
 _token_vectors: dict[str, np.ndarray] = {}  # least recently used first
+_token_vectors_lock = Lock()
 # 1.5 KB a token vector, ~400 KB a title and abstract (merge_rank's candidates): ~300 MB, where a research run holds
 # a few hundred texts and a long sweep must not grow without bound
 _TOKEN_VECTORS_HELD = 200_000
@@ -162,23 +164,26 @@ _TOKEN_VECTORS_HELD = 200_000
 def token_states(texts: list[str]) -> list[np.ndarray]:
     """Unit-length token vectors of each text ([CLS], [SEP] dropped), each text encoded once while it is held."""
     wanted = list(dict.fromkeys(texts))
-    missing = [t for t in wanted if t not in _token_vectors]
-    if missing:
-        _, tokenizer = _runtime()
-        # a text past MAX_TOKENS is encoded in further pieces, so none of it is lost
-        pieces = [[e, *e.overflowing] for e in tokenizer.encode_batch(missing)]
-        states = iter(_hidden_states([p for text_pieces in pieces for p in text_pieces]))
-        for text, text_pieces in zip(missing, pieces):
-            vectors = np.concatenate([next(states)[1:-1] for _ in text_pieces])
-            _token_vectors[text] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    for text in wanted:
-        _token_vectors[text] = _token_vectors.pop(text)
-    held = sum(len(vectors) for vectors in _token_vectors.values())
-    for text in list(_token_vectors)[: len(_token_vectors) - len(wanted)]:  # never this call's own texts
-        if held <= _TOKEN_VECTORS_HELD:
-            break
-        held -= len(_token_vectors.pop(text))
-    return [_token_vectors[t] for t in texts]
+    # one caller at a time: a sweep's goals rank and verify in threads, and one's eviction must not take another's
+    # texts mid-call (ONNX Runtime already uses every core, so waiting costs little)
+    with _token_vectors_lock:
+        missing = [t for t in wanted if t not in _token_vectors]
+        if missing:
+            _, tokenizer = _runtime()
+            # a text past MAX_TOKENS is encoded in further pieces, so none of it is lost
+            pieces = [[e, *e.overflowing] for e in tokenizer.encode_batch(missing)]
+            states = iter(_hidden_states([p for text_pieces in pieces for p in text_pieces]))
+            for text, text_pieces in zip(missing, pieces):
+                vectors = np.concatenate([next(states)[1:-1] for _ in text_pieces])
+                _token_vectors[text] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        for text in wanted:
+            _token_vectors[text] = _token_vectors.pop(text)
+        held = sum(len(vectors) for vectors in _token_vectors.values())
+        for text in list(_token_vectors)[: len(_token_vectors) - len(wanted)]:  # never this call's own texts
+            if held <= _TOKEN_VECTORS_HELD:
+                break
+            held -= len(_token_vectors.pop(text))
+        return [_token_vectors[t] for t in texts]
 
 
 def token_words(text: str) -> list[str]:
@@ -248,7 +253,7 @@ def build_dense(
             progress(min(start + CHUNK_PAPERS, len(texts)), len(texts))
     vectors = np.concatenate([np.load(parts / f"{start:08d}.npy") for start in starts])
     staging = target / f"vectors.tmp-{os.getpid()}.npy"
-    np.save(staging, vectors)
+    np.save(staging, vectors.astype(np.float32))  # see `load_dense`
     meta = {"model": DENSE_MODEL, "papers": len(texts), "dims": vectors.shape[1]}
     (target / "meta.json").write_text(json.dumps(meta))
     staging.rename(vectors_file)
@@ -259,10 +264,20 @@ def build_dense(
 
 
 def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:
-    """The complete vectors of an index; None when not built, incomplete, or the extra is not installed."""
+    """The complete vectors of an index, memory-mapped; None when not built, incomplete, or the extra is not installed.
+
+    They are stored as float32 (NumPy has no fast float16 matrix product) so that a run maps them instead of
+    converting 150 MB (96k papers) at every start; a float16 file of an earlier version is converted once.
+    """
     vectors_file = dense_dir(index_dir) / "vectors.npy"
     if not vectors_file.is_file() or not dense_installed():
         return None
-    vectors = np.load(vectors_file)
-    # float32 in memory: NumPy has no fast float16 matrix product (96k papers: 150 MB)
-    return vectors.astype(np.float32) if vectors.shape[0] == papers else None
+    vectors = np.load(vectors_file, mmap_mode="r")
+    if vectors.shape[0] != papers:
+        return None
+    if vectors.dtype != np.float32:
+        staging = vectors_file.with_name(f"vectors.tmp-{os.getpid()}.npy")
+        np.save(staging, vectors.astype(np.float32))
+        os.replace(staging, vectors_file)
+        vectors = np.load(vectors_file, mmap_mode="r")
+    return vectors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,10 +76,24 @@ def test_vectors_build_in_chunks_and_a_killed_build_resumes_where_it_stopped(cor
     assert built and sum(encoded) == len(texts)  # the resumed build encoded only the missing chunks
     vectors = np.load(vectors_file)
     assert vectors.shape == (len(texts), 384)
-    assert np.allclose(np.linalg.norm(vectors.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-2)
     assert np.allclose(vectors[-1], real_encode(texts[-1:])[0], atol=1e-2)
     assert not (dense.dense_dir(target) / "parts").exists()
     assert dense.build_dense(target, texts) == (vectors_file, False)
+
+
+def test_vectors_load_mapped_as_float32_and_an_earlier_float16_file_is_converted_once(corpus, tmp_path):
+    target, _ = ingest_corpus(corpus, tmp_path / "cache")
+    texts = load_index(corpus, tmp_path / "cache").texts()
+    vectors_file, _ = dense.build_dense(target, texts)
+    built = np.load(vectors_file)
+    assert built.dtype == np.float32
+    np.save(vectors_file, built.astype(np.float16))  # as an earlier version stored them
+    loaded = dense.load_dense(target, len(texts))
+    assert isinstance(loaded, np.memmap) and loaded.dtype == np.float32
+    assert np.allclose(loaded, built, atol=1e-3) and np.load(vectors_file).dtype == np.float32
+    assert not [f for f in vectors_file.parent.iterdir() if "tmp" in f.name]
+    assert dense.load_dense(target, len(texts) + 1) is None  # vectors of another corpus size are never searched
 
 
 def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, tmp_path, monkeypatch):
@@ -175,6 +190,20 @@ def test_token_words_name_the_word_of_each_token_vector_past_the_first_piece_too
     long_words = dense.token_words(FILLER + TAIL)
     assert len(long_words) == len(dense.token_states([FILLER + TAIL])[0])
     assert long_words[-3:] == ["of", "drought", "."]
+
+
+def test_token_states_called_from_threads_under_a_tight_bound_return_every_texts_vectors(monkeypatch):
+    monkeypatch.setattr(dense, "_token_vectors", {})
+    monkeypatch.setattr(dense, "_TOKEN_VECTORS_HELD", 6)  # every call evicts what the others just stored
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+
+    def states(thread: int) -> list[int]:
+        texts = [f"{words[(thread + i) % 8]} {words[(thread * 3 + i) % 8]}" for i in range(40)]
+        return [len(vectors) for i in range(0, 40, 4) for vectors in dense.token_states(texts[i : i + 4])]
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(states, range(4)))
+    assert all(len(c) == 40 and min(c) >= 2 for c in counts)
 
 
 class StemWeights:

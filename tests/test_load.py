@@ -96,7 +96,8 @@ def test_twenty_concurrent_runs_all_publish_whole_briefs_and_build_the_index_onc
     assert process.returncode == 0 and "failed: 0" in process.stdout, process.stderr[-4000:]
 
     directories = [Path(line) for line in process.stdout.splitlines() if line.startswith("/")]
-    assert len(directories) == RUNS and len(set(directories)) == RUNS, "every run publishes, no two share a directory"
+    published = f"every run publishes, no two share a directory; the runs said:\n{process.stdout[-4000:]}"
+    assert len(directories) == RUNS and len(set(directories)) == RUNS, published
     assert sorted(p.name for p in out.iterdir()) == sorted(d.name for d in directories), "nothing else, no staging"
     assert len(builds.read_text().splitlines()) == 1, "the corpus index is built once"
     for directory in directories:
