@@ -276,8 +276,13 @@ def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:
     if vectors.shape[0] != papers:
         return None
     if vectors.dtype != np.float32:
+        converted = vectors.astype(np.float32)
         staging = vectors_file.with_name(f"vectors.tmp-{os.getpid()}.npy")
-        np.save(staging, vectors.astype(np.float32))
-        os.replace(staging, vectors_file)
+        try:
+            np.save(staging, converted)
+            os.replace(staging, vectors_file)
+        except OSError:  # a cache this user may only read: converted for this process alone
+            staging.unlink(missing_ok=True)
+            return converted
         vectors = np.load(vectors_file, mmap_mode="r")
     return vectors

@@ -32,7 +32,8 @@ PHRASE_RANK_WEIGHT = 2.0
 # (top 40 and 50 at 20: 0.179 / 0.293, 0.182 / 0.295): the MaxSim order mostly decides the top 30; the fused score
 # still breaks near-ties. Goal tokens weighted by their word's IDF (see `goal_token_weights`) rather than equally:
 # 0.188 / 0.304 at 20 (10: 0.176 / 0.302, 30: 0.192 / 0.301; IDF squared 0.181 / 0.298, square root 0.186 / 0.300;
-# half weighted, half plain 0.193 / 0.299). LitSearch (held out) R@20 0.531 → 0.509, R@5 0.334 → 0.353.
+# half weighted, half plain 0.193 / 0.299; top 25 0.186 / 0.300). LitSearch (held out) R@20 0.531 → 0.509, R@5
+# 0.334 → 0.353 (top 25: 0.497).
 MAXSIM_RANK_WEIGHT = 20.0
 
 

@@ -82,13 +82,23 @@ def test_vectors_build_in_chunks_and_a_killed_build_resumes_where_it_stopped(cor
     assert dense.build_dense(target, texts) == (vectors_file, False)
 
 
-def test_vectors_load_mapped_as_float32_and_an_earlier_float16_file_is_converted_once(corpus, tmp_path):
+def test_vectors_load_mapped_as_float32_and_an_earlier_float16_file_is_converted_once(corpus, tmp_path, monkeypatch):
     target, _ = ingest_corpus(corpus, tmp_path / "cache")
     texts = load_index(corpus, tmp_path / "cache").texts()
     vectors_file, _ = dense.build_dense(target, texts)
     built = np.load(vectors_file)
     assert built.dtype == np.float32
     np.save(vectors_file, built.astype(np.float16))  # as an earlier version stored them
+
+    def read_only(*args: object) -> None:
+        raise PermissionError("read-only cache")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dense.os, "replace", read_only)
+        in_memory = dense.load_dense(target, len(texts))
+    assert in_memory.dtype == np.float32 and np.load(vectors_file).dtype == np.float16
+    assert not [f for f in vectors_file.parent.iterdir() if "tmp" in f.name]
+
     loaded = dense.load_dense(target, len(texts))
     assert isinstance(loaded, np.memmap) and loaded.dtype == np.float32
     assert np.allclose(loaded, built, atol=1e-3) and np.load(vectors_file).dtype == np.float32
