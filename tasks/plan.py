@@ -67,13 +67,17 @@ def _salience(chunk: list[str]) -> float:
     return score
 
 
+def word_idf(word: str, weights: TermWeights) -> float:
+    """The IDF of a word's rarest term ("LoRA-based" → "lora"); 0 for a word of stop words only."""
+    return max((weights.weight(t) for t in content_terms(word)), default=0.0)
+
+
 def _rarest_words(chunks: list[list[str]], weights: TermWeights) -> str:
     """The goal's RAREST_WORDS words of highest corpus IDF, in the goal's order; measured quantities count less."""
     goal_words = list(dict.fromkeys(w for c in chunks for w in c))
 
     def rarity(word: str) -> float:
-        idf = max((weights.weight(t) for t in content_terms(word)), default=0.0)
-        return idf * (QUANTITY_TERM_FACTOR if word.lower() in QUANTITY_WORDS else 1.0)
+        return word_idf(word, weights) * (QUANTITY_TERM_FACTOR if word.lower() in QUANTITY_WORDS else 1.0)
 
     rarest = set(sorted(goal_words, key=rarity, reverse=True)[:RAREST_WORDS])
     return " ".join(w for w in goal_words if w in rarest)

@@ -10,7 +10,7 @@ from tasks.corpus import normalize_id, paper_text
 from tasks.dense import dense_installed, maxsim, token_words
 from tasks.embedders import Embedder, TermWeights
 from tasks.models import Paper, Plan, RankedPaper, SearchResult
-from tasks.plan import NOT_TOPIC, QUANTITY_TERM_FACTOR, QUANTITY_WORDS
+from tasks.plan import NOT_TOPIC, QUANTITY_TERM_FACTOR, QUANTITY_WORDS, word_idf
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
 from tasks.text import content_terms, term_pairs, term_set, words
@@ -77,12 +77,7 @@ def add_rank_channel(fused: dict[str, float], ids: list[str], values: np.ndarray
 
 def goal_token_weights(goal: str, weights: TermWeights) -> np.ndarray:
     """Each goal token's share in the MaxSim: its word's IDF; how the request is phrased ("could you …") weighs 0."""
-    token_weights = np.array(
-        [
-            0.0 if word.lower() in NOT_TOPIC else max((weights.weight(t) for t in content_terms(word)), default=0.0)
-            for word in token_words(goal)
-        ]
-    )
+    token_weights = np.array([0.0 if w.lower() in NOT_TOPIC else word_idf(w, weights) for w in token_words(goal)])
     # a goal of one-letter names ("X and Y") has no weighted word: every token then counts alike
     return token_weights if token_weights.any() else np.ones_like(token_weights)
 
