@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from tasks import prompts
 from tasks.llm import ChatModel, ask
-from tasks.models import Claim, Label, Paper
+from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
 from tasks.prompts import JudgeReply
 from tasks.settings import VerifySettings
 from tasks.text import sentence_texts
 
 # How much each verdict vouches for a claim; averaged with the offline confidence.
 VERDICT_SCORE = {"SUPPORTS": 1.0, "NOT_ENOUGH_INFO": 0.4, "REFUTES": 0.0}
-
-
-def has_hard_issue(claim: Claim) -> bool:
-    """Whether the offline checks found a number or a negation the evidence does not back."""
-    return any("number" in issue or "negation" in issue for issue in claim.issues)
 
 
 def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:
@@ -27,7 +22,7 @@ def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:
 def combine(claim: Claim, verdict: JudgeReply, settings: VerifySettings) -> Claim:
     """The offline verdict moved by the judge: it may confirm, demote or refute, never excuse a hard issue."""
     confidence = round(0.5 * claim.confidence + 0.5 * VERDICT_SCORE[verdict.verdict], 4)
-    if has_hard_issue(claim) or verdict.verdict == "REFUTES" or confidence < settings.weak_threshold:
+    if claim.has_hard_issue or verdict.verdict == "REFUTES" or confidence < settings.weak_threshold:
         label = Label.UNSUPPORTED
     elif (
         verdict.verdict == "SUPPORTS"
@@ -38,7 +33,8 @@ def combine(claim: Claim, verdict: JudgeReply, settings: VerifySettings) -> Clai
         label = Label.VERIFIED
     else:
         label = Label.WEAK
-    issues = claim.issues if verdict.verdict == "SUPPORTS" else [*claim.issues, f"judge: {verdict.verdict}"]
+    judged = ClaimIssue(kind=IssueKind.JUDGE, detail=verdict.verdict)
+    issues = claim.issues if verdict.verdict == "SUPPORTS" else [*claim.issues, judged]
     return claim.model_copy(
         update={
             "label": label,

@@ -6,7 +6,7 @@ import hashlib
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 
 def content_id(*parts: object, length: int = 12) -> str:
@@ -71,6 +71,35 @@ class Label(StrEnum):
     UNCHECKED = "UNCHECKED"
 
 
+class IssueKind(StrEnum):
+    NUMBER = "number"
+    NAME = "name"
+    NEGATION = "negation"
+    DIRECTION = "direction"
+    NO_SOURCE = "no_source"
+    JUDGE = "judge"
+
+
+# A claim with one of these says something its source does not: nothing (a judge, a score) may excuse it.
+HARD_ISSUES = frozenset({IssueKind.NUMBER, IssueKind.NEGATION, IssueKind.DIRECTION, IssueKind.NO_SOURCE})
+
+
+class ClaimIssue(BaseModel):
+    """One consistency problem between a claim and its source."""
+
+    kind: IssueKind
+    detail: str
+
+    @computed_field
+    @property
+    def hard(self) -> bool:
+        """Whether the problem rules the claim out, whatever its support."""
+        return self.kind in HARD_ISSUES
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.detail}"
+
+
 class Claim(BaseModel):
     """A finding taken from one paper, tied to the exact sentence that backs it."""
 
@@ -87,9 +116,14 @@ class Claim(BaseModel):
     baseline_cosine: float = Field(0.0, description="Replaced product's TF-IDF bigram cosine vs abstract.")
     baseline_verified: bool = False
     evidence: str = Field("", description="Best-aligned evidence sentence in the source.")
-    issues: list[str] = Field(default_factory=list, description="Consistency problems found.")
+    issues: list[ClaimIssue] = Field(default_factory=list, description="Consistency problems found.")
     duplicates: list[str] = Field(default_factory=list, description="Ids of near-duplicate claims merged in.")
     judge: str = Field("", description="The LLM judge's verdict and reason, when a judge ran.")
+
+    @property
+    def has_hard_issue(self) -> bool:
+        """Whether a number, negation or direction, or the source itself, rules the claim out."""
+        return any(issue.hard for issue in self.issues)
 
 
 class FindingKind(StrEnum):

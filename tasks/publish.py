@@ -422,7 +422,7 @@ def _uncertainties(report: Report, numbers: dict[str, int]) -> list[Uncertainty]
 
 
 def _doubt(claim: Claim, numbers: dict[str, int]) -> str:
-    issues = f" Issues: {'; '.join(claim.issues)}." if claim.issues else ""
+    issues = f" Issues: {'; '.join(map(str, claim.issues))}." if claim.issues else ""
     source = f"[{numbers.get(claim.paper_id, '?')}]"
     return f"{source} {claim.label.value} (support {claim.support:.2f}): {claim.text}{issues}"
 
@@ -549,6 +549,7 @@ def claims_table(report: Report, embeddings: EmbeddingSet) -> pa.Table:
         {
             **claim.model_dump(include=set(CLAIMS_SCHEMA.names)),
             "label": claim.label.value,
+            "issues": [str(issue) for issue in claim.issues],
             "vector": embeddings.claim_vectors.get(claim.id),
             "embedding_model": embeddings.model,
         }

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from tasks import prompts
 from tasks.common import STAGE_CACHE
 from tasks.llm import ChatModel, ask
-from tasks.models import Draft, Finding, FindingKind, Label, Review, TribunalResult
+from tasks.models import Draft, Finding, FindingKind, IssueKind, Label, Review, TribunalResult
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import TribunalSettings
 
@@ -97,7 +97,7 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
                 Finding(kind=FindingKind.MISSING_ASPECT, aspect=aspect, detail=f"no verified claim on '{aspect}'")
             )
     for claim in draft.claims:
-        if any(i.startswith("number") for i in claim.issues):
+        if any(i.kind is IssueKind.NUMBER for i in claim.issues):
             kind = FindingKind.UNSUPPORTED_NUMBER
         elif claim.label is Label.UNSUPPORTED:
             kind = FindingKind.UNSUPPORTED_CLAIM
@@ -105,7 +105,7 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
             kind = FindingKind.WEAK_CLAIM
         else:
             continue
-        detail = "; ".join(claim.issues) or f"support {claim.support:.2f} from its source"
+        detail = "; ".join(map(str, claim.issues)) or f"support {claim.support:.2f} from its source"
         findings.append(Finding(kind=kind, claim_id=claim.id, paper_id=claim.paper_id, detail=detail))
     if len(backing) == 1:
         findings.append(

@@ -18,7 +18,7 @@ from tasks.dense import dense_installed, evidence_projection, maxsim
 from tasks.embedders import TermWeights
 from tasks.judge import judge_claims
 from tasks.llm import ChatModel
-from tasks.models import Claim, Label, Paper
+from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
 from tasks.text import (
@@ -105,21 +105,22 @@ def support_score(
     return (1 - SEMANTIC_SHARE) * lexical + SEMANTIC_SHARE * float(best.max(axis=0).mean()), evidence
 
 
-def consistency_issues(claim: str, evidence: str, context: str) -> list[str]:
-    """Numbers, names and negation the claim states that its evidence does not back."""
+def consistency_issues(claim: str, evidence: str, context: str) -> list[ClaimIssue]:
+    """Numbers, names, negation and direction the claim states that its evidence does not back."""
     issues = []
     missing_numbers = numbers(claim) - numbers(evidence)
     if missing_numbers:
-        issues.append(f"number not in evidence: {', '.join(sorted(missing_numbers))}")
+        detail = f"not in evidence: {', '.join(sorted(missing_numbers))}"
+        issues.append(ClaimIssue(kind=IssueKind.NUMBER, detail=detail))
     known_names = {n.lower() for n in named_entities(context)}
     missing_names = {n for n in named_entities(claim) if n.lower() not in known_names}
     if missing_names:
-        issues.append(f"name not in source: {', '.join(sorted(missing_names))}")
+        issues.append(ClaimIssue(kind=IssueKind.NAME, detail=f"not in source: {', '.join(sorted(missing_names))}"))
     if negations(claim) % 2 != negations(evidence) % 2:
-        issues.append("negation differs from evidence")
+        issues.append(ClaimIssue(kind=IssueKind.NEGATION, detail="differs from evidence"))
     claim_direction, evidence_direction = directions(claim), directions(evidence)
     if claim_direction and evidence_direction and not claim_direction & evidence_direction:
-        issues.append("direction differs from evidence")
+        issues.append(ClaimIssue(kind=IssueKind.DIRECTION, detail="differs from evidence"))
     return issues
 
 
@@ -135,14 +136,18 @@ def verify_one(
     """The claim labelled VERIFIED / WEAK / UNSUPPORTED with its evidence and confidence."""
     if paper is None:
         return claim.model_copy(
-            update={"label": Label.UNSUPPORTED, "confidence": 0.0, "issues": ["source paper not retrieved"]}
+            update={
+                "label": Label.UNSUPPORTED,
+                "confidence": 0.0,
+                "issues": [ClaimIssue(kind=IssueKind.NO_SOURCE, detail="source paper not retrieved")],
+            }
         )
     source = paper.abstract
     cosine = baseline_cosine(claim.text, source)
     semantic = settings.semantic_support and dense_installed()
     support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform, semantic)
     issues = consistency_issues(claim.text, evidence, f"{paper.title} {source}")
-    hard_issue = any(i.startswith(("number", "negation", "direction")) for i in issues)
+    hard_issue = any(i.hard for i in issues)
     confidence = support * (0.3 if hard_issue else 0.7 if issues else 1.0)
     if hard_issue or confidence < settings.weak_threshold:
         label = Label.UNSUPPORTED

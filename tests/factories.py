@@ -15,11 +15,13 @@ import pyarrow.parquet as pq
 from tasks.models import (
     Citation,
     Claim,
+    ClaimIssue,
     Decision,
     Draft,
     EmbeddingSet,
     Finding,
     FindingKind,
+    IssueKind,
     Label,
     Paper,
     Plan,
@@ -204,7 +206,9 @@ def _claim(index: int, ranked: RankedPaper, position: int, aspects: list[str]) -
         baseline_cosine=cosine,
         baseline_verified=cosine >= 0.15,
         evidence=sentence,
-        issues=["states a stronger effect than its source sentence"] if label is Label.UNSUPPORTED else [],
+        issues=[ClaimIssue(kind=IssueKind.DIRECTION, detail="states a stronger effect than its source sentence")]
+        if label is Label.UNSUPPORTED
+        else [],
     )
 
 

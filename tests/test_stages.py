@@ -12,9 +12,11 @@ from tasks.backends import offline_models, source_term_weights
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
-from tasks.models import Claim, FindingKind, Label, Paper, Policy, SearchResult
+from tasks.judge import combine
+from tasks.models import Claim, ClaimIssue, FindingKind, IssueKind, Label, Paper, Policy, SearchResult
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
+from tasks.prompts import JudgeReply
 from tasks.rank import merge_rank
 from tasks.revise import revise
 from tasks.search import search
@@ -192,7 +194,7 @@ def test_faithful_claim_is_verified_with_its_evidence_sentence():
 def test_perturbed_claim_is_not_verified(text, issue):
     checked = verify_one(claim(text), SOURCE, SETTINGS.verify)
     assert checked.label is not Label.VERIFIED
-    assert any(i.startswith(issue) for i in checked.issues), checked.issues
+    assert any(i.kind == issue for i in checked.issues), checked.issues
 
 
 def test_claim_from_another_paper_is_unsupported_though_baseline_may_accept_it():
@@ -217,7 +219,11 @@ def test_near_duplicate_claims_are_merged(source):
 def test_revise_searches_for_missing_aspects_and_drops_unsupported_claims(source):
     _, _, draft = run_until_draft(GOAL, source)
     bad = claim("MoE LoRA adapters cut latency by 99%.").model_copy(
-        update={"id": "bad", "label": Label.UNSUPPORTED, "issues": ["number not in evidence: 99%"]}
+        update={
+            "id": "bad",
+            "label": Label.UNSUPPORTED,
+            "issues": [ClaimIssue(kind=IssueKind.NUMBER, detail="not in evidence: 99%")],
+        }
     )
     weak_plan = draft.plan.model_copy(update={"aspects": [*draft.plan.aspects, "catastrophic forgetting"]})
     tribunal = convene(draft.model_copy(update={"claims": [*draft.claims, bad], "plan": weak_plan}))
@@ -234,3 +240,14 @@ def test_citing_an_unverified_claim_fails_a_hard_gate(source):
     decision = decide_policy.fn(tampered, convene(tampered), SETTINGS.tribunal, SETTINGS.rank.relevance_threshold)
     assert decision.policy is Policy.HUMAN_REVIEW
     assert any("unverified" in g for g in decision.failed_gates)
+
+
+def test_judge_support_never_excuses_a_direction_flip():
+    flipped = verify_one(
+        claim("dense LoRA matches them on single-task fine-tuning at 30% higher inference latency"),
+        SOURCE,
+        SETTINGS.verify,
+    )
+    assert flipped.has_hard_issue and any(i.kind is IssueKind.DIRECTION for i in flipped.issues)
+    judged = combine(flipped, JudgeReply(verdict="SUPPORTS", reason="the abstract says so"), SETTINGS.verify)
+    assert judged.label is Label.UNSUPPORTED
