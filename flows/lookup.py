@@ -11,12 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tasks.backends import fit_term_weights, offline_models
-from tasks.models import Claim, Paper, content_id
-from tasks.retrieve import rank_for_goal
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
-from tasks.verify import verify_one
+
+# The stages are imported inside the commands: they load prefect and scikit-learn, which `sovereign --help` and the
+# other commands do without.
 
 console = Console()
 
@@ -61,6 +59,9 @@ def search_command(
     """The ranked papers a run would consider (plan_queries → search → merge_rank, before the gate's cut)."""
     if (query is None) == (queries is None):
         raise InputError("give either a QUERY or --queries FILE")
+    from tasks.retrieve import rank_for_goal
+    from tasks.sources import CorpusSource
+
     settings = Settings()
     source = CorpusSource.open(corpus, settings.search.cache_dir)
     if queries is not None:
@@ -91,6 +92,11 @@ def verify_command(
     settings = Settings()
     if (corpus is None) != (paper is None):
         raise InputError("--corpus and --paper go together")
+    from tasks.backends import fit_term_weights, offline_models
+    from tasks.models import Claim, Paper, content_id
+    from tasks.sources import CorpusSource
+    from tasks.verify import verify_one
+
     if corpus is not None:
         rows = _read_jsonl(input, ("id", "claim"))
         source = CorpusSource.open(corpus, settings.search.cache_dir)

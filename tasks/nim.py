@@ -15,13 +15,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
 import requests
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_nvidia_ai_endpoints import ChatNVIDIA, NVIDIAEmbeddings
 from prefect.concurrency.sync import rate_limit
 from pydantic import BaseModel, PrivateAttr, SecretStr
 
@@ -36,6 +34,11 @@ from tasks.llm import (
     current_stage,
     record_usage,
 )
+
+# langchain (about a second to import) is loaded when a NIM client is first built, so offline runs never pay for it
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from langchain_nvidia_ai_endpoints import ChatNVIDIA, NVIDIAEmbeddings
 
 RATE_LIMIT_NAME = "sovereign-nim"
 HOSTED_HOSTS = ("integrate.api.nvidia.com", "ai.api.nvidia.com")
@@ -171,6 +174,8 @@ def _thread_client(key: tuple, build: Callable[[], R]) -> R:
 
 
 def _lc_messages(messages: list[Message]) -> list[BaseMessage]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     return [kinds[m.role](content=m.content) for m in messages]
 
@@ -208,6 +213,8 @@ class NimChat(BaseModel):
 
     def client(self) -> ChatNVIDIA:
         """This thread's ChatNVIDIA for the model and endpoint."""
+        from langchain_nvidia_ai_endpoints import ChatNVIDIA
+
         t = self._transport
         key = ("chat", self.name, self.base_url, self.temperature, self.max_tokens, t.timeout_seconds, t.api_key)
         return _thread_client(
@@ -269,6 +276,8 @@ class NimEmbedder(BaseModel):
 
     def client(self) -> NVIDIAEmbeddings:
         """This thread's NVIDIAEmbeddings for the model and endpoint."""
+        from langchain_nvidia_ai_endpoints import NVIDIAEmbeddings
+
         t = self._transport
         key = ("embed", self.name, self.base_url, self.truncate, self._batch_size, t.timeout_seconds, t.api_key)
 

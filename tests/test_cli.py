@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,58 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 
+PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 runner = CliRunner()
+
+# Runs `sovereign ARGS…` in a fresh interpreter and writes the modules it had loaded at exit to the file named first.
+LOADED_AT_EXIT = """
+import atexit, json, sys
+report, sys.argv[1:] = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: open(report, "w").write(json.dumps(sorted(sys.modules))))
+from flows.cli import app
+app()
+"""
+HEAVY = {"weasyprint", "langchain_nvidia_ai_endpoints", "langchain_core", "sklearn", "prefect", "onnxruntime", "torch"}
+
+
+def loaded_by(tmp_path: Path, *args: str, **env: str) -> set[str]:
+    """The heavy modules a `sovereign` command imports, run in its own process."""
+    report = tmp_path / "modules.json"
+    process = subprocess.run(
+        [sys.executable, "-c", LOADED_AT_EXIT, str(report), *args],
+        cwd=PROJECT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    return HEAVY & set(json.loads(report.read_text()))
+
+
+def test_importing_the_cli_loads_no_heavy_module():
+    code = f"import sys, flows.cli; print(sorted(m for m in {sorted(HEAVY)} if m in sys.modules))"
+    process = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.strip() == "[]"
+
+
+def test_help_loads_no_heavy_module(tmp_path):
+    assert loaded_by(tmp_path, "--help") == set()
+    assert loaded_by(tmp_path, "run", "--help") == set()
+
+
+def test_ingest_and_verify_load_only_what_they_use(tmp_path):
+    cache = str(tmp_path / "cache")
+    # indexing fits the LSA model (scikit-learn); it needs no Prefect, no PDF renderer, no LLM client, no MiniLM
+    ingest = loaded_by(tmp_path, "corpus", "ingest", str(FIXTURE), "--cache-dir", cache)
+    assert ingest == {"sklearn"}
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"id": "a", "claim": "LoRA cuts memory.", "source": "LoRA cuts GPU memory."}) + "\n")
+    # lexical verification: the stage's own modules (a Prefect task using scikit-learn), never the renderer or an LLM
+    verify = loaded_by(tmp_path, "verify", "--input", str(pairs), SOVEREIGN_VERIFY__SEMANTIC_SUPPORT="false")
+    assert verify == {"sklearn", "prefect"}
 
 
 @pytest.mark.parametrize(
