@@ -10,7 +10,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from functools import wraps
 from pathlib import Path
 from threading import Lock
@@ -25,14 +26,27 @@ from rich.progress import Progress
 from rich.table import Table
 
 from flows.lookup import InputError, search_command, verify_command
+from flows.server import (
+    LocalServer,
+    ServerError,
+    ensure_server,
+    prefect_api_url,
+    running_server,
+    server_for_command,
+    stop_server,
+)
 from tasks.progress import subscribe
-from tasks.settings import Settings
+from tasks.settings import LocalServerSettings, Settings
 
 app = typer.Typer(
     help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True
 )
 corpus_app = typer.Typer(help="Build and inspect local corpus indexes.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+server_app = typer.Typer(
+    help="The local Prefect server that run and sweep share when PREFECT_API_URL is unset.", no_args_is_help=True
+)
+app.add_typer(server_app, name="server")
 console = Console()
 err = Console(stderr=True)
 
@@ -83,13 +97,42 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _invalid(error: ValidationError) -> str:
+def _invalid(error: ValidationError, prefix: str = "SOVEREIGN_") -> str:
     """One line naming each bad setting and its variable; the value is not echoed (it may be a secret)."""
     problems = []
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"])
-        problems.append(f"{path} (SOVEREIGN_{path.upper().replace('.', '__')}): {item['msg']}")
+        problems.append(f"{path} ({prefix}{path.upper().replace('.', '__')}): {item['msg']}")
     return "invalid option " + "; ".join(problems)
+
+
+def _server_settings() -> LocalServerSettings:
+    """The local server's settings; a bad SOVEREIGN_SERVER__* value is one clear line."""
+    try:
+        return LocalServerSettings()
+    except ValidationError as exc:
+        _fail(_invalid(exc, "SOVEREIGN_SERVER__"))
+
+
+def _announce(server: LocalServer) -> None:
+    console.print(
+        f"Started a local Prefect server for sovereign commands: API {server.api_url}, UI {server.ui_url} "
+        "(`sovereign server stop` stops it)",
+        soft_wrap=True,
+    )
+
+
+@contextmanager
+def _local_prefect(start: bool = True) -> Iterator[None]:
+    """This command's Prefect API: PREFECT_API_URL when configured, else the shared local server (started if none)."""
+    try:
+        server, started = server_for_command(_server_settings(), start)
+    except ServerError as exc:
+        _fail(str(exc), 1)
+    if started:
+        _announce(server)
+    with prefect_api_url(server.api_url) if server else nullcontext():
+        yield
 
 
 @app.command()
@@ -140,31 +183,32 @@ def run(
     from flows.research import research_flow
     from tasks.publish import PublishError
 
-    board = StageBoard()
-    unsubscribe = subscribe(board.update)
-    try:
-        with Live(board.render(), console=console, refresh_per_second=4) as live:
-            unsubscribe_live = subscribe(lambda *_: live.update(board.render()))
-            try:
-                published = research_flow(
-                    goal=goal,
-                    source=settings.search.source,
-                    corpus=str(settings.search.corpus) if settings.search.corpus else None,
-                    max_papers=settings.rank.max_papers,
-                    max_revision_rounds=settings.tribunal.max_revision_rounds,
-                    out_dir=str(settings.out_dir),
-                    llm_backend=settings.llm.backend,
-                    embedder_backend=settings.llm.embedder,
-                )
-            finally:
-                unsubscribe_live()
-                live.update(board.render())
-    except (*user_errors(), PublishError) as exc:
-        _fail(str(exc))
-    except Exception as exc:
-        _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
-    finally:
-        unsubscribe()
+    with _local_prefect():
+        board = StageBoard()
+        unsubscribe = subscribe(board.update)
+        try:
+            with Live(board.render(), console=console, refresh_per_second=4) as live:
+                unsubscribe_live = subscribe(lambda *_: live.update(board.render()))
+                try:
+                    published = research_flow(
+                        goal=goal,
+                        source=settings.search.source,
+                        corpus=str(settings.search.corpus) if settings.search.corpus else None,
+                        max_papers=settings.rank.max_papers,
+                        max_revision_rounds=settings.tribunal.max_revision_rounds,
+                        out_dir=str(settings.out_dir),
+                        llm_backend=settings.llm.backend,
+                        embedder_backend=settings.llm.embedder,
+                    )
+                finally:
+                    unsubscribe_live()
+                    live.update(board.render())
+        except (*user_errors(), PublishError) as exc:
+            _fail(str(exc))
+        except Exception as exc:
+            _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
+        finally:
+            unsubscribe()
 
     console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {escape(goal)}", soft_wrap=True)
     for label, path in published.files().items():
@@ -184,19 +228,21 @@ def approve(
 
     from tasks.approval import find_flow_run, submit_owner_decision
 
-    try:
-        flow_run_id = find_flow_run(run_id)
-        submit_owner_decision(flow_run_id, approve=not reject, comment=comment, reviewer=reviewer)
-    except ObjectNotFound:
-        _fail(f"no flow run {run_id} on this Prefect API")
-    except NotPausedError:
-        _fail(f"flow run {run_id} is not paused for owner review")
-    except FlowPauseTimeout:
-        _fail(f"flow run {run_id} waited past its review timeout; it was published as a draft")
-    except (LookupError, RuntimeError) as exc:
-        _fail(str(exc))
-    except httpx.HTTPError as exc:
-        _fail(f"cannot reach the Prefect API: {exc} (is PREFECT_API_URL set to a running server?)")
+    # the held run lives on the local server when run or sweep started one; approving starts none
+    with _local_prefect(start=False):
+        try:
+            flow_run_id = find_flow_run(run_id)
+            submit_owner_decision(flow_run_id, approve=not reject, comment=comment, reviewer=reviewer)
+        except ObjectNotFound:
+            _fail(f"no flow run {run_id} on this Prefect API")
+        except NotPausedError:
+            _fail(f"flow run {run_id} is not paused for owner review")
+        except FlowPauseTimeout:
+            _fail(f"flow run {run_id} waited past its review timeout; it was published as a draft")
+        except (LookupError, RuntimeError) as exc:
+            _fail(str(exc))
+        except httpx.HTTPError as exc:
+            _fail(f"cannot reach the Prefect API: {exc} (is PREFECT_API_URL set to a running server?)")
     console.print(f"{'Rejected' if reject else 'Approved'} flow run {flow_run_id}; it resumes and publishes.")
 
 
@@ -240,16 +286,17 @@ def sweep(
         _fail("no questions: pass a questions file or --goal")
     from flows.sweep import sweep_on
 
-    rows = sweep_on(task_runner, max_concurrent_goals)(
-        goals=goal,
-        questions_file=str(questions_file) if questions_file else None,
-        source=source,
-        corpus=str(corpus) if corpus else None,
-        out_dir=str(out),
-        max_concurrent_goals=max_concurrent_goals,
-        llm_backend=llm,
-        embedder_backend=embedder,
-    )
+    with _local_prefect():
+        rows = sweep_on(task_runner, max_concurrent_goals)(
+            goals=goal,
+            questions_file=str(questions_file) if questions_file else None,
+            source=source,
+            corpus=str(corpus) if corpus else None,
+            out_dir=str(out),
+            max_concurrent_goals=max_concurrent_goals,
+            llm_backend=llm,
+            embedder_backend=embedder,
+        )
     table = Table(title="SOVEREIGN sweep")
     for column in ("goal", "status", "policy", "score", "new papers", "changes"):
         table.add_column(column)
@@ -312,3 +359,50 @@ def corpus_embed(
         vectors, built = build_dense(target, texts, lambda done, _total: progress.update(bar, completed=done))
     verb = "built" if built else "already built"
     console.print(f"Dense vectors {verb} in {time.perf_counter() - started:.1f}s: {vectors}")
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start the local Prefect server now (run and sweep start it themselves when needed)."""
+    settings = _server_settings()
+    try:
+        server, started = ensure_server(settings)
+    except ServerError as exc:
+        _fail(str(exc), 1)
+    if started:
+        _announce(server)
+    else:
+        console.print(f"The local Prefect server is already running: API {server.api_url}, UI {server.ui_url}")
+    if os.environ.get("PREFECT_API_URL"):
+        console.print(f"Note: PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}); commands use that API instead.")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Say whether the local Prefect server is running, where, and on which database (exit 1 when it is not)."""
+    settings = _server_settings()
+    server = running_server(settings)
+    if server is None:
+        console.print(
+            "The local Prefect server is not running; the next `sovereign run` or `sweep` starts it.", soft_wrap=True
+        )
+    else:
+        console.print(
+            f"The local Prefect server is running: API {server.api_url}, UI {server.ui_url}, pid {server.pid}",
+            soft_wrap=True,
+        )
+        console.print(f"  database {settings.home / 'prefect.db'}, log {settings.home / 'server.log'}", soft_wrap=True)
+    if os.environ.get("PREFECT_API_URL"):
+        console.print(f"PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}): commands use that API instead.")
+    if server is None:
+        raise typer.Exit(1)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local Prefect server; the next `sovereign run` or `sweep` starts a new one on the same database."""
+    server = stop_server(_server_settings())
+    if server is None:
+        console.print("No local Prefect server was running.")
+    else:
+        console.print(f"Stopped the local Prefect server (pid {server.pid}, {server.ui_url}).")

@@ -242,3 +242,28 @@ def result_storage() -> Path | None:
     """Directory of persisted stage results: SOVEREIGN_RESULT_STORAGE when set, else None (Prefect's default)."""
     path = Settings().result_storage
     return path.expanduser().resolve() if path else None
+
+
+class LocalServerSettings(BaseSettings):
+    """The local Prefect server that CLI commands share when PREFECT_API_URL is unset (SOVEREIGN_SERVER__*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SOVEREIGN_SERVER__", env_file=".env", extra="ignore")
+
+    auto_start: bool = Field(
+        True,
+        description="`run` and `sweep` start the local server when none is running and PREFECT_API_URL is unset; "
+        "false leaves them on Prefect's ephemeral server, started afresh by every command.",
+    )
+    home: Path = Field(
+        Path.home() / ".sovereign" / "server",
+        description="The local server's directory: its SQLite database, PREFECT_HOME, state file, lock and log.",
+    )
+    start_timeout_seconds: float = Field(
+        120.0, gt=0, description="Longest wait for a started server to answer (about 12 s on a fresh database)."
+    )
+    health_timeout_seconds: float = Field(
+        5.0, gt=0, description="HTTP timeout of one health check; a server that does not answer in it is replaced."
+    )
+    stop_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a stopped server may take to exit after SIGTERM before it is killed."
+    )
