@@ -17,6 +17,9 @@ settings.load_profile("sovereign")
 # Tests never touch the user's index cache and never wait on real retry delays.
 os.environ["SOVEREIGN_SEARCH__CACHE_DIR"] = tempfile.mkdtemp(prefix="sovereign-cache-")
 os.environ["SOVEREIGN_SEARCH__RETRY_DELAY_SECONDS"] = "0"
+# Nor the user's local Prefect server: CLI runs stay on the test's own API unless a test starts a server of its own.
+os.environ["SOVEREIGN_SERVER__HOME"] = tempfile.mkdtemp(prefix="sovereign-server-")
+os.environ["SOVEREIGN_SERVER__AUTO_START"] = "false"
 
 
 @pytest.fixture(scope="session")

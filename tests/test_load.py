@@ -96,10 +96,15 @@ def test_twenty_concurrent_runs_all_publish_whole_briefs_and_build_the_index_onc
     assert process.returncode == 0 and "failed: 0" in process.stdout, process.stderr[-4000:]
 
     directories = [Path(line) for line in process.stdout.splitlines() if line.startswith("/")]
-    published = f"every run publishes, no two share a directory; the runs said:\n{process.stdout[-4000:]}"
-    assert len(directories) == RUNS and len(set(directories)) == RUNS, published
-    assert sorted(p.name for p in out.iterdir()) == sorted(d.name for d in directories), "nothing else, no staging"
+    assert_whole_briefs(out, directories, RUNS, process.stdout)
     assert len(builds.read_text().splitlines()) == 1, "the corpus index is built once"
+
+
+def assert_whole_briefs(out: Path, directories: list[Path], runs: int, said: str) -> None:
+    """Each of `runs` runs published its own whole brief (JSON, Parquet, PDF) under `out`, and nothing else is there."""
+    published = f"every run publishes, no two share a directory; the runs said:\n{said[-4000:]}"
+    assert len(directories) == runs and len(set(directories)) == runs, published
+    assert sorted(p.name for p in out.iterdir()) == sorted(d.name for d in directories), "nothing else, no staging"
     for directory in directories:
         report = json.loads((directory / "report.json").read_text())
         assert report["run_id"] == directory.name
