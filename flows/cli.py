@@ -51,7 +51,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def user_errors() -> tuple[type[Exception], ...]:
+def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean a user's mistake: a goal, a corpus, a source, a model choice."""
     # imported when needed, not at the top: their modules load prefect and scikit-learn, which `--help` does without
     from tasks.corpus import CorpusError
@@ -115,6 +115,7 @@ def _server_settings() -> LocalServerSettings:
 
 
 def _announce(server: LocalServer) -> None:
+    """Say once, when it starts, where the local server and its UI are."""
     console.print(
         f"Started a local Prefect server for sovereign commands: API {server.api_url}, UI {server.ui_url} "
         "(`sovereign server stop` stops it)",
@@ -177,7 +178,7 @@ def run(
                 ingest_corpus(settings.search.corpus, settings.search.cache_dir)
     except ValidationError as exc:  # an out-of-range option or SOVEREIGN_* value
         _fail(_invalid(exc))
-    except user_errors() as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
 
     from flows.research import research_flow
@@ -203,7 +204,7 @@ def run(
                 finally:
                     unsubscribe_live()
                     live.update(board.render())
-        except (*user_errors(), PublishError) as exc:
+        except (*_user_errors(), PublishError) as exc:
             _fail(str(exc))
         except Exception as exc:
             _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
@@ -257,7 +258,7 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
             _fail(str(exc))
         except ValidationError as exc:
             _fail(_invalid(exc))
-        except user_errors() as exc:
+        except _user_errors() as exc:
             _fail(str(exc))
 
     return checked
