@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m benchmarks.verification --split dev
 	$(BIN)/python -m benchmarks.perturbation
 	$(BIN)/python -m benchmarks.speed
+	$(BIN)/python -m benchmarks.answerability
 
 server: install
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)

@@ -1,0 +1,294 @@
+"""Answerability: does the whole flow keep the paper that answers a real long question, and does its score know?
+
+Each covered ScholarGym question (PaSa AutoScholar: tune here; LitSearch: held out, report only, never tune on it)
+runs twice through research_flow, offline: on both arXiv files (95,955 papers, "present"), and on the same corpus
+without the gold papers ("removed"). One reduced corpus drops the gold papers of every question in the run at once
+(one index build instead of one per question), so a question's "removed" run also misses other questions' gold.
+Per set: gold paper kept, AUTO_APPROVE rate in each condition, approval precision (AUTO_APPROVE briefs with the gold
+present that keep a gold paper), AUROC of the tribunal score between the conditions, policy counts, median run time.
+
+Run: .venv/bin/python -m benchmarks.answerability [--limit 30] [--source LitSearch|PASA_AutoScholar] [--api-url URL]
+Without --api-url it starts one `prefect server start` on a free loopback port for all runs (Prefect's ephemeral
+server would cost ~12 s of start-up). Briefs and stage results go to a temporary directory, so no run reuses stages
+cached by another code version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import inspect
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from statistics import median
+
+import httpx
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.common import combined_corpus, write_results
+from benchmarks.retrieval import SOURCES, covered_queries
+from tasks.settings import Settings
+from tasks.sources import CorpusSource
+
+CONDITIONS = ("present", "removed")
+POLICIES = ("AUTO_APPROVE", "SOFT_APPROVE", "HUMAN_REVIEW", "REJECT")
+SERVER_WAIT_SECONDS = 120
+
+
+def arxiv_id(paper_id: str) -> str:
+    """An arXiv id without its version suffix."""
+    return re.sub(r"v\d+$", "", paper_id)
+
+
+def gold_ids(row: dict) -> set[str]:
+    return {p["arxiv_id"] for p in row["cited_paper"]}
+
+
+def corpus_without(corpus: Path, drop: set[str], cache_dir: Path, tag: str) -> Path:
+    """The corpus minus the papers in `drop` (every row of each), written once under the cache dir."""
+    digest = hashlib.sha256(" ".join(sorted(drop)).encode()).hexdigest()[:12]
+    target = cache_dir / "bench" / f"arxiv_{tag}_{digest}.jsonl.gz"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_suffix(".tmp")
+        with gzip.open(corpus, "rt") as src, gzip.open(staging, "wt", compresslevel=1) as out:
+            out.writelines(line for line in src if arxiv_id(json.loads(line)["id"]) not in drop)
+        staging.rename(target)
+    return target
+
+
+def open_conditions(drop: set[str], cache_dir: Path) -> dict[str, CorpusSource]:
+    """The full corpus and the one without `drop`, both with dense corpus vectors or both without."""
+    full = combined_corpus(cache_dir)
+    drops = {"present": set(), "removed": drop}
+    paths = {"present": full, "removed": corpus_without(full, drop, cache_dir, "without-gold")}
+    sources = {condition: CorpusSource.open(path, cache_dir) for condition, path in paths.items()}
+    if sources["present"].dense_model != sources["removed"].dense_model:
+        # Vectors are stored per content hash, so a fresh copy of the condition that has them is searched without.
+        for condition, source in sources.items():
+            if source.dense_model:
+                path = corpus_without(full, drops[condition], cache_dir, f"{condition}-lexical")
+                sources[condition] = CorpusSource.open(path, cache_dir)
+    return sources
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME; yields its API URL."""
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    command = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1"]
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + SERVER_WAIT_SECONDS
+        while not healthy(api):
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"Prefect server did not start:\n{(home / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield api
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+
+
+def healthy(api: str) -> bool:
+    try:
+        return httpx.get(f"{api}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run_record(report: dict, gold: set[str], seconds: float) -> dict:
+    """What one run says about answerability, from its report.json."""
+    candidates = [arxiv_id(c["paper"]["id"]) for c in report["candidates"]]
+    kept = [arxiv_id(c["paper"]["id"]) for c in report["candidates"] if c["kept"]]
+    gold_ranks = [rank for rank, pid in enumerate(candidates, 1) if pid in gold]
+    return {
+        "policy": report["decision"]["policy"],
+        "decision_score": report["decision"]["score"],
+        "tribunal_score": report["tribunal"]["score"],
+        "kept_ids": kept,
+        "gold_kept": bool(gold & set(kept)),
+        # why a gold paper is not kept: never a candidate (retrieval) or a candidate the gate left out
+        "gold_candidate_rank": gold_ranks[0] if gold_ranks else None,
+        "gold_relevance": max(
+            (c.get("relevance", 0.0) for c in report["candidates"] if arxiv_id(c["paper"]["id"]) in gold),
+            default=None,
+        ),
+        "failed_gates": report["decision"].get("failed_gates", []),
+        "reasons": report["decision"]["reasons"],
+        "seconds": round(seconds, 2),
+        "stage_seconds": report["stage_seconds"],
+    }
+
+
+def share(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 3) if flags else None
+
+
+def auroc(rows: list[dict]) -> float | None:
+    """AUROC of the tribunal score, gold present (positive) vs removed."""
+    scores = [r[c]["tribunal_score"] for c in CONDITIONS for r in rows]
+    labels = [c == "present" for c in CONDITIONS for _ in rows]
+    return round(float(roc_auc_score(labels, scores)), 3) if rows else None
+
+
+def policy_counts(rows: list[dict], condition: str) -> str:
+    counts = Counter(r[condition]["policy"] for r in rows)
+    return " / ".join(str(counts[p]) for p in POLICIES)
+
+
+def not_kept_reason(rows: list[dict]) -> str:
+    """Present-condition runs without a gold paper kept: gold never a candidate / a candidate left out by the gate."""
+    missed = [r["present"] for r in rows if not r["present"]["gold_kept"]]
+    candidates = sum(run["gold_candidate_rank"] is not None for run in missed)
+    return f"{len(missed) - candidates} / {candidates}"
+
+
+# One line per measure: name → summary of a set's rows. Add a measure here and it reaches the JSON and the table.
+MEASURES: dict[str, Callable[[list[dict]], object]] = {
+    "questions": len,
+    "gold paper kept": lambda rows: share([r["present"]["gold_kept"] for r in rows]),
+    "AUTO_APPROVE, gold present": lambda rows: share([r["present"]["policy"] == "AUTO_APPROVE" for r in rows]),
+    "AUTO_APPROVE, gold removed": lambda rows: share([r["removed"]["policy"] == "AUTO_APPROVE" for r in rows]),
+    "approval precision": lambda rows: share(
+        [r["present"]["gold_kept"] for r in rows if r["present"]["policy"] == "AUTO_APPROVE"]
+    ),
+    "tribunal score AUROC, present vs removed": auroc,
+    "policies AUTO/SOFT/HUMAN/REJECT, present": lambda rows: policy_counts(rows, "present"),
+    "policies AUTO/SOFT/HUMAN/REJECT, removed": lambda rows: policy_counts(rows, "removed"),
+    "gold not kept: not a candidate / a candidate left out": not_kept_reason,
+    "median run seconds": lambda rows: round(median(r[c]["seconds"] for r in rows for c in CONDITIONS), 1),
+}
+
+
+def summarise(rows: list[dict]) -> dict[str, dict[str, object]]:
+    """Every measure for each source's rows."""
+    sources = sorted({r["source"] for r in rows})
+    return {s: {name: fn([r for r in rows if r["source"] == s]) for name, fn in MEASURES.items()} for s in sources}
+
+
+def markdown(summary: dict[str, dict[str, object]], notes: list[str]) -> str:
+    sources = list(summary)
+    lines = [f"| measure | {' | '.join(sources)} |", "|---|" + "---|" * len(sources)]
+    lines += [f"| {name} | {' | '.join(str(summary[s][name]) for s in sources)} |" for name in MEASURES]
+    return "\n".join([*lines, "", *notes])
+
+
+def git_commit(repo: Path, *paths: str) -> str:
+    """The repository's commit (of the last change to `paths` when given), '+dirty' when the tree has changes."""
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "log", "-1", "--format=%H", "--", *paths], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    return commit + ("+dirty" if dirty.strip() else "")
+
+
+def measure(questions: list[dict], sources: dict[str, CorpusSource], work: Path) -> list[dict]:
+    """Both conditions for every question, in this process against the server the settings point at."""
+    from flows.research import research_flow  # after the temporary settings: the flow reads them when it runs
+
+    flow = research_flow.with_options(result_storage=work / "results")
+    # one progress line per question instead of every stage's log lines and PDF font notices
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    rows = []
+    for number, question in enumerate(questions, 1):
+        gold = gold_ids(question)
+        row = {"qid": question["qid"], "source": question["source"], "query": question["query"], "gold": sorted(gold)}
+        for condition, source in sources.items():
+            started = time.perf_counter()
+            brief = flow(
+                goal=question["query"],
+                corpus=str(source.path),
+                out_dir=str(work / "runs"),
+                approval_timeout_seconds=0,
+                llm_backend="offline",
+                embedder_backend="offline",
+            )
+            seconds = time.perf_counter() - started
+            row[condition] = run_record(json.loads(Path(brief.json).read_text()), gold, seconds)
+        rows.append(row)
+        present, removed = row["present"], row["removed"]
+        print(
+            f"{number}/{len(questions)} {question['qid']}: gold kept {present['gold_kept']}, "
+            f"{present['policy']} {present['tribunal_score']:.2f} / removed {removed['policy']} "
+            f"{removed['tribunal_score']:.2f}, {present['seconds']:.0f}+{removed['seconds']:.0f} s",
+            flush=True,
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=30, help="the first N covered questions of each source")
+    parser.add_argument("--source", choices=SOURCES, default=None)
+    parser.add_argument("--api-url", default=None, help="a running Prefect server's API URL")
+    args = parser.parse_args()
+    cache_dir = Settings().search.cache_dir
+    questions = covered_queries(args.limit, args.source)
+    drop = set().union(*map(gold_ids, questions))
+    sources = open_conditions(drop, cache_dir)
+    with tempfile.TemporaryDirectory(prefix="answerability-") as tmp:
+        work = Path(tmp)
+        home = work / "prefect-home"
+        home.mkdir()
+        with nullcontext(args.api_url) if args.api_url else prefect_server(home) as api:
+            overrides = {PREFECT_API_URL: api, PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+            with temporary_settings(overrides):
+                rows = measure(questions, sources, work)
+    summary = summarise(rows)
+    project = Path(inspect.getfile(Settings)).resolve().parents[1]  # the code measured: PYTHONPATH's or the install's
+    payload = {
+        "commit": git_commit(project),
+        "kernel_commit": git_commit(project, "tasks", "flows"),
+        "server": args.api_url or "prefect server start (one for all runs)",
+        "corpora": {
+            c: {"path": str(s.path), "papers": len(s.index), "dense_model": s.dense_model} for c, s in sources.items()
+        },
+        "gold_papers_removed": len(drop),
+        "summary": summary,
+        "rows": rows,
+    }
+    present, removed = payload["corpora"]["present"], payload["corpora"]["removed"]
+    notes = [
+        f"Kernel at {payload['kernel_commit'][:12]} (repository {payload['commit'][:12]}), offline backends, "
+        f"corpus dense vectors: {present['dense_model'] or 'none'} (present) / {removed['dense_model'] or 'none'} "
+        "(removed).",
+        f"Gold removed: one corpus without the union of all {len(drop)} gold papers of the run's questions "
+        f"({present['papers']} → {removed['papers']} papers), not each question's own gold alone.",
+        "Policies count AUTO_APPROVE / SOFT_APPROVE / HUMAN_REVIEW / REJECT. Run seconds: the flow call, server up.",
+    ]
+    write_results("answerability", payload, markdown(summary, notes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The answerability benchmark's own logic on hand-made reports and rows (no shared data, no flow run)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.answerability import corpus_without, run_record, summarise
+
+
+def report(policy: str, score: float, candidates: list[tuple[str, bool, float]]) -> dict:
+    """The report.json fields the benchmark reads."""
+    return {
+        "decision": {"policy": policy, "score": score, "failed_gates": [], "reasons": ["why"]},
+        "tribunal": {"score": score},
+        "candidates": [{"paper": {"id": pid}, "kept": kept, "relevance": rel} for pid, kept, rel in candidates],
+        "stage_seconds": {"plan_queries": 0.1},
+    }
+
+
+def row(source: str, present: tuple[str, float, bool], removed: tuple[str, float]) -> dict:
+    gold = {"2401.00001"}
+    kept_present = [("2401.00001v2", present[2], 0.6), ("2402.00002", True, 0.7)]
+    return {
+        "source": source,
+        "present": run_record(report(present[0], present[1], kept_present), gold, 3.0),
+        "removed": run_record(report(removed[0], removed[1], [("2402.00002", True, 0.7)]), gold, 5.0),
+    }
+
+
+def test_run_record_reads_gold_through_version_suffixes() -> None:
+    record = run_record(
+        report("AUTO_APPROVE", 8.0, [("2402.00002", True, 0.7), ("2401.00001v3", False, 0.3)]), {"2401.00001"}, 1.234
+    )
+    assert not record["gold_kept"]
+    assert (record["gold_candidate_rank"], record["gold_relevance"], record["seconds"]) == (2, 0.3, 1.23)
+
+
+def test_summary_per_source() -> None:
+    rows = [
+        row("LitSearch", ("AUTO_APPROVE", 8.0, True), ("AUTO_APPROVE", 7.0)),
+        row("LitSearch", ("AUTO_APPROVE", 6.0, False), ("HUMAN_REVIEW", 6.5)),
+        row("LitSearch", ("SOFT_APPROVE", 5.0, True), ("REJECT", 1.0)),
+        row("PASA_AutoScholar", ("HUMAN_REVIEW", 4.0, False), ("AUTO_APPROVE", 9.0)),
+    ]
+    summary = summarise(rows)
+    lit, pasa = summary["LitSearch"], summary["PASA_AutoScholar"]
+    assert lit["questions"] == 3 and lit["gold paper kept"] == pytest.approx(0.667)
+    assert (lit["AUTO_APPROVE, gold present"], lit["AUTO_APPROVE, gold removed"]) == (0.667, 0.333)
+    assert lit["approval precision"] == 0.5
+    # present scores 8, 6, 5 against removed 7, 6.5, 1: 5 of 9 pairs ordered, no ties
+    assert lit["tribunal score AUROC, present vs removed"] == pytest.approx(5 / 9, abs=1e-3)
+    assert lit["policies AUTO/SOFT/HUMAN/REJECT, removed"] == "1 / 0 / 1 / 1"
+    assert lit["gold not kept: not a candidate / a candidate left out"] == "0 / 1"
+    assert lit["median run seconds"] == 4.0
+    assert pasa["approval precision"] is None and pasa["tribunal score AUROC, present vs removed"] == 0.0
+
+
+def test_corpus_without_drops_every_row_of_a_paper(tmp_path: Path) -> None:
+    source = tmp_path / "corpus.jsonl.gz"
+    ids = ["2401.00001", "2401.00001v2", "2402.00002"]
+    with gzip.open(source, "wt") as out:
+        out.writelines(json.dumps({"id": pid, "title": "t", "abstract": "a"}) + "\n" for pid in ids)
+    reduced = corpus_without(source, {"2401.00001"}, tmp_path, "test")
+    with gzip.open(reduced, "rt") as rows:
+        assert [json.loads(line)["id"] for line in rows] == ["2402.00002"]
+    assert corpus_without(source, {"2401.00001"}, tmp_path, "test") == reduced
