@@ -46,6 +46,8 @@ from tasks.sources import CorpusSource
 
 CONDITIONS = ("present", "removed")
 POLICIES = ("AUTO_APPROVE", "SOFT_APPROVE", "HUMAN_REVIEW", "REJECT")
+# Best first: a question's outcome is that of its best-placed gold paper.
+GOLD_OUTCOMES = ("kept", "passed the gate, not kept", "below the gate", "not a candidate")
 SERVER_WAIT_SECONDS = 120
 
 
@@ -126,23 +128,39 @@ def healthy(api: str) -> bool:
         return False
 
 
+def gold_outcome(candidate: dict | None, threshold: float) -> str:
+    """Why a gold paper is or is not kept: retrieval never found it, the relevance gate, or more relevant papers."""
+    if candidate is None:
+        return "not a candidate"
+    if candidate["kept"]:
+        return "kept"
+    return "passed the gate, not kept" if candidate["relevance"] >= threshold else "below the gate"
+
+
 def run_record(report: dict, gold: set[str], seconds: float) -> dict:
     """What one run says about answerability, from its report.json."""
-    candidates = [arxiv_id(c["paper"]["id"]) for c in report["candidates"]]
-    kept = [arxiv_id(c["paper"]["id"]) for c in report["candidates"] if c["kept"]]
-    gold_ranks = [rank for rank, pid in enumerate(candidates, 1) if pid in gold]
+    threshold = report["settings"]["rank"]["relevance_threshold"]  # SOVEREIGN_RANK__RELEVANCE_THRESHOLD
+    found: dict[str, tuple[int, dict]] = {}
+    for rank, candidate in enumerate(report["candidates"], 1):  # in fused order
+        found.setdefault(arxiv_id(candidate["paper"]["id"]), (rank, candidate))
+    gold_papers = [
+        {
+            "id": pid,
+            "rank": found[pid][0] if pid in found else None,
+            "relevance": found[pid][1].get("relevance") if pid in found else None,
+            "outcome": gold_outcome(found[pid][1] if pid in found else None, threshold),
+        }
+        for pid in sorted(gold)
+    ]
+    best = min((g["outcome"] for g in gold_papers), key=GOLD_OUTCOMES.index)
     return {
         "policy": report["decision"]["policy"],
         "decision_score": report["decision"]["score"],
         "tribunal_score": report["tribunal"]["score"],
-        "kept_ids": kept,
-        "gold_kept": bool(gold & set(kept)),
-        # why a gold paper is not kept: never a candidate (retrieval) or a candidate the gate left out
-        "gold_candidate_rank": gold_ranks[0] if gold_ranks else None,
-        "gold_relevance": max(
-            (c.get("relevance", 0.0) for c in report["candidates"] if arxiv_id(c["paper"]["id"]) in gold),
-            default=None,
-        ),
+        "kept_ids": [pid for pid, (_, c) in found.items() if c["kept"]],
+        "gold_kept": best == "kept",
+        "gold_outcome": best,
+        "gold_papers": gold_papers,
         "failed_gates": report["decision"].get("failed_gates", []),
         "reasons": report["decision"]["reasons"],
         "seconds": round(seconds, 2),
@@ -166,11 +184,10 @@ def policy_counts(rows: list[dict], condition: str) -> str:
     return " / ".join(str(counts[p]) for p in POLICIES)
 
 
-def not_kept_reason(rows: list[dict]) -> str:
-    """Present-condition runs without a gold paper kept: gold never a candidate / a candidate left out by the gate."""
-    missed = [r["present"] for r in rows if not r["present"]["gold_kept"]]
-    candidates = sum(run["gold_candidate_rank"] is not None for run in missed)
-    return f"{len(missed) - candidates} / {candidates}"
+def misses(rows: list[dict]) -> str:
+    """Questions whose gold paper is not kept with the gold present, by reason (GOLD_OUTCOMES, worst first)."""
+    counts = Counter(r["present"]["gold_outcome"] for r in rows)
+    return " / ".join(str(counts[reason]) for reason in reversed(GOLD_OUTCOMES[1:]))
 
 
 # One line per measure: name → summary of a set's rows. Add a measure here and it reaches the JSON and the table.
@@ -185,7 +202,7 @@ MEASURES: dict[str, Callable[[list[dict]], object]] = {
     "tribunal score AUROC, present vs removed": auroc,
     "policies AUTO/SOFT/HUMAN/REJECT, present": lambda rows: policy_counts(rows, "present"),
     "policies AUTO/SOFT/HUMAN/REJECT, removed": lambda rows: policy_counts(rows, "removed"),
-    "gold not kept: not a candidate / a candidate left out": not_kept_reason,
+    "gold not kept: not a candidate / below the gate / passed the gate, not kept": misses,
     "median run seconds": lambda rows: round(median(r[c]["seconds"] for r in rows for c in CONDITIONS), 1),
 }
 

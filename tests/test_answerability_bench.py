@@ -18,6 +18,7 @@ def report(policy: str, score: float, candidates: list[tuple[str, bool, float]])
         "tribunal": {"score": score},
         "candidates": [{"paper": {"id": pid}, "kept": kept, "relevance": rel} for pid, kept, rel in candidates],
         "stage_seconds": {"plan_queries": 0.1},
+        "settings": {"rank": {"relevance_threshold": 0.45}},
     }
 
 
@@ -31,12 +32,17 @@ def row(source: str, present: tuple[str, float, bool], removed: tuple[str, float
     }
 
 
-def test_run_record_reads_gold_through_version_suffixes() -> None:
-    record = run_record(
-        report("AUTO_APPROVE", 8.0, [("2402.00002", True, 0.7), ("2401.00001v3", False, 0.3)]), {"2401.00001"}, 1.234
-    )
-    assert not record["gold_kept"]
-    assert (record["gold_candidate_rank"], record["gold_relevance"], record["seconds"]) == (2, 0.3, 1.23)
+def test_run_record_places_the_best_gold_paper_through_version_suffixes() -> None:
+    candidates = [("2402.00002", True, 0.7), ("2401.00001v3", False, 0.3), ("2403.00003", False, 0.5)]
+    gold = {"2401.00001", "2403.00003", "2404.00004"}
+    record = run_record(report("AUTO_APPROVE", 8.0, candidates), gold, 1.234)
+    assert not record["gold_kept"] and record["seconds"] == 1.23
+    assert record["gold_outcome"] == "passed the gate, not kept"
+    assert [(g["rank"], g["outcome"]) for g in record["gold_papers"]] == [
+        (2, "below the gate"),
+        (3, "passed the gate, not kept"),
+        (None, "not a candidate"),
+    ]
 
 
 def test_summary_per_source() -> None:
@@ -54,7 +60,7 @@ def test_summary_per_source() -> None:
     # present scores 8, 6, 5 against removed 7, 6.5, 1: 5 of 9 pairs ordered, no ties
     assert lit["tribunal score AUROC, present vs removed"] == pytest.approx(5 / 9, abs=1e-3)
     assert lit["policies AUTO/SOFT/HUMAN/REJECT, removed"] == "1 / 0 / 1 / 1"
-    assert lit["gold not kept: not a candidate / a candidate left out"] == "0 / 1"
+    assert lit["gold not kept: not a candidate / below the gate / passed the gate, not kept"] == "0 / 0 / 1"
     assert lit["median run seconds"] == 4.0
     assert pasa["approval precision"] is None and pasa["tribunal score AUROC, present vs removed"] == 0.0
 
