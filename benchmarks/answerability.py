@@ -220,13 +220,17 @@ def markdown(summary: dict[str, dict[str, object]], notes: list[str]) -> str:
     return "\n".join([*lines, "", *notes])
 
 
-def git_commit(repo: Path, *paths: str) -> str:
-    """The repository's commit (of the last change to `paths` when given), '+dirty' when the tree has changes."""
-    commit = subprocess.run(
-        ["git", "-C", str(repo), "log", "-1", "--format=%H", "--", *paths], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
-    return commit + ("+dirty" if dirty.strip() else "")
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True).stdout.strip()
+
+
+def commits(repo: Path) -> dict[str, str]:
+    """HEAD ('+dirty' when the code has uncommitted changes) and the last commit that changed the kernel."""
+    dirty = git(repo, "status", "--porcelain", "--untracked-files=no", "--", "tasks", "flows", "benchmarks/*.py")
+    return {
+        "commit": git(repo, "rev-parse", "HEAD") + ("+dirty" if dirty else ""),
+        "kernel_commit": git(repo, "log", "-1", "--format=%H", "--", "tasks", "flows"),
+    }
 
 
 def measure(questions: list[dict], sources: dict[str, CorpusSource], work: Path) -> list[dict]:
@@ -285,8 +289,7 @@ def main() -> None:
     summary = summarise(rows)
     project = Path(inspect.getfile(Settings)).resolve().parents[1]  # the code measured: PYTHONPATH's or the install's
     payload = {
-        "commit": git_commit(project),
-        "kernel_commit": git_commit(project, "tasks", "flows"),
+        **commits(project),
         "server": args.api_url or "prefect server start (one for all runs)",
         "corpora": {
             c: {"path": str(s.path), "papers": len(s.index), "dense_model": s.dense_model} for c, s in sources.items()
