@@ -21,9 +21,19 @@ from tasks.embed import embed
 from tasks.embedders import Embedder, TermWeights
 from tasks.extract import extract_claims
 from tasks.llm import ChatModel, publish_usage_artifact, take_usage
-from tasks.models import Draft, EmbeddingSet, Plan, Policy, RankedPaper, Report, SearchResult, TribunalResult
+from tasks.models import (
+    Draft,
+    EmbeddingSet,
+    Plan,
+    Policy,
+    RankedPaper,
+    Report,
+    RevisionPlan,
+    SearchResult,
+    TribunalResult,
+)
 from tasks.plan import clean_goal, plan_queries
-from tasks.policy import decide_policy
+from tasks.policy import decide_policy, hard_gates, unmet_aspects
 from tasks.publish import PublishedBrief, publish
 from tasks.rank import merge_rank
 from tasks.revise import revise
@@ -98,6 +108,12 @@ def _convene(
     return aggregate(reviews, round_)
 
 
+def _why_no_revision(revision: RevisionPlan) -> str:
+    if revision.queries:
+        return f"the follow-up searches ({'; '.join(revision.queries)}) found no paper not already considered"
+    return "every follow-up search was already run and nothing was to drop"
+
+
 def _run_id(goal: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{slugify(goal, max_length=40, word_boundary=True)}-{(flow_run.id or 'local')[:8]}"
@@ -163,17 +179,28 @@ def research_flow(
     history = [tribunal]
     logger.info("tribunal round 0: score %.2f", tribunal.score)
 
+    tried = list(plan.queries)
     for round_ in range(1, settings.tribunal.max_revision_rounds + 1):
-        if tribunal.score >= settings.tribunal.approve_threshold:
+        complete = not hard_gates(draft) and not unmet_aspects(draft, settings.tribunal)
+        if tribunal.score >= settings.tribunal.approve_threshold and complete:
             break
         with _timed(timings, "revise"):
-            revision = revise(draft, tribunal, chat)
-        notes = notes + revision.notes
-        excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
+            revision = revise(draft, tribunal, tried, chat)
+        tried += revision.queries
+        more: list[SearchResult] = []
         if revision.queries:
             with _timed(timings, "search"):
                 more, more_errors = run_searches(revision.queries, paper_source, settings)
-            results, search_errors = results + more, search_errors + more_errors
+            search_errors += more_errors
+        seen = {p.id for r in results for p in r.papers}
+        new_papers = {p.id for r in more for p in r.papers} - seen
+        if not new_papers and not revision.drop_claim_ids and not revision.drop_paper_ids:
+            notes = notes + [f"no revision was possible: {_why_no_revision(revision)}"]
+            draft = draft.model_copy(update={"revision_notes": notes})
+            break
+        notes = notes + revision.notes
+        excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
+        results = results + more
         ranked, draft, embeddings = _analyse(
             plan, results, embedder, weights, settings, timings, excluded, dropped, round_, notes, chat
         )
@@ -182,7 +209,7 @@ def research_flow(
         logger.info("tribunal round %d: score %.2f", round_, tribunal.score)
 
     with _timed(timings, "decide_policy"):
-        decision = decide_policy(draft, tribunal, settings.tribunal, settings.rank.relevance_threshold)
+        decision = decide_policy(draft, tribunal, settings.tribunal)
     owner_review = None
     if decision.policy is Policy.HUMAN_REVIEW and settings.approval.timeout_seconds:
         owner_review = request_owner_review(

@@ -8,13 +8,23 @@ from prefect import task
 
 from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.coverage import aspect_verdicts
 from tasks.llm import ChatModel, ask
-from tasks.models import Citation, Claim, Draft, Label, Plan, RankedPaper
-from tasks.plan import is_quantity
+from tasks.models import AspectKind, AspectVerdict, Citation, Claim, Draft, Label, Plan, RankedPaper
 from tasks.progress import STAGE_HOOKS
 
 # The answer stays readable: the strongest few claims per aspect; every claim is still listed in the brief.
 CLAIMS_PER_ASPECT = 4
+# How the verdict names each kind of aspect.
+KIND_LABELS = {
+    AspectKind.ENTITY: "the method or entity asked about",
+    AspectKind.QUANTITY: "what is measured",
+    AspectKind.COMPARISON: "what it is compared with",
+    AspectKind.SETTING: "setting",
+    AspectKind.TOPIC: "",
+}
+# Specific aspects first, so a claim is quoted under the entity it is about rather than under "trade-offs".
+KIND_ORDER = [AspectKind.ENTITY, AspectKind.TOPIC, AspectKind.COMPARISON, AspectKind.SETTING, AspectKind.QUANTITY]
 
 
 def _first_author(ranked: RankedPaper) -> str:
@@ -26,7 +36,7 @@ def _first_author(ranked: RankedPaper) -> str:
 
 
 def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: list[Claim]) -> str:
-    aspects = "; ".join(plan.aspects)
+    aspects = "; ".join(plan.aspect_texts)
     if not kept:
         return (
             f"The retrieved literature does not answer this question. {considered} candidate papers were "
@@ -35,9 +45,18 @@ def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: lis
         )
     return (
         f"The retrieved literature does not answer this question with verifiable findings: {len(kept)} "
-        f"relevant papers were kept and {len(claims)} claims extracted, but none could be verified against "
-        "its source. Treat the papers in References as leads, not as an answer."
+        f"relevant papers were kept and {len(claims)} claims extracted, but no verified claim addresses "
+        f"{aspects}. Treat the papers in References as leads, not as an answer."
     )
+
+
+def _verdict_line(verdict: AspectVerdict, numbers: dict[str, int]) -> str:
+    label = KIND_LABELS[verdict.aspect.kind]
+    name = f"{verdict.aspect.text} ({label})" if label else verdict.aspect.text
+    if not verdict.addressed:
+        return f"- {name}: not addressed by the retrieved literature"
+    cited = "".join(f"[{n}]" for n in sorted({numbers[pid] for pid in verdict.paper_ids}))
+    return f"- {name}: addressed by {cited}"
 
 
 @task(name="compose_draft", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
@@ -49,49 +68,45 @@ def compose_draft(
     revision_notes: list[str] | None = None,
     chat: ChatModel | None = None,
 ) -> Draft:
-    """A draft whose answer cites only VERIFIED claims, grouped by the goal aspect they address."""
+    """A draft that opens with a per-aspect verdict and quotes the VERIFIED claims that address each aspect."""
     kept = [r for r in ranked if r.kept]
     by_id = {r.paper.id: r for r in kept}
-    verified = sorted(
-        (c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id),
-        key=lambda c: -c.confidence * by_id[c.paper_id].relevance,
-    )
+    strength = {c.id: c.confidence * by_id[c.paper_id].relevance for c in claims if c.paper_id in by_id}
+    coverage = aspect_verdicts(plan, claims, kept)
+    verified = {c.id: c for c in claims if c.id in strength and c.label is Label.VERIFIED}
+    ordered = sorted(coverage, key=lambda v: KIND_ORDER.index(v.aspect.kind))
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
-
-    def cite(claim: Claim) -> str:
-        number = numbers.setdefault(claim.paper_id, len(numbers) + 1)
-        citations.append(Citation(claim_id=claim.id, paper_id=claim.paper_id, number=number))
-        return f"{_first_author(by_id[claim.paper_id])} [{number}]: “{claim.text}”"
+    for verdict in ordered:
+        for claim_id in sorted(verdict.claim_ids, key=lambda i: -strength[i]):
+            claim = verified[claim_id]
+            if claim_id not in {c.claim_id for c in citations}:
+                number = numbers.setdefault(claim.paper_id, len(numbers) + 1)
+                citations.append(Citation(claim_id=claim_id, paper_id=claim.paper_id, number=number))
 
     paragraphs: list[str] = []
-    used: set[str] = set()
-    uncovered = []
-    # Specific aspects first, so a claim lands under the entity it is about rather than under "trade-offs".
-    for aspect in sorted(plan.aspects, key=is_quantity):
-        if not any(aspect in c.aspects for c in verified):
-            uncovered.append(aspect)
-            continue
-        backing = [c for c in verified if aspect in c.aspects and c.id not in used][:CLAIMS_PER_ASPECT]
-        if backing:
-            used.update(c.id for c in backing)
-            paragraphs.append(f"On {aspect}:\n" + "\n".join(f"- {cite(c)}" for c in backing))
-    rest = [c for c in verified if c.id not in used][:CLAIMS_PER_ASPECT]
-    if rest:
-        paragraphs.append("Further findings:\n" + "\n".join(f"- {cite(c)}" for c in rest))
+    quoted: set[str] = set()
+    for verdict in ordered:
+        backing = [i for i in sorted(verdict.claim_ids, key=lambda i: -strength[i]) if i not in quoted]
+        if backing[:CLAIMS_PER_ASPECT]:
+            quoted.update(backing[:CLAIMS_PER_ASPECT])
+            quotes = [verified[i] for i in backing[:CLAIMS_PER_ASPECT]]
+            lines = [f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{c.text}”" for c in quotes]
+            paragraphs.append(f"On {verdict.aspect.text}:\n" + "\n".join(lines))
 
-    if verified:
+    answered = any(v.addressed for v in coverage)
+    if answered:
+        addressed = sum(v.addressed for v in coverage)
+        verdicts = "\n".join(_verdict_line(v, numbers) for v in coverage)
         lead = (
-            f"{len(verified)} verified findings from {len({c.paper_id for c in verified})} of the {len(kept)} "
-            "relevant papers bear on the question; the strongest are quoted below, each from its source."
+            f"Verified evidence from {len(numbers)} of the {len(kept)} relevant papers addresses {addressed} of the "
+            f"{len(coverage)} aspects of the question; the strongest findings are quoted below, each from its "
+            "source."
         )
-        if uncovered:
-            paragraphs.append("The retrieved literature does not address: " + "; ".join(uncovered) + ".")
         if chat is not None:
-            cited = {c.id: c for c in verified}
-            findings = [(x.number, x.paper_id, cited[x.claim_id].text) for x in citations]
+            findings = [(x.number, x.paper_id, verified[x.claim_id].text) for x in citations]
             lead = f"{model_summary(plan.goal, findings, chat)}\n\n{lead}"
-        answer = "\n\n".join([lead, *paragraphs])
+        answer = "\n\n".join([f"Aspects of the question:\n{verdicts}", lead, *paragraphs])
     else:
         answer = _no_answer(plan, kept, len(ranked), claims)
     return Draft(
@@ -102,7 +117,8 @@ def compose_draft(
         claims=claims,
         answer=answer,
         citations=citations,
-        answered=bool(verified),
+        answered=answered,
+        coverage=coverage,
         revision_round=revision_round,
         revision_notes=revision_notes or [],
     )

@@ -112,3 +112,8 @@ class TermWeights(BaseModel):
 
     def weight(self, term: str) -> float:
         return self._model.idf(term)
+
+    @property
+    def max_weight(self) -> float:
+        """The IDF of a term found in one document: the rarest a known term can be."""
+        return self._model.max_idf

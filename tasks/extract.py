@@ -8,9 +8,9 @@ from prefect import task
 
 from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.coverage import aspects_addressed
 from tasks.llm import ChatModel, ask
 from tasks.models import Claim, Plan, RankedPaper, content_id
-from tasks.plan import is_quantity
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import ExtractSettings
 from tasks.text import normalize_space, numbers, split_sentences, term_set
@@ -38,21 +38,6 @@ MIN_CHARS, MAX_CHARS = 40, 900
 MIN_FINDING = 0.4
 
 
-def aspects_covered(plan: Plan, text: str) -> list[str]:
-    """Goal aspects the text speaks to (half of an aspect's terms, or a finding for a quantity aspect)."""
-    terms = term_set(text)
-    covered = []
-    for aspect in plan.aspects:
-        if is_quantity(aspect):
-            if FINDING_CUES.search(text) and (numbers(text) or re.search(r"\bthan\b|compar|trade", text, re.I)):
-                covered.append(aspect)
-            continue
-        aspect_terms = term_set(aspect)
-        if aspect_terms and len(aspect_terms & terms) / len(aspect_terms) >= 0.5:
-            covered.append(aspect)
-    return covered
-
-
 def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
     """0..1: states a finding (cues, numbers) and relates to the goal's terms; 0 without a finding cue."""
     cues = len(FINDING_CUES.findall(sentence))
@@ -66,6 +51,19 @@ def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
         return 0.0
     overlap = len(goal_terms & term_set(sentence)) / max(1, len(goal_terms))
     return round(0.5 * finding + 0.5 * min(1.0, 2 * overlap), 4)
+
+
+def _pick_sentences(
+    scored: list[tuple[float, int, int, list[str]]], limit: int, aspect_bonus: float
+) -> list[tuple[float, int, int, list[str]]]:
+    """The best finding sentences, each next one preferred for the goal aspects the chosen ones do not yet address."""
+    left, chosen, covered = list(scored), [], set()
+    while left and len(chosen) < limit:
+        best = max(left, key=lambda s: (s[0] + aspect_bonus * len(set(s[3]) - covered), -s[1]))
+        left.remove(best)
+        chosen.append(best)
+        covered.update(best[3])
+    return chosen
 
 
 @task(name="extract_claims", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
@@ -87,23 +85,21 @@ def extract_claims(
                 continue
             score = sentence_score(sentence, goal_terms, position)
             if score >= settings.min_sentence_score:
-                scored.append((score, start, end))
-        best = sorted(scored, key=lambda s: (-s[0], s[1]))[: settings.claims_per_paper]
-        claims = []
-        for _, start, end in sorted(best, key=lambda s: s[1]):
-            sentence = abstract[start:end]
-            text = normalize_space(sentence)
-            claims.append(
-                Claim(
-                    id=content_id(ranked.paper.id, start, end, text),
-                    text=text,
-                    paper_id=ranked.paper.id,
-                    source_sentence=sentence,
-                    start=start,
-                    end=end,
-                    aspects=aspects_covered(plan, f"{ranked.paper.title}. {text}"),
-                )
+                aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
+                scored.append((score, start, end, aspects))
+        chosen = _pick_sentences(scored, settings.claims_per_paper, settings.aspect_bonus)
+        claims = [
+            Claim(
+                id=content_id(ranked.paper.id, start, end, normalize_space(abstract[start:end])),
+                text=normalize_space(abstract[start:end]),
+                paper_id=ranked.paper.id,
+                source_sentence=abstract[start:end],
+                start=start,
+                end=end,
+                aspects=aspects,
             )
+            for _, start, end, aspects in sorted(chosen, key=lambda s: s[1])
+        ]
         if claims:
             per_paper.append(claims)
     per_paper = [claims for claims in per_paper if claims]
@@ -139,6 +135,6 @@ def model_claims(plan: Plan, ranked: RankedPaper, limit: int, chat: ChatModel) -
             source_sentence=sentence,
             start=start,
             end=end,
-            aspects=aspects_covered(plan, f"{paper.title}. {text} {sentence}"),
+            aspects=aspects_addressed(plan, f"{text} {sentence}", paper.title),
         )
     return sorted(claims.values(), key=lambda c: c.start)

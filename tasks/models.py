@@ -54,14 +54,43 @@ class RankedPaper(BaseModel):
     kept: bool = False
 
 
+class AspectKind(StrEnum):
+    ENTITY = "entity"
+    QUANTITY = "quantity"
+    COMPARISON = "comparison"
+    SETTING = "setting"
+    TOPIC = "topic"
+
+
+class Aspect(BaseModel):
+    """One part of the goal an answer must address, typed by the role it plays in the question."""
+
+    text: str = Field(description="The goal's own words for it, e.g. 'mixture-of-experts LoRA adapters', '7B/13B'.")
+    kind: AspectKind = Field(
+        description="entity: the method or entity asked about; quantity: what is measured; comparison: what it is "
+        "compared with; setting: benchmarks, datasets, model families and sizes; topic: any other key phrase."
+    )
+
+
 class Plan(BaseModel):
-    """The goal's search plan."""
+    """The goal's search plan: its typed aspects and the queries that search for them."""
 
     goal: str
     queries: list[str]
-    aspects: list[str] = Field(description="Key phrases of the goal that an answer must address.")
+    aspects: list[Aspect] = Field(description="Parts of the goal an answer must address, in the goal's order.")
     central: str = Field("", description="The goal's central method or entity, the most specific aspect.")
     key_terms: list[str] = Field(description="Stemmed content terms of the goal.")
+    term_weights: dict[str, float] = Field(
+        default_factory=dict, description="Corpus IDF of each goal term; empty when no corpus was at hand (arXiv)."
+    )
+
+    @property
+    def aspect_texts(self) -> list[str]:
+        return [a.text for a in self.aspects]
+
+    def of_kind(self, *kinds: AspectKind) -> list[Aspect]:
+        """The aspects of the given kinds, in the goal's order."""
+        return [a for a in self.aspects if a.kind in kinds]
 
 
 class Label(StrEnum):
@@ -175,6 +204,19 @@ class Citation(BaseModel):
     number: int
 
 
+class AspectVerdict(BaseModel):
+    """Whether verified evidence addresses one aspect of the goal, and with which claims and papers."""
+
+    aspect: Aspect
+    claim_ids: list[str] = Field(default_factory=list, description="Verified claims whose sentence addresses it.")
+    paper_ids: list[str] = Field(default_factory=list, description="Papers those claims come from.")
+    independent_papers: int = Field(0, description="Those papers counted once per first author.")
+
+    @property
+    def addressed(self) -> bool:
+        return bool(self.claim_ids)
+
+
 class Draft(BaseModel):
     """The brief under review: the answer and the evidence it rests on."""
 
@@ -186,6 +228,7 @@ class Draft(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
     answered: bool = Field(description="Whether verified evidence answers the goal at all.")
+    coverage: list[AspectVerdict] = Field(default_factory=list, description="Per aspect of the goal, its evidence.")
     revision_round: int = 0
     revision_notes: list[str] = Field(default_factory=list)
 

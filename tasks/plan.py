@@ -2,79 +2,29 @@
 
 from __future__ import annotations
 
-import re
-
 from prefect import task
 
 from tasks import prompts
 from tasks.common import STAGE_CACHE
 from tasks.embedders import TermWeights
+from tasks.goal import QUANTITY_WORDS, goal_words, is_model_size, parse_goal, specificity, word_idf
 from tasks.llm import ChatModel, ask
-from tasks.models import Plan
+from tasks.models import Aspect, AspectKind, Plan
 from tasks.progress import STAGE_HOOKS
-from tasks.text import STOP_WORDS, content_terms, words
+from tasks.text import content_terms
 
-# Words naming what is measured; a chunk made of them is the "measured quantity" lens of a goal.
-QUANTITY_WORDS = frozenset(
-    """trade-off trade-offs tradeoff tradeoffs accuracy performance efficiency latency cost costs memory
-    speed throughput robustness error errors f1 bleu rouge perplexity quality benefits benefit drawbacks
-    limitations advantages disadvantages effect effects impact gains improvement improvements scaling
-    benchmark benchmarks evaluation results energy runtime complexity""".split()
-)
-# How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
-# Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
-# AutoScholar recall@20, lexical channels: 0.246 → 0.252.
-REQUEST_WORDS = frozenset(
-    """introduced introduce introduces introducing focused focus focuses focusing demonstrated demonstrate
-    demonstrates utilized utilize utilizes talk talks talked mentioned mentions researchers describes described
-    describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
-    concerning looking interested want know first paper's""".split()
-)
-NOT_TOPIC = STOP_WORDS | REQUEST_WORDS
 # "trade-offs" or "accuracy" frame the question; a paper need not use those words to address it.
 QUANTITY_TERM_FACTOR = 0.3
-# With the corpus's term IDF at hand, one query is the goal's rarest words: the terms that single out its papers.
-# Recall@20 / @5 with the 3 rarest in place of each key phrase's last word: AutoScholar 0.287 → 0.290 / 0.161 → 0.176,
-# LitSearch (held out) 0.500 → 0.522 / 0.347 → 0.334. The 2 rarest: AutoScholar 0.285 / 0.171; the 4 rarest: 0.282 /
-# 0.163. Choosing the central phrase by IDF as well: 0.290 / 0.180; adding the 2 rarest phrases as a query: 0.282.
+# With the corpus's term IDF at hand, one query is the goal's rarest words: the terms that single out its papers
+# (benchmarks/results/retrieval.md has the measurements behind the count).
 RAREST_WORDS = 3
 
 
-def _chunks(goal: str) -> list[list[str]]:
-    """Runs of consecutive content words: the goal's key phrases."""
-    chunks, current = [], []
-    for word in words(goal):
-        if word.lower() in NOT_TOPIC or (len(word) < 2 and not word.isupper()):
-            if current:
-                chunks.append(current)
-            current = []
-        else:
-            current.append(word)
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _salience(chunk: list[str]) -> float:
-    """How specific a phrase is: acronyms, compounds and names outrank plain words."""
-    score = 0.0
-    for w in chunk:
-        score += 1.0
-        if re.search(r"[A-Z].*[A-Z]|\d", w) or "-" in w:
-            score += 1.5
-        if w.lower() in QUANTITY_WORDS:
-            score -= 0.8
-    return score
-
-
-def word_idf(word: str, weights: TermWeights) -> float:
-    """The IDF of a word's rarest term ("LoRA-based" → "lora"); 0 for a word of stop words only."""
-    return max((weights.weight(t) for t in content_terms(word)), default=0.0)
-
-
-def _rarest_words(chunks: list[list[str]], weights: TermWeights) -> str:
+def _rarest_words(aspects: list[Aspect], weights: TermWeights) -> str:
     """The goal's RAREST_WORDS words of highest corpus IDF, in the goal's order; measured quantities count less."""
-    goal_words = list(dict.fromkeys(w for c in chunks for w in c))
+    # settings (benchmarks, model sizes) are rare words too, but they name where the topic was measured
+    topic = [a for a in aspects if a.kind is not AspectKind.SETTING] or aspects
+    goal_words = list(dict.fromkeys(w for a in topic for w in a.text.split() if not is_model_size(w)))
 
     def rarity(word: str) -> float:
         return word_idf(word, weights) * (QUANTITY_TERM_FACTOR if word.lower() in QUANTITY_WORDS else 1.0)
@@ -92,11 +42,6 @@ def _dedupe_words(parts: list[str]) -> str:
     return " ".join(out)
 
 
-def is_quantity(phrase: str) -> bool:
-    """Whether the phrase only names a measured quantity (trade-offs, accuracy …)."""
-    return all(w.lower() in QUANTITY_WORDS for w in phrase.split())
-
-
 class GoalError(ValueError):
     """The research goal cannot be researched as given."""
 
@@ -108,53 +53,71 @@ def clean_goal(goal: str, max_chars: int) -> str:
         raise GoalError('the research goal is empty; pass a question such as "How does X affect Y?"')
     if len(cleaned) > max_chars:
         raise GoalError(f"the research goal has {len(cleaned)} characters; keep it under {max_chars}")
-    if not _chunks(cleaned):
+    if not parse_goal(cleaned):
         raise GoalError("the research goal has no searchable words; ask a question about a topic")
     return cleaned
 
 
 @task(name="plan_queries", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
 def plan_queries(goal: str, chat: ChatModel | None = None, weights: TermWeights | None = None) -> Plan:
-    """Up to four distinct queries: key terms, central entity, measured quantity, rarest words or broader framing."""
-    chunks = _chunks(goal)
-    if not chunks:
+    """The goal's typed aspects and four distinct queries: key phrases, central entity, its measured quantity,
+    and its rarest words (or, without a corpus, its settings and comparison)."""
+    aspects = parse_goal(goal, weights)
+    if not aspects:
         raise GoalError("the goal has no searchable words; ask a question about a topic")
-    phrases = [" ".join(c) for c in chunks]
-    central = max(chunks, key=_salience)
-    central_phrase = " ".join(central)
-    quantity = [p for p in phrases if any(w.lower() in QUANTITY_WORDS for w in p.split())]
-    others = [p for p in phrases if p != central_phrase]
-
+    texts = [a.text for a in aspects]
+    central = next((a.text for a in aspects if a.kind is AspectKind.ENTITY), texts[0])
+    of = {kind: [a.text for a in aspects if a.kind is kind] for kind in AspectKind}
+    others = [t for t in texts if t != central]
     candidates = [
-        _dedupe_words(phrases),
-        central_phrase,
-        _dedupe_words([*(quantity or others[:1]), central_phrase]),
-        *([_rarest_words(chunks, weights)] if weights is not None else []),
-        _dedupe_words([c[-1] for c in chunks] if len(chunks) > 1 else central[-2:]),
+        _dedupe_words(texts),
+        central,
+        _dedupe_words([*(of[AspectKind.QUANTITY] or others[:1]), central]),
+        _rarest_words(aspects, weights) if weights is not None else "",
+        _dedupe_words([central, *of[AspectKind.SETTING], *of[AspectKind.COMPARISON]]),
     ]
     # Short goals: fill up with the goal's own sub-phrases and words, never with invented topics.
-    candidates += phrases + [_dedupe_words([a, b]) for a in phrases for b in phrases if a < b]
-    candidates += [" ".join(c[i:j]) for c in chunks for i in range(len(c)) for j in range(len(c), i + 1, -1)]
-    candidates += sorted((w for c in chunks for w in c), key=lambda w: -_salience([w]))
+    candidates += texts + [_dedupe_words([a, b]) for a in texts for b in texts if a < b]
+    candidates += sorted((w for t in texts for w in t.split()), key=lambda w: -specificity([w], weights))
     queries: list[str] = []
     for q in candidates:
         if q and q.lower() not in {x.lower() for x in queries}:
             queries.append(q)
+    key_terms = sorted(set(content_terms(" ".join(texts))))
     plan = Plan(
         goal=goal,
         queries=queries[:4],
-        aspects=phrases,
-        central=central_phrase,
-        key_terms=sorted(set(content_terms(" ".join(w for c in chunks for w in c)))),
+        aspects=aspects,
+        central=central,
+        key_terms=key_terms,
+        term_weights={t: round(weights.weight(t), 4) for t in key_terms} if weights is not None else {},
     )
     return plan if chat is None else model_queries(plan, chat)
 
 
+def grounded_aspects(goal: str, proposed: list[prompts.ProposedAspect]) -> list[Aspect]:
+    """The model's aspects whose every word is a word of the goal, or none unless exactly one is the entity."""
+    allowed = {w.lower() for w in goal_words(goal)}
+    aspects = []
+    for item in proposed:
+        text = " ".join(item.text.split())
+        if text and {w.lower() for w in goal_words(text)} <= allowed and text.lower() not in {
+            a.text.lower() for a in aspects
+        }:
+            aspects.append(Aspect(text=text, kind=AspectKind(item.kind)))
+    return aspects if sum(a.kind is AspectKind.ENTITY for a in aspects) == 1 else []
+
+
 def model_queries(plan: Plan, chat: ChatModel) -> Plan:
-    """The model's queries, topped up to four with the offline ones; aspects stay the goal's own phrases."""
-    reply = ask(chat, prompts.plan_messages(plan.goal, plan.aspects), prompts.PlanReply, "plan_queries")
+    """The model's queries, topped up to four with the offline ones; its aspects replace the parsed ones when every
+    word of them is the goal's own and exactly one is the entity."""
+    reply = ask(chat, prompts.plan_messages(plan.goal, plan.aspect_texts), prompts.PlanReply, "plan_queries")
     queries: list[str] = []
     for query in [*(" ".join(q.split())[:200] for q in reply.queries), *plan.queries]:
         if query and query.lower() not in {q.lower() for q in queries}:
             queries.append(query)
-    return plan.model_copy(update={"queries": queries[:4]})
+    aspects = grounded_aspects(plan.goal, reply.aspects)
+    if not aspects:
+        return plan.model_copy(update={"queries": queries[:4]})
+    central = next(a.text for a in aspects if a.kind is AspectKind.ENTITY)
+    return plan.model_copy(update={"queries": queries[:4], "aspects": aspects, "central": central})

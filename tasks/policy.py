@@ -1,52 +1,61 @@
-"""decide_policy: computed hard gates first, then the tribunal's score against the thresholds."""
+"""decide_policy: computed gates on the goal's aspects first, then the tribunal's score against the thresholds."""
 
 from __future__ import annotations
 
 from prefect import task
 
 from tasks.common import STAGE_CACHE
-from tasks.models import Decision, Draft, Label, Policy, TribunalResult
+from tasks.models import AspectKind, Decision, Draft, Policy, TribunalResult
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import TribunalSettings
+from tasks.tribunal import REQUIRED_KINDS
 
 
-def hard_gates(draft: Draft, relevance_threshold: float) -> list[str]:
-    """Gates no score can override: they are computed from the draft, never asked of a model."""
+def hard_gates(draft: Draft) -> list[str]:
+    """Gates no score can override: computed from the draft's evidence, never asked of a model."""
     failed = []
-    claims = {c.id: c for c in draft.claims}
-    if not draft.answered or not any(c.label is Label.VERIFIED for c in draft.claims):
-        failed.append("no verified evidence for the goal")
-    cited_papers = {c.paper_id for c in draft.citations}
-    relevance = {p.paper.id: p.relevance for p in draft.papers}
-    off_topic = [pid for pid in cited_papers if relevance.get(pid, 0.0) < relevance_threshold]
-    if off_topic:
-        failed.append(f"answer cites off-topic sources: {', '.join(sorted(off_topic))}")
-    unverified = [
-        c.claim_id
-        for c in draft.citations
-        if claims.get(c.claim_id) is None or claims[c.claim_id].label is not Label.VERIFIED
-    ]
-    if unverified:
-        failed.append(f"answer cites unverified claims: {', '.join(sorted(set(unverified)))}")
+    if not draft.answered:
+        failed.append("no verified evidence addresses the goal")
+    for verdict in draft.coverage:
+        if verdict.aspect.kind is AspectKind.ENTITY and not verdict.addressed:
+            failed.append(f"the central entity '{verdict.aspect.text}' is not addressed by verified evidence")
     return failed
 
 
+def unmet_aspects(draft: Draft, settings: TribunalSettings) -> list[str]:
+    """Why the answer is incomplete: aspects not addressed, and required ones resting on too few papers."""
+    unmet = []
+    for verdict in draft.coverage:
+        if not verdict.addressed:
+            unmet.append(f"not addressed by the retrieved literature: '{verdict.aspect.text}'")
+        elif verdict.aspect.kind in REQUIRED_KINDS and verdict.independent_papers < settings.min_independent_papers:
+            unmet.append(
+                f"'{verdict.aspect.text}' rests on {verdict.independent_papers} independent paper(s), "
+                f"fewer than {settings.min_independent_papers}"
+            )
+    return unmet
+
+
 @task(name="decide_policy", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def decide_policy(
-    draft: Draft, tribunal: TribunalResult, settings: TribunalSettings, relevance_threshold: float
-) -> Decision:
+def decide_policy(draft: Draft, tribunal: TribunalResult, settings: TribunalSettings) -> Decision:
     """AUTO_APPROVE, SOFT_APPROVE, HUMAN_REVIEW or REJECT, with the reasons."""
-    failed = hard_gates(draft, relevance_threshold)
     score = tribunal.score
+    if not draft.papers:
+        reason = f"none of the {draft.candidates_considered} candidate papers is on-topic"
+        return Decision(policy=Policy.REJECT, score=score, failed_gates=[reason], reasons=[reason])
+    failed = hard_gates(draft)
+    unmet = unmet_aspects(draft, settings)
     if failed:
         policy, reason = Policy.HUMAN_REVIEW, "a hard gate failed; the owner must review"
-    elif score >= settings.approve_threshold:
+    elif score >= settings.approve_threshold and not unmet:
         policy, reason = Policy.AUTO_APPROVE, f"score {score:.2f} ≥ {settings.approve_threshold}"
     elif score >= settings.reject_floor:
-        policy, reason = (
-            Policy.SOFT_APPROVE,
-            (f"score {score:.2f} < {settings.approve_threshold} after {tribunal.round} revision round(s)"),
+        policy = Policy.SOFT_APPROVE
+        reason = (
+            "the answer is incomplete"
+            if score >= settings.approve_threshold
+            else f"score {score:.2f} < {settings.approve_threshold} after {tribunal.round} revision round(s)"
         )
     else:
         policy, reason = Policy.REJECT, f"score {score:.2f} below the floor {settings.reject_floor}"
-    return Decision(policy=policy, score=score, failed_gates=failed, reasons=[reason, *failed])
+    return Decision(policy=policy, score=score, failed_gates=failed, reasons=[reason, *failed, *unmet])

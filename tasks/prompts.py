@@ -25,8 +25,20 @@ class Reply(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ProposedAspect(Reply):
+    text: str = Field(min_length=1, max_length=200, description="The aspect in the question's own words.")
+    kind: Literal["entity", "quantity", "comparison", "setting", "topic"]
+
+
 class PlanReply(Reply):
     queries: list[str] = Field(min_length=1, max_length=8, description="Distinct search queries, 2-8 words each.")
+    aspects: list[ProposedAspect] = Field(
+        default_factory=list,
+        max_length=12,
+        description="The parts of the question an answer must address, each in the question's own words: exactly "
+        "one entity (the method or entity asked about), and any quantity (what is measured), comparison (what it is "
+        "compared with), setting (benchmarks, datasets, model families or sizes) and topic.",
+    )
 
 
 class ExtractedClaim(Reply):
@@ -109,7 +121,8 @@ def plan_messages(goal: str, aspects: list[str]) -> list[Message]:
         "Write 4 distinct search queries for a keyword search engine over arXiv titles and abstracts that together "
         "find the papers answering the research question: (1) its key terms, (2) its central method or entity, "
         "(3) the measured quantity together with the entity, (4) a broader framing. 2-8 words each, no boolean "
-        f"operators, no quotes.\nAspects an answer must cover: {'; '.join(aspects)}\n"
+        "operators, no quotes. Also list the question's aspects, each in the question's own words, with its kind."
+        f"\nAspects found by a parser, to correct or confirm: {'; '.join(aspects)}\n"
         + quote("research question", goal)
     )
     return _conversation("plan_queries", "search planner", PlanReply, user)

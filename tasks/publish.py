@@ -304,10 +304,17 @@ def _banner(report: Report) -> Banner:
     tone, summary = {
         Policy.SOFT_APPROVE: (
             "draft",
-            f"Soft-approved as a draft: tribunal score {score}, below the threshold {approve}.",
+            f"Soft-approved as a draft: tribunal score {score} (threshold {approve}); the answer is incomplete."
+            if decision.score >= approve
+            else f"Soft-approved as a draft: tribunal score {score}, below the threshold {approve}.",
         ),
         Policy.HUMAN_REVIEW: ("held", f"Held for owner review (tribunal score {score})."),
-        Policy.REJECT: ("rejected", f"Rejected: tribunal score {score}, below the reject floor."),
+        Policy.REJECT: (
+            "rejected",
+            f"Rejected: tribunal score {score}, below the reject floor."
+            if report.draft.papers
+            else "Rejected: nothing retrieved is on-topic.",
+        ),
     }[decision.policy]
     gates = [f"Failed gate: {gate}." for gate in decision.failed_gates]
     lines = [summary, *gates, *_reasons(report)]

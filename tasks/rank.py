@@ -9,8 +9,9 @@ from tasks.common import STAGE_CACHE
 from tasks.corpus import normalize_id, paper_text
 from tasks.dense import dense_installed, maxsim, token_words
 from tasks.embedders import Embedder, TermWeights
-from tasks.models import Paper, Plan, RankedPaper, SearchResult
-from tasks.plan import NOT_TOPIC, QUANTITY_TERM_FACTOR, QUANTITY_WORDS, word_idf
+from tasks.goal import NOT_TOPIC, QUANTITY_WORDS, is_name, word_idf
+from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult
+from tasks.plan import QUANTITY_TERM_FACTOR
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
 from tasks.text import content_terms, term_pairs, term_set, words
@@ -61,7 +62,7 @@ def goal_term_weights(plan: Plan, weights: TermWeights) -> dict[str, float]:
 
 def phrase_pairs(plan: Plan) -> set[tuple[str, str]]:
     """Adjacent term pairs inside the goal's key phrases ("visual instruction tuning" → two pairs)."""
-    return {pair for aspect in plan.aspects for pair in term_pairs(content_terms(aspect))}
+    return {pair for aspect in plan.aspect_texts for pair in term_pairs(content_terms(aspect))}
 
 
 def phrase_coverage(pairs: set[tuple[str, str]], text: str) -> float:
@@ -125,9 +126,11 @@ def merge_rank(
         token_weights = goal_token_weights(plan.goal, weights)
         closeness = maxsim(plan.goal, [texts[i] for i in leading]) @ token_weights / token_weights.sum()
         add_rank_channel(fused, [ids[i] for i in leading], closeness, MAXSIM_RANK_WEIGHT, settings.rrf_k)
-    ranked = []
+    ranked, off_centre = [], set()
     for pid, text, sim, coverage in zip(ids, texts, similarities, coverages):
         central = term_coverage(central_weights, text) if central_weights else 1.0
+        if not central:
+            off_centre.add(pid)
         # A paper that misses the goal's central entity is at best half relevant, however many other terms match.
         relevance = (COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim)) * (0.5 + 0.5 * central)
         ranked.append(
@@ -140,8 +143,35 @@ def merge_rank(
                 matched_queries=queries[pid],
             )
         )
-    # Keep the most relevant papers that pass the gate; list every candidate in fused order for inspection.
-    gated = sorted((r for r in ranked if r.relevance >= settings.relevance_threshold), key=lambda r: -r.relevance)
+    # Keep, in the retrieval's own order, the papers that pass the gate and state some of the central entity; a
+    # paper named after the goal's method is kept first whatever its relevance, since a long question matches few
+    # of its words.
+    method_papers = {r.paper.id for r in ranked if names_method(plan, r.paper.title, weights, settings)}
+    ordered = sorted(ranked, key=lambda r: (r.paper.id not in method_papers, -r.fused_score, r.paper.id))
+    gated = [
+        r
+        for r in ordered
+        if r.paper.id in method_papers
+        or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
+    ]
     for r in gated[: settings.max_papers]:
         r.kept = True
     return sorted(ranked, key=lambda r: (-r.fused_score, r.paper.id))
+
+
+def method_names(plan: Plan, weights: TermWeights, settings: RankSettings) -> set[str]:
+    """Terms of the goal's central entity that name a method: written as a name (MixLoRA, TinyBERT) and rare."""
+    central = next((a.text for a in plan.aspects if a.kind is AspectKind.ENTITY), "")
+    return {
+        term
+        for word in central.split()
+        if is_name(word)
+        for term in content_terms(word)
+        if weights.weight(term) >= settings.method_name_idf_share * weights.max_weight
+    }
+
+
+def names_method(plan: Plan, title: str, weights: TermWeights, settings: RankSettings) -> bool:
+    """Whether the title names the goal's method: the method's own paper."""
+    names = method_names(plan, weights, settings)
+    return bool(names) and bool(names & term_set(title))

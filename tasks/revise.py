@@ -11,17 +11,28 @@ from tasks.models import Draft, FindingKind, RevisionPlan, TribunalResult
 from tasks.progress import STAGE_HOOKS
 
 
+def followup_query(aspect: str, central: str, tried: set[str]) -> str | None:
+    """A search for an aspect that no query so far has run: with the central entity first, then alone."""
+    candidates = [f"{central} {aspect}", f"{aspect} {central}", aspect] if aspect.lower() != central.lower() else []
+    return next((q for q in candidates if q.lower() not in tried), None)
+
+
 @task(name="revise", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def revise(draft: Draft, tribunal: TribunalResult, chat: ChatModel | None = None) -> RevisionPlan:
-    """Search again for missing aspects, drop unsupported claims and off-topic papers."""
-    central = max(draft.plan.queries[1:2] or draft.plan.queries[:1], key=len, default="")
+def revise(
+    draft: Draft, tribunal: TribunalResult, tried: list[str] | None = None, chat: ChatModel | None = None
+) -> RevisionPlan:
+    """Search again for unaddressed or uncorroborated aspects, drop unsupported claims and off-topic papers."""
+    central = draft.plan.central or max(draft.plan.queries[1:2] or draft.plan.queries[:1], key=len, default="")
+    before = list(dict.fromkeys([*draft.plan.queries, *(tried or [])]))
+    searched = {q.lower() for q in before}
     plan = RevisionPlan()
     for finding in tribunal.findings:
-        if finding.kind is FindingKind.MISSING_ASPECT and finding.aspect:
-            query = finding.aspect if finding.aspect.lower() in central.lower() else f"{finding.aspect} {central}"
-            if query not in plan.queries and query not in draft.plan.queries:
+        if finding.kind in (FindingKind.MISSING_ASPECT, FindingKind.SINGLE_SOURCE) and finding.aspect:
+            query = followup_query(finding.aspect, central, searched)
+            if query is not None:
+                searched.add(query.lower())
                 plan.queries.append(query)
-                plan.notes.append(f"searched again for missing aspect '{finding.aspect}'")
+                plan.notes.append(f"searched for '{finding.aspect}' with '{query}'")
         elif finding.kind in (FindingKind.UNSUPPORTED_CLAIM, FindingKind.UNSUPPORTED_NUMBER) and finding.claim_id:
             if finding.claim_id not in plan.drop_claim_ids:
                 plan.drop_claim_ids.append(finding.claim_id)
@@ -30,24 +41,25 @@ def revise(draft: Draft, tribunal: TribunalResult, chat: ChatModel | None = None
             if finding.paper_id not in plan.drop_paper_ids:
                 plan.drop_paper_ids.append(finding.paper_id)
                 plan.notes.append(f"dropped off-topic paper {finding.paper_id}")
-    return plan if chat is None or not plan.queries else model_followups(plan, draft, tribunal, central, chat)
+    if chat is None or not plan.queries:
+        return plan
+    return model_followups(plan, draft, tribunal, central, before, chat)
 
 
 def model_followups(
-    plan: RevisionPlan, draft: Draft, tribunal: TribunalResult, central: str, chat: ChatModel
+    plan: RevisionPlan, draft: Draft, tribunal: TribunalResult, central: str, tried: list[str], chat: ChatModel
 ) -> RevisionPlan:
     """The model's follow-up searches for the missing aspects in place of the offline ones (kept if it has none)."""
-    missing = list(
-        dict.fromkeys(f.aspect for f in tribunal.findings if f.kind is FindingKind.MISSING_ASPECT and f.aspect)
-    )
-    messages = prompts.revise_messages(draft.goal, central, missing, draft.plan.queries)
+    wanted = (FindingKind.MISSING_ASPECT, FindingKind.SINGLE_SOURCE)
+    missing = list(dict.fromkeys(f.aspect for f in tribunal.findings if f.kind in wanted and f.aspect))
+    messages = prompts.revise_messages(draft.goal, central, missing, tried)
     reply = ask(chat, messages, prompts.RevisionReply, "revise")
-    tried = {q.lower() for q in draft.plan.queries}
+    searched = {q.lower() for q in tried}
     queries = list(
-        dict.fromkeys(q for q in (" ".join(r.split())[:200] for r in reply.queries) if q and q.lower() not in tried)
+        dict.fromkeys(q for q in (" ".join(r.split())[:200] for r in reply.queries) if q and q.lower() not in searched)
     )
     if not queries:
         return plan
-    notes = [n for n in plan.notes if not n.startswith("searched again")]
+    notes = [n for n in plan.notes if not n.startswith("searched for")]
     notes.append(f"searched again for missing aspects ({'; '.join(missing)}) with: {'; '.join(queries)}")
     return plan.model_copy(update={"queries": queries[: len(missing)], "notes": notes})

@@ -11,6 +11,8 @@ from dotenv import dotenv_values
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tasks.models import AspectKind, FindingKind
+
 
 class SearchSettings(BaseModel):
     """Where papers come from and how many each query asks for."""
@@ -43,7 +45,21 @@ class RankSettings(BaseModel):
     max_papers: int = Field(8, ge=1, le=50, description="Most papers kept for analysis after the gate.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     relevance_threshold: float = Field(
-        0.45, ge=0.0, le=1.0, description="Relevance gate: papers scoring below it are not analysed."
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Relevance gate: papers scoring below it are not analysed. Kept papers are the leading ones "
+        "in retrieval order that pass it (AutoScholar, 80 questions: a gold paper kept 0.125 at 0.45 by relevance "
+        "order, 0.25 at 0.25 in retrieval order, where all top-8 would give 0.275).",
+    )
+    method_name_idf_share: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Share of the corpus's highest IDF (a term in one paper) at which a name-like word of the "
+        "central entity (MixLoRA, TinyBERT) names a method; a candidate with that word in its title is the method's "
+        "own paper and is kept first. On the 96k corpus 0.6 is IDF 7.1, about 1 paper in 400: common names such as "
+        "LoRA or BERT (IDF 5.1) do not qualify.",
     )
     maxsim_candidates: int = Field(
         30,
@@ -60,6 +76,13 @@ class ExtractSettings(BaseModel):
     max_claims: int = Field(16, ge=1, le=100, description="Most claims in one brief.")
     min_sentence_score: float = Field(
         0.25, ge=0.0, le=1.0, description="Sentences scoring below this are not findings worth a claim."
+    )
+    aspect_bonus: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Added to a sentence's score per goal aspect it addresses that the paper's sentences chosen "
+        "before it do not, so a paper's claims spread over the goal's aspects.",
     )
 
 
@@ -92,6 +115,35 @@ class TribunalSettings(BaseModel):
         ge=0.0,
         le=1.0,
         description="Kept papers under this relevance that back no verified claim are off-topic.",
+    )
+    min_independent_papers: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Papers with different first authors that must address the central entity and every measured "
+        "quantity before a brief is approved.",
+    )
+    aspect_weights: dict[AspectKind, float] = Field(
+        default_factory=lambda: {
+            AspectKind.ENTITY: 2.0,
+            AspectKind.QUANTITY: 1.5,
+            AspectKind.COMPARISON: 1.0,
+            AspectKind.TOPIC: 1.0,
+            AspectKind.SETTING: 0.5,
+        },
+        description="Weight of each kind of goal aspect in the synthesizer's coverage score.",
+    )
+    finding_penalties: dict[FindingKind, float] = Field(
+        default_factory=lambda: {
+            FindingKind.NO_EVIDENCE: 3.0,
+            FindingKind.MISSING_ASPECT: 0.5,
+            FindingKind.SINGLE_SOURCE: 0.75,
+            FindingKind.OFF_TOPIC_SOURCE: 0.5,
+            FindingKind.UNSUPPORTED_NUMBER: 0.4,
+            FindingKind.UNSUPPORTED_CLAIM: 0.4,
+            FindingKind.WEAK_CLAIM: 0.2,
+        },
+        description="Points a finding takes off the score of the role that reports it (0-10 scale).",
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from tasks import prompts
 from tasks.common import STAGE_CACHE
 from tasks.llm import ChatModel, ask
-from tasks.models import Draft, Finding, FindingKind, IssueKind, Label, Review, TribunalResult
+from tasks.models import AspectKind, Draft, Finding, FindingKind, IssueKind, Label, Review, TribunalResult
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import TribunalSettings
 
@@ -19,6 +19,7 @@ class Evidence(BaseModel):
     """What the reviewers measure, each 0..1."""
 
     coverage: float
+    corroboration: float
     verified_share: float
     diversity: float
     relevance: float
@@ -41,7 +42,7 @@ ROLES: dict[str, Role] = {
         Role(
             name="skeptic",
             focus="Are the claims supported by their sources, and by more than one source?",
-            weights={"verified_share": 0.45, "support": 0.3, "diversity": 0.25},
+            weights={"verified_share": 0.3, "support": 0.2, "corroboration": 0.3, "diversity": 0.2},
             reports=frozenset(
                 {
                     FindingKind.UNSUPPORTED_CLAIM,
@@ -54,27 +55,33 @@ ROLES: dict[str, Role] = {
         Role(
             name="validator",
             focus="Do the sources address the goal, and is the evidence strong?",
-            weights={"relevance": 0.5, "verified_share": 0.3, "support": 0.2},
+            weights={"relevance": 0.4, "corroboration": 0.3, "support": 0.3},
             reports=frozenset({FindingKind.OFF_TOPIC_SOURCE, FindingKind.NO_EVIDENCE}),
         ),
         Role(
             name="synthesizer",
             focus="Does the answer cover every aspect of the goal?",
-            weights={"coverage": 0.6, "diversity": 0.2, "answered": 0.2},
+            weights={"coverage": 0.7, "diversity": 0.2, "answered": 0.1},
             reports=frozenset({FindingKind.MISSING_ASPECT, FindingKind.NO_EVIDENCE}),
         ),
     ]
 }
+# The aspects an approved answer must have from at least two independent papers.
+REQUIRED_KINDS = (AspectKind.ENTITY, AspectKind.QUANTITY)
 
 
-def measure(draft: Draft) -> Evidence:
-    """Coverage, verification strength, relevance and diversity of the draft's evidence."""
+def measure(draft: Draft, settings: TribunalSettings) -> Evidence:
+    """Aspect coverage and corroboration, verification strength, relevance and diversity of the draft's evidence."""
     verified = [c for c in draft.claims if c.label is Label.VERIFIED]
-    covered = {a for c in verified for a in c.aspects}
-    backing = {c.paper_id for c in verified}
+    backing = {pid for v in draft.coverage for pid in v.paper_ids}
     relevances = [p.relevance for p in draft.papers if p.paper.id in backing] or [0.0]
+    weights = [settings.aspect_weights[v.aspect.kind] for v in draft.coverage]
+    addressed = [w * v.addressed for w, v in zip(weights, draft.coverage)]
+    required = [v for v in draft.coverage if v.aspect.kind in REQUIRED_KINDS] or draft.coverage
+    corroborated = [min(1.0, v.independent_papers / settings.min_independent_papers) for v in required]
     return Evidence(
-        coverage=len(covered & set(draft.plan.aspects)) / max(1, len(draft.plan.aspects)),
+        coverage=sum(addressed) / sum(weights) if sum(weights) else 0.0,
+        corroboration=mean(corroborated) if corroborated else 0.0,
         verified_share=len(verified) / len(draft.claims) if draft.claims else 0.0,
         diversity=min(1.0, len(backing) / 3),
         relevance=min(1.0, mean(relevances) / 0.8),
@@ -85,16 +92,24 @@ def measure(draft: Draft) -> Evidence:
 
 def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
     """Every typed, actionable problem in the draft."""
-    verified = [c for c in draft.claims if c.label is Label.VERIFIED]
-    backing = {c.paper_id for c in verified}
+    backing = {pid for v in draft.coverage for pid in v.paper_ids}
     findings: list[Finding] = []
-    if not verified:
+    if not draft.answered:
         findings.append(Finding(kind=FindingKind.NO_EVIDENCE, detail="no verified claim addresses the goal"))
-    covered = {a for c in verified for a in c.aspects}
-    for aspect in draft.plan.aspects:
-        if aspect not in covered:
+    for verdict in draft.coverage:
+        aspect = verdict.aspect.text
+        if not verdict.addressed:
             findings.append(
                 Finding(kind=FindingKind.MISSING_ASPECT, aspect=aspect, detail=f"no verified claim on '{aspect}'")
+            )
+        elif verdict.aspect.kind in REQUIRED_KINDS and verdict.independent_papers < settings.min_independent_papers:
+            findings.append(
+                Finding(
+                    kind=FindingKind.SINGLE_SOURCE,
+                    aspect=aspect,
+                    paper_id=verdict.paper_ids[0],
+                    detail=f"'{aspect}' rests on {verdict.independent_papers} independent paper(s)",
+                )
             )
     for claim in draft.claims:
         if any(i.kind is IssueKind.NUMBER for i in claim.issues):
@@ -107,21 +122,13 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
             continue
         detail = "; ".join(map(str, claim.issues)) or f"support {claim.support:.2f} from its source"
         findings.append(Finding(kind=kind, claim_id=claim.id, paper_id=claim.paper_id, detail=detail))
-    if len(backing) == 1:
-        findings.append(
-            Finding(
-                kind=FindingKind.SINGLE_SOURCE,
-                paper_id=next(iter(backing)),
-                detail="every verified claim comes from one paper",
-            )
-        )
     for ranked in draft.papers:
         if ranked.relevance < settings.off_topic_below and ranked.paper.id not in backing:
             findings.append(
                 Finding(
                     kind=FindingKind.OFF_TOPIC_SOURCE,
                     paper_id=ranked.paper.id,
-                    detail=f"relevance {ranked.relevance:.2f} and no verified claim",
+                    detail=f"relevance {ranked.relevance:.2f} and no verified claim on an aspect of the goal",
                 )
             )
     return findings
@@ -131,11 +138,15 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
 def review(draft: Draft, role: str, settings: TribunalSettings, chat: ChatModel | None = None) -> Review:
     """One role's score (0-10) and findings, computed from the draft's evidence; a chat model may add to them."""
     spec = ROLES[role]
-    evidence = measure(draft).model_dump()
-    score = 10 * sum(weight * evidence[name] for name, weight in spec.weights.items())
+    evidence = measure(draft, settings).model_dump()
     findings = [f for f in find_problems(draft, settings) if f.kind in spec.reports]
-    rationale = spec.focus + " " + ", ".join(f"{name} {evidence[name]:.2f}" for name in spec.weights)
-    computed = Review(role=role, score=round(min(10.0, score), 2), findings=findings, rationale=rationale)
+    penalty = sum(settings.finding_penalties.get(f.kind, 0.0) for f in findings)
+    score = 10 * sum(weight * evidence[name] for name, weight in spec.weights.items()) - penalty
+    rationale = (
+        f"{spec.focus} {', '.join(f'{name} {evidence[name]:.2f}' for name in spec.weights)}; "
+        f"{len(findings)} finding(s) −{penalty:.2f}"
+    )
+    computed = Review(role=role, score=round(min(10.0, max(0.0, score)), 2), findings=findings, rationale=rationale)
     return computed if chat is None else model_review(computed, draft, spec, evidence, chat)
 
 
@@ -147,7 +158,7 @@ def draft_digest(draft: Draft) -> str:
         for c in draft.claims
     ]
     papers = [f"paper {p.paper.id} (relevance {p.relevance:.2f}): {p.paper.title}" for p in draft.papers]
-    aspects = f"Goal aspects: {'; '.join(draft.plan.aspects)}"
+    aspects = f"Goal aspects: {'; '.join(draft.plan.aspect_texts)}"
     return "\n".join([aspects, f"Answer:\n{draft.answer}", "Claims:", *claims, "Papers:", *papers])
 
 
@@ -164,7 +175,7 @@ def model_review(computed: Review, draft: Draft, spec: Role, evidence: dict[str,
     added = []
     for item in reply.findings:
         finding = Finding(**item.model_dump())
-        grounded = finding.claim_id in claims or finding.paper_id in papers or finding.aspect in draft.plan.aspects
+        grounded = finding.claim_id in claims or finding.paper_id in papers or finding.aspect in draft.plan.aspect_texts
         key = (finding.kind, finding.claim_id, finding.paper_id, finding.aspect)
         if finding.kind in spec.reports and grounded and key not in seen:
             seen.add(key)

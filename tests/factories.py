@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from tasks.coverage import aspect_verdicts
 from tasks.models import (
+    Aspect,
+    AspectKind,
     Citation,
     Claim,
     ClaimIssue,
@@ -35,7 +38,12 @@ from tasks.models import (
 from tasks.settings import Settings
 
 GOAL = "How does retrieval augmentation reduce hallucination in open-domain question answering?"
-ASPECTS = ["retrieval augmentation", "hallucination rate", "open-domain question answering", "evaluation benchmarks"]
+ASPECTS = [
+    Aspect(text="retrieval augmentation", kind=AspectKind.ENTITY),
+    Aspect(text="hallucination rate", kind=AspectKind.QUANTITY),
+    Aspect(text="open-domain question answering", kind=AspectKind.TOPIC),
+    Aspect(text="evaluation benchmarks", kind=AspectKind.SETTING),
+]
 QUERIES = [
     "retrieval augmentation hallucination open-domain question answering",
     "retrieval-augmented generation factuality",
@@ -304,7 +312,7 @@ def make_report(
     answer, citations = _answer(claim_list)
     score, gates, reasons = _DECISIONS[policy]
     revision_round = 1 if policy is Policy.SOFT_APPROVE else 0
-    findings = _findings(claim_list, ASPECTS)
+    findings = _findings(claim_list, [a.text for a in ASPECTS])
     tribunal = _tribunal(score, findings, revision_round)
     history = [_tribunal(round(score - 1.1, 1), findings, 0)] if revision_round else []
     history.append(tribunal)
@@ -312,6 +320,7 @@ def make_report(
         goal=GOAL,
         queries=QUERIES,
         aspects=ASPECTS,
+        central="retrieval augmentation",
         key_terms=["retriev", "augment", "hallucin", "open-domain", "question", "answer"],
     )
     settings = Settings(_env_file=None)
@@ -324,6 +333,7 @@ def make_report(
         answer=answer,
         citations=citations,
         answered=bool(citations),
+        coverage=aspect_verdicts(plan, claim_list, kept),
         revision_round=revision_round,
         revision_notes=["Searched again for “evaluation benchmarks”."] if revision_round else [],
     )

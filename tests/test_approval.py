@@ -29,19 +29,18 @@ from tasks.models import Policy, Report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
+# no paper of the fixture corpus is about prefix tuning, though its comparison is: a draft held for the owner
+HELD_GOAL = "How does prefix tuning compare with dense LoRA fine-tuning in accuracy?"
 WAIT_SECONDS = 60
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture
-def off_topic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A corpus that cannot answer GOAL, so the policy holds the draft for the owner; fast polling."""
+def held(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A corpus whose papers do not address HELD_GOAL's central entity, so the policy holds the draft; fast polling."""
     monkeypatch.setenv("SOVEREIGN_APPROVAL__POLL_SECONDS", "1")
-    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.startswith("{")]
-    path = tmp_path / "off_topic.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows if str(r.get("id", "")).startswith("230")) + "\n")
-    return path
+    return FIXTURE
 
 
 class FlowThread(threading.Thread):
@@ -76,9 +75,11 @@ def wait_for_paused_run(goal: str) -> str:
 
 def run_until_decided(corpus: Path, out_dir: Path, cli_args: list[str]) -> tuple[Report, str]:
     """Start a HUMAN_REVIEW run, answer it with `sovereign approve …`, return its report and the CLI output."""
-    flow = FlowThread(goal=GOAL, corpus=str(corpus), out_dir=str(out_dir), approval_timeout_seconds=WAIT_SECONDS)
+    flow = FlowThread(
+        goal=HELD_GOAL, corpus=str(corpus), out_dir=str(out_dir), approval_timeout_seconds=WAIT_SECONDS
+    )
     flow.start()
-    run_id = wait_for_paused_run(GOAL)
+    run_id = wait_for_paused_run(HELD_GOAL)
     result = CliRunner().invoke(app, ["approve", run_id, *cli_args])
     assert result.exit_code == 0, result.output
     flow.join(WAIT_SECONDS)
@@ -86,9 +87,9 @@ def run_until_decided(corpus: Path, out_dir: Path, cli_args: list[str]) -> tuple
     return Report.model_validate_json(flow.result.json.read_text()), result.output
 
 
-def test_owner_approves_a_held_draft_through_the_cli(off_topic, tmp_path):
+def test_owner_approves_a_held_draft_through_the_cli(held, tmp_path):
     report, output = run_until_decided(
-        off_topic, tmp_path / "runs", ["--comment", "checked by hand", "--reviewer", "ada"]
+        held, tmp_path / "runs", ["--comment", "checked by hand", "--reviewer", "ada"]
     )
     assert "Approved flow run" in output
     assert report.decision.policy is Policy.HUMAN_REVIEW
@@ -99,17 +100,17 @@ def test_owner_approves_a_held_draft_through_the_cli(off_topic, tmp_path):
     assert "checked by hand" in markdown and "DRAFT" not in markdown
 
 
-def test_owner_rejection_is_published_with_who_and_why(off_topic, tmp_path):
-    report, output = run_until_decided(off_topic, tmp_path / "runs", ["--reject", "--comment", "sources off-topic"])
+def test_owner_rejection_is_published_with_who_and_why(held, tmp_path):
+    report, output = run_until_decided(held, tmp_path / "runs", ["--reject", "--comment", "sources off-topic"])
     assert "Rejected flow run" in output
     assert report.owner_review and report.owner_review.status == "rejected"
     markdown = (tmp_path / "runs" / report.run_id / "report.md").read_text()
     assert "Rejected by the owner" in markdown and "sources off-topic" in markdown
 
 
-def test_no_decision_within_the_timeout_leaves_a_draft(off_topic, tmp_path):
+def test_no_decision_within_the_timeout_leaves_a_draft(held, tmp_path):
     published = research_flow(
-        goal=GOAL, corpus=str(off_topic), out_dir=str(tmp_path / "runs"), approval_timeout_seconds=2
+        goal=HELD_GOAL, corpus=str(held), out_dir=str(tmp_path / "runs"), approval_timeout_seconds=2
     )
     report = Report.model_validate_json(published.json.read_text())
     assert report.owner_review and report.owner_review.status == "timed_out"
@@ -117,8 +118,8 @@ def test_no_decision_within_the_timeout_leaves_a_draft(off_topic, tmp_path):
     assert "it stays a draft" in markdown and "DRAFT — owner review required" in markdown
 
 
-def test_held_run_without_a_timeout_publishes_a_draft_at_once(off_topic, tmp_path):
-    published = research_flow(goal=GOAL, corpus=str(off_topic), out_dir=str(tmp_path / "runs"))
+def test_held_run_without_a_timeout_publishes_a_draft_at_once(held, tmp_path):
+    published = research_flow(goal=HELD_GOAL, corpus=str(held), out_dir=str(tmp_path / "runs"))
     report = Report.model_validate_json(published.json.read_text())
     assert report.decision.policy is Policy.HUMAN_REVIEW and report.owner_review is None
 

@@ -249,13 +249,16 @@ def test_deployed_research_runs_publishes_artifacts_and_waits_for_the_owner(pref
     assert by_kind["claims"]["type"] == "table" and json.loads(by_kind["claims"]["data"])
     assert "AUTO_APPROVE" in by_kind["tribunal"]["data"]
 
-    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.startswith("{")]
-    off_topic = tmp_path / "off_topic.jsonl"
-    off_topic.write_text("\n".join(json.dumps(r) for r in rows if str(r.get("id", "")).startswith("230")) + "\n")
+    # no fixture paper is about prefix tuning, though its comparison is: the policy holds the draft for the owner
     held_out = tmp_path / "held"
     held = server.run_deployment(
         "research/research",
-        {"corpus": str(off_topic), "out_dir": str(held_out), "approval_timeout_seconds": int(WAIT)},
+        {
+            "goal": "How does prefix tuning compare with dense LoRA fine-tuning in accuracy?",
+            "corpus": str(FIXTURE),
+            "out_dir": str(held_out),
+            "approval_timeout_seconds": int(WAIT),
+        },
     )
     paused = server.wait_for_state(held, "PAUSED")
     assert paused["state"]["state_details"]["run_input_keyset"], "the pause asks for the owner's input"

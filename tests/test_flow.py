@@ -53,16 +53,18 @@ def test_flow_publishes_an_approved_cited_brief(tmp_path):
     assert "Extracted Claims" in pdf_text and "SOVEREIGN" in pdf_text
 
 
-def test_off_topic_corpus_gives_an_honest_unapproved_brief(tmp_path):
+def test_off_topic_corpus_is_rejected_with_the_reason(tmp_path):
     off_topic = tmp_path / "off_topic.jsonl"
     rows = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.startswith("{")]
     off_topic.write_text("\n".join(json.dumps(r) for r in rows if str(r.get("id", "")).startswith("230")) + "\n")
     published = research_flow(goal=GOAL, corpus=str(off_topic), out_dir=str(tmp_path / "runs"))
     report = load_report(published.directory)
-    assert report.decision.policy is not Policy.AUTO_APPROVE
+    assert report.decision.policy is Policy.REJECT and published.pdf is None and published.markdown is None
     assert report.draft.papers == [] and not report.draft.answered
-    assert report.draft.revision_round == 1 and len(report.tribunal_history) == 2
-    assert "does not answer" in published.markdown.read_text()
+    assert "is on-topic" in report.decision.reasons[0] and "does not answer" in report.draft.answer
+    # the follow-up searches for the missing aspects find nothing new, and the brief says so instead of a round
+    assert report.draft.revision_round == 0 and len(report.tribunal_history) == 1
+    assert any(note.startswith("no revision was possible") for note in report.draft.revision_notes)
 
 
 def test_rerun_reuses_every_finished_stage(tmp_path):

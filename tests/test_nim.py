@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from tasks.backends import open_chat, open_embedder
 from tasks.corpus import load_papers
+from tasks.coverage import aspect_verdicts
 from tasks.draft import compose_draft
 from tasks.extract import extract_claims
 from tasks.llm import MalformedReply, ModelCallFailed, ModelUnavailable, ask, take_usage
@@ -208,20 +209,20 @@ def self_approving_reviewer(body: dict) -> str:
 @pytest.mark.parametrize("expected", [Policy.SOFT_APPROVE, Policy.HUMAN_REVIEW])
 def test_an_abstract_that_says_score_10_does_not_move_the_decision(expected):
     draft = make_report(claims=5).draft
-    cited = draft.citations[0].claim_id
+    central = draft.plan.central
     claims = [
         c.model_copy(
             update={
                 "evidence": f"{c.evidence} {INJECTION}",
-                # a cited claim that is not VERIFIED fails a hard gate
-                "label": Label.WEAK if expected is Policy.HUMAN_REVIEW and c.id == cited else c.label,
+                # with no verified claim on the central entity a hard gate fails
+                "label": Label.WEAK if expected is Policy.HUMAN_REVIEW and central in c.aspects else c.label,
             }
         )
         for c in draft.claims
     ]
-    draft = draft.model_copy(update={"claims": claims})
+    draft = draft.model_copy(update={"claims": claims, "coverage": aspect_verdicts(draft.plan, claims, draft.papers)})
     # the evidence scores about 7.4: under this threshold only a talked-round reviewer could approve the draft
-    settings, threshold = TribunalSettings(approve_threshold=8.5), Settings().rank.relevance_threshold
+    settings = TribunalSettings(approve_threshold=8.5)
     with OpenAIServer(replies={"review": self_approving_reviewer}) as srv:
         offline = aggregate([review.fn(draft, role, settings) for role in ROLES], 0)
         judged = aggregate([review.fn(draft, role, settings, chat_on(srv)) for role in ROLES], 0)
@@ -230,8 +231,8 @@ def test_an_abstract_that_says_score_10_does_not_move_the_decision(expected):
     quoted = prompt(sent[0].body).split('<untrusted-data label="draft under review">')[1]
     assert INJECTION in quoted.split("</untrusted-data>")[0]  # the injection arrived only as quoted data
     assert judged.score <= offline.score
-    offline_decision = decide_policy.fn(draft, offline, settings, threshold)
-    judged_decision = decide_policy.fn(draft, judged, settings, threshold)
+    offline_decision = decide_policy.fn(draft, offline, settings)
+    judged_decision = decide_policy.fn(draft, judged, settings)
     assert judged_decision.policy is offline_decision.policy is expected
     take_usage()
 
@@ -306,7 +307,7 @@ def test_revise_asks_for_follow_up_searches_on_the_missing_aspects(server):
     report = make_report(policy=Policy.SOFT_APPROVE, claims=3)
     missing = [f.aspect for f in report.tribunal.findings if f.aspect]
     server.replies["revise"] = lambda body: json.dumps({"queries": [f"{a} retrieval study" for a in missing]})
-    plan = revise.fn(report.draft, report.tribunal, chat_on(server))
+    plan = revise.fn(report.draft, report.tribunal, chat=chat_on(server))
     assert missing and plan.queries == [f"{a} retrieval study" for a in missing]
     assert f"Missing aspects: {'; '.join(missing)}" in prompt(server.sent("revise")[0].body)
     assert plan.drop_claim_ids == revise.fn(report.draft, report.tribunal).drop_claim_ids  # drops stay computed
@@ -319,6 +320,28 @@ def test_answer_may_cite_only_the_verified_findings(server):
     draft = compose_draft.fn(report.plan, report.candidates, report.draft.claims, 0, [], chat_on(server))
     first, second = server.sent("compose_draft")
     assert "not among the findings" in second.body["messages"][-1]["content"]
-    assert draft.answer.startswith("The verified findings answer the question in part [1]")
+    assert draft.answer.startswith("Aspects of the question:")
+    assert "\n\nThe verified findings answer the question in part [1]" in draft.answer
     assert {c.number for c in draft.citations} >= {1} and "[7]" not in draft.answer
+    take_usage()
+
+
+def test_model_aspects_replace_the_parsed_ones_only_in_the_goals_own_words(server):
+    goal = "How does MoLA compare with dense LoRA in accuracy?"
+    grounded = [
+        {"text": "MoLA", "kind": "entity"},
+        {"text": "dense LoRA", "kind": "comparison"},
+        {"text": "accuracy", "kind": "quantity"},
+    ]
+    server.replies["plan_queries"] = lambda body: json.dumps({"queries": ["MoLA accuracy"], "aspects": grounded})
+    plan = plan_queries.fn(goal, chat_on(server))
+    assert [(a.text, a.kind.value) for a in plan.aspects] == [(a["text"], a["kind"]) for a in grounded]
+    assert plan.central == "MoLA" and plan.queries[0] == "MoLA accuracy"
+    # an aspect the goal never asked about is dropped; without a grounded entity the parser's aspects stand
+    invented = [*grounded, {"text": "privacy leakage", "kind": "topic"}]
+    server.replies["plan_queries"] = lambda body: json.dumps({"queries": ["MoLA accuracy"], "aspects": invented})
+    assert plan_queries.fn(goal, chat_on(server)).aspect_texts == [a["text"] for a in grounded]
+    no_entity = [{"text": "prefix tuning", "kind": "entity"}, *grounded[1:]]
+    server.replies["plan_queries"] = lambda body: json.dumps({"queries": ["MoLA accuracy"], "aspects": no_entity})
+    assert plan_queries.fn(goal, chat_on(server)).aspects == plan_queries.fn(goal).aspects
     take_usage()

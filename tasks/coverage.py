@@ -1,0 +1,124 @@
+"""Which aspects of the goal a sentence addresses, and which aspects the verified evidence of a draft addresses."""
+
+from __future__ import annotations
+
+import re
+
+from tasks.goal import goal_words, is_model_size, is_name
+from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
+from tasks.text import content_terms, numbers, term_set
+
+# Quantities that frame a question rather than name a measurement: any reported finding with a number or a
+# comparison speaks to "the trade-offs" or "the effects" of the entity it is about.
+GENERIC_QUANTITIES = frozenset(
+    """trade-off trade-offs tradeoff tradeoffs performance effect effects impact benefits benefit drawbacks
+    limitations advantages disadvantages gains improvement improvements results evaluation quality""".split()
+)
+# Words that state the same measured quantity in other words ("inference latency" is addressed by "2x faster").
+QUANTITY_SYNONYMS = {
+    "latency": "latency faster slower speed speedup time seconds ms",
+    "speed": "speed faster slower latency throughput speedup time",
+    "throughput": "throughput tokens/s faster speedup speed",
+    "memory": "memory gb vram footprint storage",
+    "cost": "cost costs cheaper compute flops budget",
+    "accuracy": "accuracy accurate score f1 error",
+    "efficiency": "efficiency efficient faster cheaper fewer",
+    "energy": "energy power consumption",
+    "robustness": "robustness robust stable stability",
+}
+FINDING = re.compile(
+    r"\b(?:outperform\w*|improv\w*|reduc\w*|increas\w*|decreas\w*|better|worse|faster|slower|fewer|lower|higher|"
+    r"gain\w*|match(?:es|ed)?|comparabl\w*|trade-?offs?|at the cost|than|versus|compared|while|whereas|however)\b",
+    re.IGNORECASE,
+)
+# A sentence that speaks of the paper's own method ("we", "our approach", "the proposed model") is about the entity
+# the paper's title names.
+SELF_REFERENCE = re.compile(
+    r"\b(?:we|our|the proposed|this (?:paper|work|method|approach|model|framework|technique|system))\b", re.IGNORECASE
+)
+# An aspect counts as stated when half of its content terms are in the sentence.
+TERM_SHARE = 0.5
+
+
+def _keys(text: str) -> set[str]:
+    """Stemmed content terms, plus words with digits kept whole and lowercased (7b, gpt-4o, llama-2)."""
+    whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
+    return term_set(text) | whole
+
+
+def _aspect_keys(aspect: Aspect) -> set[str]:
+    keys = set()
+    for word in aspect.text.split():
+        if any(c.isdigit() for c in word):
+            keys |= {part.lower() for part in word.split("/")}
+        else:
+            keys |= set(content_terms(word))
+    return keys
+
+
+def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
+    """Whether the text states the aspect: its terms, each counted by its corpus IDF, are half present."""
+    wanted = _aspect_keys(aspect)
+    total = sum(weights.get(k, 1.0) for k in wanted)
+    return bool(wanted) and sum(weights.get(k, 1.0) for k in wanted & keys) / total >= TERM_SHARE
+
+
+def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:
+    """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's."""
+    head = aspect.text.split()[-1].lower()
+    if head in GENERIC_QUANTITIES:
+        return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
+    synonyms = set(content_terms(QUANTITY_SYNONYMS.get(head, head))) | set(content_terms(head))
+    return bool(synonyms & keys) or _states(aspect, keys, weights)
+
+
+def speaks_of(sentence: str, title: str) -> bool:
+    """Whether the sentence is about the paper's own method: "we", "our model", or a name its title gives."""
+    title_names = {w.lower() for w in goal_words(title) if is_name(w)}
+    return bool(SELF_REFERENCE.search(sentence)) or bool(title_names & {w.lower() for w in goal_words(sentence)})
+
+
+def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
+    """The goal aspects the sentence itself addresses; the title only tells which entity "we" or "our" names."""
+    keys, weights = _keys(sentence), plan.term_weights
+    title_keys = _keys(title) if speaks_of(sentence, title) else set()
+    addressed = []
+    for aspect in plan.aspects:
+        if aspect.kind is AspectKind.QUANTITY:
+            hit = _measures(aspect, sentence, keys, weights)
+        elif aspect.kind is AspectKind.SETTING:
+            sizes = {w.lower() for w in aspect.text.split() if is_model_size(w)}
+            named = any(s in keys for size in sizes for s in size.split("/"))
+            hit = _states(aspect, keys, weights) or named
+        else:
+            entity = aspect.kind is AspectKind.ENTITY
+            hit = _states(aspect, keys, weights) or (entity and _states(aspect, title_keys, weights))
+        if hit:
+            addressed.append(aspect.text)
+    return addressed
+
+
+def first_author(ranked: RankedPaper) -> str:
+    """The first author's surname, or the paper id when the paper lists none."""
+    authors = ranked.paper.authors
+    return authors[0].split()[-1].lower() if authors and authors[0].split() else ranked.paper.id
+
+
+def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) -> list[AspectVerdict]:
+    """For each aspect, the verified claims that address it and the independent papers they come from."""
+    by_id = {r.paper.id: r for r in papers}
+    verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
+    verdicts = []
+    for aspect in plan.aspects:
+        backing = [c for c in verified if aspect.text in c.aspects]
+        paper_ids = list(dict.fromkeys(c.paper_id for c in backing))
+        authors = {first_author(by_id[pid]) for pid in paper_ids}
+        verdicts.append(
+            AspectVerdict(
+                aspect=aspect,
+                claim_ids=[c.id for c in backing],
+                paper_ids=paper_ids,
+                independent_papers=len(authors),
+            )
+        )
+    return verdicts

@@ -1,0 +1,147 @@
+"""parse_goal: a research goal as typed aspects: the entity asked about, what is measured, the comparison, settings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from tasks.embedders import TermWeights
+from tasks.models import Aspect, AspectKind
+from tasks.text import STOP_WORDS, content_terms
+
+# Words naming what is measured; a phrase whose head is one of them is a measured quantity of the goal.
+QUANTITY_WORDS = frozenset(
+    """trade-off trade-offs tradeoff tradeoffs accuracy performance efficiency latency cost costs memory
+    speed throughput robustness error errors f1 bleu rouge perplexity quality benefits benefit drawbacks
+    limitations advantages disadvantages effect effects impact gains improvement improvements scaling
+    evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
+    time accuracies risks risk fairness bias calibration generalization stability rate rates accurate
+    exposure threshold thresholds dose""".split()
+)
+# How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
+# Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
+REQUEST_WORDS = frozenset(
+    """introduced introduce introduces introducing focused focus focuses focusing demonstrated demonstrate
+    demonstrates utilized utilize utilizes talk talks talked mentioned mentions researchers describes described
+    describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
+    concerning looking interested want know first paper's methods method techniques technique ways""".split()
+)
+# Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
+RELATION_WORDS = frozenset(
+    """affect affects affected affecting improve improves improved improving reduce reduces reduced reducing
+    keep keeps keeping increase increases increased decrease decreases decreased enhance enhances achieve achieves
+    boost boosts hurt hurts change changes influence influences cause causes enable enables yield yields
+    outperform outperforms perform performs apply applies applied applying matter matters preserve preserves
+    preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
+    start starts begin begins stop stops""".split()
+)
+NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS
+# Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE";
+# and whatever it is: "such as Natural Questions", "including TriviaQA".
+SETTING_CUES = frozenset({"on", "across"})
+EXAMPLE_CUES = frozenset({"like", "including", "as"})
+SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
+# Words before a phrase that make it what the entity is compared with.
+COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"})
+# A question usually names its subject first: the first topic phrase's specificity counts this much more.
+SUBJECT_PRIOR = 1.3
+# A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B; possessive 's is dropped.
+_GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
+_MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
+_NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+
+
+@dataclass
+class _Chunk:
+    """A run of consecutive topic words and the stop words just before it."""
+
+    words: list[str] = field(default_factory=list)
+    cue: list[str] = field(default_factory=list)
+    listed: bool = False  # follows the previous chunk after only a comma, "and" or "or"
+
+
+def goal_words(goal: str) -> list[str]:
+    """The goal's words with model sizes and versioned names kept whole ("7B", "GPT-4o"), punctuation as tokens."""
+    return [re.sub(r"['’]s$", "", token) for token in _GOAL_TOKEN.findall(goal)]
+
+
+def is_model_size(word: str) -> bool:
+    """7B, 110M, 1.5B, 8x7B, 7B/13B."""
+    return bool(_MODEL_SIZE.match(word))
+
+
+def is_name(word: str) -> bool:
+    """A method, model or dataset name: inner capitals or digits (MMLU, LongBench, LLaMA-2, 7B)."""
+    return bool(_NAME.search(word))
+
+
+def _chunks(goal: str) -> list[_Chunk]:
+    """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
+    chunks, current, cue, joiners = [], _Chunk(), [], set()
+    for word in goal_words(goal):
+        lowered = word.lower()
+        is_topic = lowered not in NOT_TOPIC and word not in ",;:()?!" and (len(word) > 1 or word.isupper())
+        if is_topic:
+            if not current.words:
+                current = _Chunk(cue=cue, listed=bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners))
+                cue, joiners = [], set()
+            current.words.append(word)
+            continue
+        if current.words:
+            chunks.append(current)
+            current = _Chunk()
+        joiners.add(lowered)
+        if word.isalpha():
+            cue = [*cue, lowered][-2:]
+    if current.words:
+        chunks.append(current)
+    return chunks
+
+
+def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
+    lowered = [w.lower() for w in chunk.words]
+    names = any(is_name(w) for w in chunk.words)
+    if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
+        return AspectKind.SETTING
+    if EXAMPLE_CUES & set(chunk.cue) or (names and SETTING_CUES & set(chunk.cue)):
+        return AspectKind.SETTING
+    if chunk.listed and previous is AspectKind.SETTING:
+        return AspectKind.SETTING
+    if lowered[-1] in QUANTITY_WORDS:
+        return AspectKind.QUANTITY
+    if COMPARISON_CUES & set(chunk.cue):
+        return AspectKind.COMPARISON
+    if chunk.listed and previous is AspectKind.COMPARISON:
+        return AspectKind.COMPARISON
+    return AspectKind.TOPIC
+
+
+def word_idf(word: str, weights: TermWeights) -> float:
+    """The IDF of a word's rarest term ("LoRA-based" → "lora"); 0 for a word of stop words only."""
+    return max((weights.weight(t) for t in content_terms(word)), default=0.0)
+
+
+def specificity(words: list[str], weights: TermWeights | None) -> float:
+    """How much a phrase singles out its papers: its words' corpus IDF summed, or without a corpus, names and
+    compounds counting most."""
+    if weights is not None:
+        return sum(word_idf(w, weights) for w in words)
+    return sum(1.0 + 1.5 * is_name(w) + 0.5 * ("-" in w) for w in words)
+
+
+def parse_goal(goal: str, weights: TermWeights | None = None) -> list[Aspect]:
+    """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
+    aspects: list[Aspect] = []
+    for chunk in _chunks(goal):
+        kind = _kind(chunk, aspects[-1].kind if aspects else None)
+        text = " ".join(chunk.words)
+        if text.lower() not in {a.text.lower() for a in aspects}:
+            aspects.append(Aspect(text=text, kind=kind))
+    candidates = [a for a in aspects if a.kind is AspectKind.TOPIC] or [
+        a for a in aspects if a.kind is AspectKind.COMPARISON
+    ]
+    if candidates:
+        prior = [SUBJECT_PRIOR] + [1.0] * (len(candidates) - 1)
+        central = max(zip(candidates, prior), key=lambda c: specificity(c[0].text.split(), weights) * c[1])[0]
+        central.kind = AspectKind.ENTITY
+    return aspects

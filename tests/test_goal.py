@@ -1,0 +1,66 @@
+"""Goal understanding: long, specific questions parsed into typed aspects and searched with sensible queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.goal import goal_words, parse_goal
+from tasks.models import AspectKind
+from tasks.plan import plan_queries
+
+LONG_GOAL = (
+    "How does MixLoRA's routing of LoRA experts affect inference latency and GPU memory on LLaMA-2 7B/13B/70B "
+    "compared with standard LoRA on MMLU, LongBench and HumanEval?"
+)
+
+
+def kinds(goal: str) -> dict[str, AspectKind]:
+    return {a.text: a.kind for a in parse_goal(goal)}
+
+
+def test_model_sizes_and_versioned_names_stay_whole():
+    words = goal_words("Do GPT-4o and LLaMA-2 7B beat a 110M BERT or Llama-3.1-8B on MMLU (1.5B/7B)?")
+    for token in ["GPT-4o", "LLaMA-2", "7B", "110M", "Llama-3.1-8B", "MMLU", "1.5B/7B"]:
+        assert token in words, words
+    assert "B" not in words and "M" not in words
+
+
+def test_long_goal_has_each_kind_of_aspect():
+    found = kinds(LONG_GOAL)
+    assert found["MixLoRA routing"] is AspectKind.ENTITY
+    assert found["inference latency"] is AspectKind.QUANTITY and found["GPU memory"] is AspectKind.QUANTITY
+    assert found["standard LoRA"] is AspectKind.COMPARISON
+    assert found["LLaMA-2 7B/13B/70B"] is AspectKind.SETTING
+    assert all(found[name] is AspectKind.SETTING for name in ["MMLU", "LongBench", "HumanEval"])
+
+
+@pytest.mark.parametrize(
+    ("goal", "central"),
+    [
+        ("What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?",
+         "mixture-of-experts LoRA adapters"),
+        ("Does QLoRA's 4-bit NormalFloat quantization preserve accuracy on MMLU compared with 16-bit fine-tuning?",
+         "QLoRA 4-bit NormalFloat quantization"),
+        ("How does direct preference optimization compare with RLHF in win rate on summarization?",
+         "direct preference optimization"),
+    ],
+)
+def test_central_entity_is_the_method_asked_about(goal, central):
+    entities = [text for text, kind in kinds(goal).items() if kind is AspectKind.ENTITY]
+    assert entities == [central]
+
+
+def test_examples_after_such_as_are_settings_not_the_subject():
+    found = kinds("How does retrieval-augmented generation reduce hallucination rates on benchmarks such as "
+                  "Natural Questions and TriviaQA?")
+    assert found["retrieval-augmented generation"] is AspectKind.ENTITY
+    assert found["Natural Questions"] is AspectKind.SETTING and found["TriviaQA"] is AspectKind.SETTING
+    assert found["hallucination rates"] is AspectKind.QUANTITY
+
+
+def test_queries_of_a_long_goal_have_no_split_tokens_and_name_the_method():
+    plan = plan_queries.fn(LONG_GOAL)
+    assert len({q.lower() for q in plan.queries}) == 4
+    tokens = {w for q in plan.queries for w in q.split()}
+    assert not tokens & {"B", "M", "13", "70"}, plan.queries
+    assert plan.central == "MixLoRA routing" and all("MixLoRA" in q for q in plan.queries[1:3])
