@@ -59,6 +59,10 @@ class LsaModel:
         """Inverse document frequency of a stemmed term; unseen terms count as rarest."""
         return float(self._idf.get(term, self.max_idf))
 
+    def knows(self, term: str) -> bool:
+        """Whether the term occurs in the documents the model was fitted on."""
+        return term in self._idf
+
     def transform(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors for the texts."""
         sparse = self.vectorizer.transform([content_terms(t) for t in texts])
@@ -112,6 +116,9 @@ class TermWeights(BaseModel):
 
     def weight(self, term: str) -> float:
         return self._model.idf(term)
+
+    def known(self, term: str) -> bool:
+        return self._model.knows(term)
 
     @property
     def max_weight(self) -> float:

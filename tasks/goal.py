@@ -24,7 +24,8 @@ REQUEST_WORDS = frozenset(
     """introduced introduce introduces introducing focused focus focuses focusing demonstrated demonstrate
     demonstrates utilized utilize utilizes talk talks talked mentioned mentions researchers describes described
     describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
-    concerning looking interested want know first paper's methods method techniques technique ways""".split()
+    concerning looking interested want know first paper's methods method techniques technique ways implemented
+    implement implements presented developed develop develops leveraged leverage leverages adopted employed""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -33,7 +34,7 @@ RELATION_WORDS = frozenset(
     boost boosts hurt hurts change changes influence influences cause causes enable enables yield yields
     outperform outperforms perform performs apply applies applied applying matter matters preserve preserves
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
-    start starts begin begins stop stops""".split()
+    start starts begin begins stop stops assess assesses assessing""".split()
 )
 NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE";
@@ -45,6 +46,10 @@ SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "su
 COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"})
 # A question usually names its subject first: the first topic phrase's specificity counts this much more.
 SUBJECT_PRIOR = 1.3
+# In a phrase's specificity, each word beyond its rarest counts this share of its IDF, and a word no paper of the
+# corpus uses counts this share of the (highest) IDF it gets.
+OTHER_WORDS_SHARE = 0.25
+UNKNOWN_WORD_SHARE = 0.5
 # A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B; possessive 's is dropped.
 _GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
@@ -100,7 +105,7 @@ def _chunks(goal: str) -> list[_Chunk]:
 
 def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     lowered = [w.lower() for w in chunk.words]
-    names = any(is_name(w) for w in chunk.words)
+    names = all(is_name(w) for w in chunk.words)
     if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
     if EXAMPLE_CUES & set(chunk.cue) or (names and SETTING_CUES & set(chunk.cue)):
@@ -121,11 +126,18 @@ def word_idf(word: str, weights: TermWeights) -> float:
     return max((weights.weight(t) for t in content_terms(word)), default=0.0)
 
 
+def known_idf(word: str, weights: TermWeights) -> float:
+    """The word's IDF, halved when no paper of the corpus uses it: a word the corpus lacks names no topic it holds."""
+    known = any(weights.known(t) for t in content_terms(word))
+    return word_idf(word, weights) * (1.0 if known else UNKNOWN_WORD_SHARE)
+
+
 def specificity(words: list[str], weights: TermWeights | None) -> float:
-    """How much a phrase singles out its papers: its words' corpus IDF summed, or without a corpus, names and
-    compounds counting most."""
+    """How much a phrase singles out its papers: its rarest word's corpus IDF and a quarter of the others' (one rare
+    name outweighs a run of common words), or without a corpus, names and compounds counting most."""
     if weights is not None:
-        return sum(word_idf(w, weights) for w in words)
+        idfs = sorted((known_idf(w, weights) for w in words), reverse=True)
+        return idfs[0] + OTHER_WORDS_SHARE * sum(idfs[1:]) if idfs else 0.0
     return sum(1.0 + 1.5 * is_name(w) + 0.5 * ("-" in w) for w in words)
 
 
