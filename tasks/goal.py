@@ -25,7 +25,12 @@ REQUEST_WORDS = frozenset(
     demonstrates utilized utilize utilizes talk talks talked mentioned mentions researchers describes described
     describe suggest suggests suggested recommend recommended like recently various specific particular pertaining
     concerning looking interested want know first paper's methods method techniques technique ways implemented
-    implement implements presented developed develop develops leveraged leverage leverages adopted employed""".split()
+    implement implements presented developed develop develops leveraged leverage leverages adopted employed
+    illustrate illustrates illustrated consider considers considered inform cite cited showcase showcases showcasing
+    showed shown reveal reveals revealed reported reports conducted conduct achieved success references reference
+    examples example field fields role involved involve marked pertinent centered centred looked projects project
+    attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
+    tackled certain current different types kinds issue issues problem problems application applications""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -80,13 +85,35 @@ def is_name(word: str) -> bool:
     return bool(_NAME.search(word))
 
 
+def _titled_of(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "of" inside a capitalised name ("Chain of Thought", "Mixture of Experts")."""
+    inside = 0 < i < len(words) - 1
+    return inside and words[i].lower() == "of" and words[i - 1][:1].isupper() and words[i + 1][:1].isupper()
+
+
+def _abbreviation(words: list[str], i: int) -> bool:
+    """Whether words[i] is an acronym in parentheses right after a phrase: "Knowledge Graph (KG)"."""
+    return (
+        0 < i < len(words) - 1
+        and words[i - 1] == "("
+        and words[i + 1] == ")"
+        and i > 1
+        and words[i - 2] not in ",;:()?!"
+        and words[i].replace("-", "").isalnum()
+        and sum(c.isupper() for c in words[i]) >= 2
+    )
+
+
 def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
-    for word in goal_words(goal):
+    tokens = goal_words(goal)
+    for i, word in enumerate(tokens):
         lowered = word.lower()
+        if _abbreviation(tokens, i):  # the phrase before it already names the aspect
+            continue
         is_topic = lowered not in NOT_TOPIC and word not in ",;:()?!" and (len(word) > 1 or word.isupper())
-        if is_topic:
+        if is_topic or (current.words and _titled_of(tokens, i)):
             if not current.words:
                 current = _Chunk(cue=cue, listed=bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners))
                 cue, joiners = [], set()

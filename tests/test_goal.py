@@ -64,3 +64,9 @@ def test_queries_of_a_long_goal_have_no_split_tokens_and_name_the_method():
     tokens = {w for q in plan.queries for w in q.split()}
     assert not tokens & {"B", "M", "13", "70"}, plan.queries
     assert plan.central == "MixLoRA routing" and all("MixLoRA" in q for q in plan.queries[1:3])
+
+
+def test_abbreviations_and_capitalised_names_with_of_stay_one_aspect():
+    found = kinds("Does Mixture of Experts (MoE) improve throughput on 7B models, or Chain of Thought (CoT)?")
+    assert "Mixture of Experts" in found and "Chain of Thought" in found
+    assert not {"MoE", "CoT", "Mixture", "Experts"} & set(found)
