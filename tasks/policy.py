@@ -52,7 +52,7 @@ def decide_policy(draft: Draft, tribunal: TribunalResult, settings: TribunalSett
     elif score >= settings.reject_floor:
         policy = Policy.SOFT_APPROVE
         reason = (
-            "the answer is incomplete"
+            f"score {score:.2f} ≥ {settings.approve_threshold}, but {len(unmet)} aspect problem(s) keep it a draft"
             if score >= settings.approve_threshold
             else f"score {score:.2f} < {settings.approve_threshold} after {tribunal.round} revision round(s)"
         )
