@@ -41,6 +41,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import combined_corpus, write_results
 from benchmarks.retrieval import SOURCES, covered_queries
+from tasks.atomic import staged_file
 from tasks.settings import Settings
 from tasks.sources import CorpusSource
 
@@ -66,10 +67,12 @@ def corpus_without(corpus: Path, drop: set[str], cache_dir: Path, tag: str) -> P
     target = cache_dir / "bench" / f"arxiv_{tag}_{digest}.jsonl.gz"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_suffix(".tmp")
-        with gzip.open(corpus, "rt") as src, gzip.open(staging, "wt", compresslevel=1) as out:
+        with (
+            staged_file(target) as staging,
+            gzip.open(corpus, "rt") as src,
+            gzip.open(staging, "wt", compresslevel=1) as out,
+        ):
             out.writelines(line for line in src if arxiv_id(json.loads(line)["id"]) not in drop)
-        staging.rename(target)
     return target
 
 

@@ -8,6 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from tasks.atomic import staged_file
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 ARXIV_FILES = [
@@ -29,12 +31,10 @@ def combined_corpus(cache_dir: Path) -> Path:
     target = cache_dir / "bench" / "arxiv_all.jsonl.gz"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_suffix(".tmp")
-        with gzip.open(staging, "wb", compresslevel=1) as out:
+        with staged_file(target) as staging, gzip.open(staging, "wb", compresslevel=1) as out:
             for path in ARXIV_FILES:
                 with gzip.open(path, "rb") as src:
                     shutil.copyfileobj(src, out)
-        staging.rename(target)
     return target
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.verification import load_pairs
+from tasks.atomic import staged_file
 from tasks.dense import EVIDENCE_PROJECTION, token_states
 from tasks.text import sentence_texts
 
@@ -81,9 +82,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=EVIDENCE_PROJECTION)
     args = parser.parse_args()
     projection = fit_projection(scifact_examples("train"))
-    staging = args.output.with_suffix(".tmp.npy")
-    np.save(staging, projection)
-    staging.rename(args.output)
+    with staged_file(args.output) as staging:
+        np.save(staging, projection)
     moved = np.linalg.norm(projection - np.eye(len(projection)))
     print(f"wrote {args.output}: {projection.shape}, Frobenius distance from the identity {moved:.2f}")
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tasks.atomic import write_atomic
 from tasks.settings import LocalServerSettings
 
 HOST = "127.0.0.1"
@@ -155,9 +156,7 @@ def _start(settings: LocalServerSettings) -> LocalServer:
                 f"(SOVEREIGN_SERVER__START_TIMEOUT_SECONDS); see {log_path}"
             )
         time.sleep(POLL_SECONDS)
-    staged = _state_path(home).with_suffix(".tmp")
-    staged.write_text(json.dumps(asdict(server)))
-    staged.replace(_state_path(home))  # readers outside the lock (`server status`) never see half a file
+    write_atomic(_state_path(home), json.dumps(asdict(server)))  # read outside the lock by `server status`
     return server
 
 

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
+from tasks.atomic import staged_directory
 from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
 from tasks.models import Paper
@@ -290,7 +290,6 @@ def reciprocal_rank_fusion(rankings: list[list], k: int = 60, weights: list[floa
 
 def _build(papers: list[Paper], stats: CorpusStats, source: Path, content_hash: str, target: Path) -> None:
     started = time.perf_counter()
-    target.mkdir(parents=True)
     # Arrow IPC, memory-mapped at load: opening a 96k-paper index costs milliseconds, not a Parquet decode.
     with pa.OSFile(str(target / "papers.arrow"), "wb") as sink:
         table = pa.Table.from_pylist([p.model_dump() for p in papers], schema=PAPER_SCHEMA)
@@ -338,17 +337,8 @@ def ingest_corpus(path: Path, cache_dir: Path) -> tuple[Path, bool]:
         if (target / "meta.json").is_file():
             return target, False
         papers, stats = load_papers(path)
-        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
+        with staged_directory(target) as staging:
             _build(papers, stats, path, content_hash, staging)
-            try:
-                staging.rename(target)
-            except OSError:
-                if not (target / "meta.json").is_file():
-                    raise  # another process won the race only if its index is complete
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return target, True
 
 

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tasks.atomic import staged_directory, staged_file
+
 if TYPE_CHECKING:
     from tokenizers import Encoding
 
@@ -59,14 +61,8 @@ def export_model(target: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "model.onnx").is_file():
             return target
-        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
+        with staged_directory(target) as staging:
             _export(staging)
-            staging.rename(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -246,17 +242,15 @@ def build_dense(
     for start in starts:
         part = parts / f"{start:08d}.npy"
         if not part.is_file():
-            staging = part.with_suffix(f".tmp-{os.getpid()}.npy")
-            np.save(staging, encode(texts[start : start + CHUNK_PAPERS]))
-            staging.rename(part)
+            with staged_file(part) as staging:
+                np.save(staging, encode(texts[start : start + CHUNK_PAPERS]))
         if progress:
             progress(min(start + CHUNK_PAPERS, len(texts)), len(texts))
     vectors = np.concatenate([np.load(parts / f"{start:08d}.npy") for start in starts])
-    staging = target / f"vectors.tmp-{os.getpid()}.npy"
-    np.save(staging, vectors.astype(np.float32))  # see `load_dense`
-    meta = {"model": DENSE_MODEL, "papers": len(texts), "dims": vectors.shape[1]}
-    (target / "meta.json").write_text(json.dumps(meta))
-    staging.rename(vectors_file)
+    with staged_file(vectors_file) as staging:
+        np.save(staging, vectors.astype(np.float32))  # see `load_dense`
+        meta = {"model": DENSE_MODEL, "papers": len(texts), "dims": vectors.shape[1]}
+        (target / "meta.json").write_text(json.dumps(meta))
     for part in parts.iterdir():
         part.unlink()
     parts.rmdir()
@@ -277,12 +271,10 @@ def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:
         return None
     if vectors.dtype != np.float32:
         converted = vectors.astype(np.float32)
-        staging = vectors_file.with_name(f"vectors.tmp-{os.getpid()}.npy")
         try:
-            np.save(staging, converted)
-            os.replace(staging, vectors_file)
+            with staged_file(vectors_file) as staging:
+                np.save(staging, converted)
         except OSError:  # a cache this user may only read: converted for this process alone
-            staging.unlink(missing_ok=True)
             return converted
         vectors = np.load(vectors_file, mmap_mode="r")
     return vectors

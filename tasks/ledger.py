@@ -4,7 +4,6 @@ goal has papers new since its last successful sweep, and what changed."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -17,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from tasks.artifacts import goal_key
+from tasks.atomic import staged_file, write_atomic
 from tasks.models import Report
 from tasks.publish import PublishedBrief, md_escape
 
@@ -233,11 +233,6 @@ def failed_entry(goal: str, error: str, swept_at: str) -> LedgerEntry:
     return LedgerEntry(goal_key=goal_key(goal), goal=goal, swept_at=swept_at, status="failed", error=error)
 
 
-def _staging(path: Path) -> Path:
-    """A hidden file beside `path` to write first and then rename over it, so a crash never leaves half a file."""
-    return path.with_name(f".{path.name}.partial-{os.getpid()}")
-
-
 def append_ledger(path: Path, entries: list[LedgerEntry]) -> None:
     """Add entries to the ledger in one atomic replace; only each goal's latest entry keeps the papers it has seen."""
     rows = pd.DataFrame([e.model_dump() for e in entries], columns=LEDGER_SCHEMA.names)
@@ -246,9 +241,8 @@ def append_ledger(path: Path, entries: list[LedgerEntry]) -> None:
     # square of its age, and nothing reads them (a goal's next sweep compares with its latest entry)
     earlier = frame.duplicated("goal_key", keep="last")
     frame["seen"] = [[] if old else seen for old, seen in zip(earlier, frame["seen"])]
-    staging = _staging(path)
-    pq.write_table(pa.Table.from_pandas(frame, schema=LEDGER_SCHEMA, preserve_index=False), staging)
-    os.replace(staging, path)
+    with staged_file(path) as staging:
+        pq.write_table(pa.Table.from_pandas(frame, schema=LEDGER_SCHEMA, preserve_index=False), staging)
 
 
 def read_changes(directory: Path) -> GoalChanges | None:
@@ -303,7 +297,5 @@ def publish_changes(changes: GoalChanges, directory: Path, titles: dict[str, str
     payload = {**changes.model_dump(mode="json"), "decision_changed": changes.decision_changed}
     # an unchanged goal rewrites these next to a published brief: each file is replaced whole or not at all
     for name, text in ((CHANGES_JSON, json.dumps(payload, indent=2)), (CHANGES_MD, changes_markdown(changes, titles))):
-        staging = _staging(directory / name)
-        staging.write_text(text, encoding="utf-8")
-        os.replace(staging, directory / name)
+        write_atomic(directory / name, text)
     return directory / CHANGES_MD

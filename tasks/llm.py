@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ValidationError
 
 from tasks import prompts
+from tasks.atomic import write_atomic
 from tasks.models import StageUsage
 
 T = TypeVar("T", bound=BaseModel)
@@ -82,9 +82,7 @@ class ContentCache:
         """Store the value atomically (a reader never sees half a file)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.partial")
-        partial.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, path)
+        write_atomic(path, json.dumps(value, ensure_ascii=False))
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from tasks.atomic import staged_directory
 from tasks.models import (
     Claim,
     EmbeddingSet,
@@ -605,21 +606,6 @@ def _write_brief(report: Report, embeddings: EmbeddingSet, directory: Path) -> N
     (directory / "report.pdf").write_bytes(render_pdf(render_html(report)))
 
 
-def _swap_in(staging: Path, final: Path) -> None:
-    """Make staging the final directory in one rename; an earlier brief is moved aside first, then deleted."""
-    if not final.exists():
-        os.replace(staging, final)
-        return
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    os.replace(final, old)
-    try:
-        os.replace(staging, final)
-    except OSError:
-        os.replace(old, final)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _alive(pid: int) -> bool:
     """Whether a process with this pid exists on this host."""
     try:
@@ -673,21 +659,13 @@ def publish_report(report: Report, embeddings: EmbeddingSet, out_dir: Path) -> P
         raise ValueError(f"run id {report.run_id!r} is not a safe directory name")
     out_dir = Path(out_dir)
     final = out_dir / report.run_id
-    staging = out_dir / f".{report.run_id}.partial-{os.getpid()}"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_leftovers(out_dir)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        with staged_directory(final) as staging:
+            _write_brief(report, embeddings, staging)
     except OSError as error:
         raise PublishError(f"cannot write the brief to {out_dir}: {error.strerror or error}") from error
-    try:
-        _write_brief(report, embeddings, staging)
-        _swap_in(staging, final)
-    except OSError as error:
-        raise PublishError(f"cannot write the brief to {out_dir}: {error.strerror or error}") from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return _published(report, final)
 
 

@@ -76,7 +76,7 @@ def test_index_is_built_once_per_content(tmp_path):
         fh.write(json.dumps({"id": "2401.00001", "title": "New paper", "abstract": "Fresh text."}) + "\n")
     changed, rebuilt = ingest_corpus(corpus, tmp_path / "cache")
     assert rebuilt and changed != first
-    assert not list((tmp_path / "cache" / "corpus").glob("*.tmp-*"))
+    assert not list((tmp_path / "cache" / "corpus").glob(".*.partial-*"))
 
 
 def test_index_search_ranks_topical_papers_first(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tasks import atomic, dense
 from tasks import corpus as corpus_module
-from tasks import dense
 from tasks.arxiv_source import ArxivSource
 from tasks.backends import offline_models
 from tasks.corpus import ingest_corpus, load_index
@@ -94,15 +94,15 @@ def test_vectors_load_mapped_as_float32_and_an_earlier_float16_file_is_converted
         raise PermissionError("read-only cache")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dense.os, "replace", read_only)
+        patch.setattr(atomic.os, "replace", read_only)
         in_memory = dense.load_dense(target, len(texts))
     assert in_memory.dtype == np.float32 and np.load(vectors_file).dtype == np.float16
-    assert not [f for f in vectors_file.parent.iterdir() if "tmp" in f.name]
+    assert not [f for f in vectors_file.parent.iterdir() if "partial" in f.name]
 
     loaded = dense.load_dense(target, len(texts))
     assert isinstance(loaded, np.memmap) and loaded.dtype == np.float32
     assert np.allclose(loaded, built, atol=1e-3) and np.load(vectors_file).dtype == np.float32
-    assert not [f for f in vectors_file.parent.iterdir() if "tmp" in f.name]
+    assert not [f for f in vectors_file.parent.iterdir() if "partial" in f.name]
     assert dense.load_dense(target, len(texts) + 1) is None  # vectors of another corpus size are never searched
 
 

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks import publish
+from tasks.atomic import staged_file, write_atomic
 from tasks.models import Policy
 from tasks.publish import STALE_AFTER_SECONDS, PublishError, publish_report, remove_leftovers
 from tests.factories import make_embeddings, make_report
@@ -35,6 +36,7 @@ DRIVER = """
 import sys, time
 from pathlib import Path
 from tasks import publish
+from tasks.atomic import staged_file, write_atomic
 from tests.factories import make_embeddings, make_report
 
 out_dir, marker = map(Path, sys.argv[1:])
@@ -162,3 +164,14 @@ def test_brief_moved_aside_by_a_killed_publisher_is_put_back(tmp_path):
     assert remove_leftovers(tmp_path) == [aside]
     assert [p.name for p in tmp_path.iterdir()] == [report.run_id]
     assert (tmp_path / report.run_id / "report.json").is_file()
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_no_staging(tmp_path):
+    target = tmp_path / "state.json"
+    write_atomic(target, "old")
+    with pytest.raises(RuntimeError), staged_file(target) as staging:
+        staging.write_text("half")
+        raise RuntimeError("killed mid-write")
+    write_atomic(tmp_path / "data.bin", b"\x00\x01")
+    assert target.read_text() == "old" and (tmp_path / "data.bin").read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin", "state.json"]
