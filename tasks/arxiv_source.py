@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -16,15 +15,13 @@ from urllib.parse import urlsplit
 import arxiv
 import requests
 from lxml import etree
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import rate_limit
-from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
-from tasks.corpus import normalize_id
-from tasks.models import Paper
+from tasks.models import Paper, normalize_id
+from tasks.rate_limits import ensure_rate_limit_once
 from tasks.settings import Settings
 from tasks.sources import SourceUnavailable, TransientSourceError
 from tasks.text import normalize_space
@@ -33,40 +30,6 @@ RATE_LIMIT_NAME = "sovereign-arxiv"
 _ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
 _VERSION_SUFFIX = re.compile(r"v\d+$")
 _CONNECTION_REPR = re.compile(r"^(?:<[^>]*>|HTTPS?Connection\([^)]*\)): ")
-
-_ensured: dict[str, float] = {}  # limit name -> the interval this process last set it to
-_ensured_lock = threading.Lock()
-
-
-def ensure_rate_limit(name: str, min_interval_seconds: float) -> None:
-    """Create or update the global limit `name` so it admits one request per `min_interval_seconds`."""
-    if min_interval_seconds <= 0:
-        raise ValueError("a rate limit needs a positive interval")
-    decay = 1.0 / min_interval_seconds
-    with get_client(sync_client=True) as client:
-        try:
-            current = client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=1, slot_decay_per_second=decay)
-                )
-                return
-            except ObjectAlreadyExists:  # another process created it between our read and create
-                current = client.read_global_concurrency_limit_by_name(name)
-        if current.limit != 1 or not current.active or abs(current.slot_decay_per_second - decay) > 1e-9:
-            client.update_global_concurrency_limit(
-                name, GlobalConcurrencyLimitUpdate(limit=1, active=True, slot_decay_per_second=decay)
-            )
-
-
-def _ensure_rate_limit_once(name: str, min_interval_seconds: float) -> None:
-    """`ensure_rate_limit` once per process and interval, again when the interval changes, even from threads."""
-    with _ensured_lock:
-        if _ensured.get(name) != min_interval_seconds:
-            ensure_rate_limit(name, min_interval_seconds)
-            _ensured[name] = min_interval_seconds
-
 
 def _read_stamp(handle: IO[str]) -> float:
     """The end time of the host's previous arXiv request written in the lock file; 0 when there is none."""
@@ -242,7 +205,7 @@ class ArxivSource(BaseModel):
         if limit < 1:
             return []  # arxiv reads max_results=0 as "no limit"
         if self.min_interval_seconds > 0:
-            _ensure_rate_limit_once(RATE_LIMIT_NAME, self.min_interval_seconds)
+            ensure_rate_limit_once(RATE_LIMIT_NAME, self.min_interval_seconds)
         # Retries belong to the Prefect task around this call, spacing to the host lock and rate limit: none here.
         client = arxiv.Client(page_size=limit, delay_seconds=0, num_retries=0)
         client.query_url_format = self.query_url

@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from tasks.arxiv_source import ArxivSource
-from tasks.corpus import CorpusError, paper_text
+from tasks.corpus import CorpusError
 from tasks.embedders import LsaEmbedder, LsaModel, TermWeights
 from tasks.llm import ChatModel, ModelUnavailable
-from tasks.models import Paper, SearchResult, content_id
+from tasks.models import Paper, SearchResult, content_id, paper_text
 from tasks.nim import HOSTED_HOSTS, NimChat, NimEmbedder, NimTransport, host_of
 from tasks.settings import LlmSettings, NimCredentials, Settings
 from tasks.sources import CorpusSource, PaperSource

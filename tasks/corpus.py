@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from tasks.atomic import staged_directory
 from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
-from tasks.models import Paper
+from tasks.models import Paper, normalize_id, paper_text
 from tasks.text import content_terms
 
 INDEX_FORMAT = 3
@@ -49,7 +49,6 @@ DENSE_WEIGHT = 1.0
 # 0.156 / 0.281 / 0.429.
 DENSE_FEEDBACK_DOCS = 5
 DENSE_FEEDBACK_WEIGHT = 0.5
-_VERSION_SUFFIX = re.compile(r"v\d+$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -65,14 +64,6 @@ class CorpusStats(BaseModel):
     skipped_missing_fields: int = 0
     skipped_malformed: int = 0
     duplicates: int = 0
-
-
-def normalize_id(raw: object) -> str:
-    """arXiv id without 'arXiv:' prefix or version suffix."""
-    text = str(raw).strip()
-    text = text.removeprefix("arXiv:").removeprefix("arxiv:")
-    text = text.rsplit("/abs/", 1)[-1]
-    return _VERSION_SUFFIX.sub("", text)
 
 
 def _as_list(value: object, sep: str) -> list[str]:
@@ -189,11 +180,6 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def paper_text(paper: Paper) -> str:
-    """The text a paper is indexed and embedded by."""
-    return f"{paper.title}. {paper.abstract}"
 
 
 @dataclass

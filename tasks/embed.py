@@ -6,9 +6,8 @@ import numpy as np
 from prefect import task
 
 from tasks.common import STAGE_CACHE, retry_transient
-from tasks.corpus import paper_text
 from tasks.embedders import Embedder
-from tasks.models import Claim, EmbeddingSet, Paper
+from tasks.models import Claim, EmbeddingSet, Paper, paper_text
 from tasks.progress import STAGE_HOOKS
 from tasks.text import numbers
 

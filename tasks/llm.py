@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
@@ -17,16 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from tasks import prompts
 from tasks.atomic import write_atomic
-from tasks.models import StageUsage
+from tasks.models import Message, StageUsage
 
 T = TypeVar("T", bound=BaseModel)
-
-
-class Message(BaseModel):
-    """One turn of a conversation with the chat model."""
-
-    role: Literal["system", "user", "assistant"]
-    content: str
 
 
 class Completion(BaseModel):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
+
+_VERSION_SUFFIX = re.compile(r"v\d+$")
 
 
 def content_id(*parts: object, length: int = 12) -> str:
@@ -29,6 +32,26 @@ class Paper(BaseModel):
     def link(self) -> str:
         """Where a reader finds the paper."""
         return self.url or f"https://arxiv.org/abs/{self.id}"
+
+
+def normalize_id(raw: object) -> str:
+    """arXiv id without 'arXiv:' prefix or version suffix."""
+    text = str(raw).strip()
+    text = text.removeprefix("arXiv:").removeprefix("arxiv:")
+    text = text.rsplit("/abs/", 1)[-1]
+    return _VERSION_SUFFIX.sub("", text)
+
+
+def paper_text(paper: Paper) -> str:
+    """The text a paper is indexed and embedded by."""
+    return f"{paper.title}. {paper.abstract}"
+
+
+class Message(BaseModel):
+    """One turn of a conversation with the chat model."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
 
 
 class SearchResult(BaseModel):

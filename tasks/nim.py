@@ -23,17 +23,17 @@ import requests
 from prefect.concurrency.sync import rate_limit
 from pydantic import BaseModel, PrivateAttr, SecretStr
 
-from tasks.arxiv_source import ensure_rate_limit
 from tasks.embedders import TextKind
 from tasks.llm import (
     Completion,
     ContentCache,
-    Message,
     ModelCallFailed,
     ModelUnavailable,
     current_stage,
     record_usage,
 )
+from tasks.models import Message
+from tasks.rate_limits import ensure_rate_limit_once
 
 # langchain (about a second to import) is loaded when a NIM client is first built, so offline runs never pay for it
 if TYPE_CHECKING:
@@ -74,19 +74,11 @@ class _Failure(Exception):
         self.unusable = unusable
 
 
-_ensured: set[tuple[str, float]] = set()
-_ensured_lock = threading.Lock()
-
-
 def acquire_request_slot(requests_per_minute: float) -> None:
     """Wait for a slot of the global NIM rate limit (one request per 60/rpm seconds across the run)."""
     if requests_per_minute <= 0:
         return
-    interval = 60.0 / requests_per_minute
-    with _ensured_lock:
-        if (RATE_LIMIT_NAME, interval) not in _ensured:
-            ensure_rate_limit(RATE_LIMIT_NAME, interval)
-            _ensured.add((RATE_LIMIT_NAME, interval))
+    ensure_rate_limit_once(RATE_LIMIT_NAME, 60.0 / requests_per_minute)
     rate_limit(RATE_LIMIT_NAME, strict=True)
 
 

@@ -9,14 +9,11 @@ computed from the evidence, not asked, so a sentence that talks to the model can
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.models import FindingKind
-
-if TYPE_CHECKING:
-    from tasks.llm import Message
+from tasks.models import FindingKind, Message
 
 
 class Reply(BaseModel):
@@ -105,8 +102,6 @@ def _system(stage: str, role: str, schema: type[Reply]) -> str:
 
 
 def _conversation(stage: str, role: str, schema: type[Reply], user: str) -> list[Message]:
-    from tasks.llm import Message
-
     return [Message(role="system", content=_system(stage, role, schema)), Message(role="user", content=user)]
 
 
@@ -122,8 +117,7 @@ def plan_messages(goal: str, aspects: list[str]) -> list[Message]:
         "find the papers answering the research question: (1) its key terms, (2) its central method or entity, "
         "(3) the measured quantity together with the entity, (4) a broader framing. 2-8 words each, no boolean "
         "operators, no quotes. Also list the question's aspects, each in the question's own words, with its kind."
-        f"\nAspects found by a parser, to correct or confirm: {'; '.join(aspects)}\n"
-        + quote("research question", goal)
+        f"\nAspects found by a parser, to correct or confirm: {'; '.join(aspects)}\n" + quote("research question", goal)
     )
     return _conversation("plan_queries", "search planner", PlanReply, user)
 

@@ -15,8 +15,9 @@ import pytest
 from prefect import flow, task, unmapped
 from prefect.client.orchestration import get_client
 
-from tasks.arxiv_source import ArxivSource, ensure_rate_limit, host_turn
+from tasks.arxiv_source import ArxivSource, host_turn
 from tasks.models import Paper
+from tasks.rate_limits import ensure_rate_limit
 from tasks.sources import PaperSource, SourceUnavailable, TransientSourceError
 from tests.atom_server import AtomServer, Fault
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.corpus import CorpusError, ingest_corpus, load_index, load_papers, normalize_id
+from tasks.corpus import CorpusError, ingest_corpus, load_index, load_papers
+from tasks.models import normalize_id
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 
