@@ -2,108 +2,76 @@
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
-from prefect.tasks import exponential_backoff
 from slugify import slugify
 
 from tasks.approval import request_owner_review, review_prompt
 from tasks.artifacts import record_artifacts
-from tasks.backends import offline_models, open_chat, open_embedder, open_source, source_term_weights
+from tasks.backends import open_chat, open_embedder, open_source
 from tasks.draft import compose_draft
 from tasks.embed import embed
-from tasks.embedders import Embedder, TermWeights
 from tasks.extract import extract_claims
 from tasks.llm import ChatModel, publish_usage_artifact, take_usage
 from tasks.models import (
     Draft,
     EmbeddingSet,
-    Plan,
     Policy,
-    RankedPaper,
     Report,
     RevisionPlan,
     SearchResult,
     TribunalResult,
 )
-from tasks.plan import clean_goal, plan_queries
+from tasks.plan import clean_goal
 from tasks.policy import decide_policy, hard_gates, unmet_aspects
+from tasks.progress import timed
 from tasks.publish import PublishedBrief, publish
-from tasks.rank import merge_rank
+from tasks.retrieve import FLOW_STAGES, Retrieval, rank_again, retrieve, run_searches
 from tasks.revise import revise
-from tasks.search import search
 from tasks.settings import Settings, result_storage
-from tasks.sources import PaperSource
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims
 
 
-@contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    started = time.perf_counter()
-    yield
-    timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)
+@dataclass(frozen=True)
+class Round:
+    """One round of analysis: its number, the ranked retrieval, and the claims dropped and notes made so far."""
 
-
-def run_searches(queries: list[str], source: PaperSource, settings: Settings) -> tuple[list[SearchResult], list[str]]:
-    """Search every query in parallel; a failed query is reported, not fatal, unless all fail."""
-    searcher = search.with_options(
-        retry_delay_seconds=exponential_backoff(backoff_factor=settings.search.retry_delay_seconds)
-    )
-    futures = searcher.map(queries, source=unmapped(source), limit=unmapped(settings.search.per_query_limit))
-    results, errors, failures = [], [], []
-    for query, future in zip(queries, futures):
-        future.wait()
-        if future.state.is_completed():
-            results.append(future.result())
-        else:
-            exc = future.result(raise_on_failure=False)
-            failures.append(exc)
-            errors.append(f"query '{query}' failed: {exc}")
-    if failures and not results:
-        raise failures[0] if isinstance(failures[0], BaseException) else RuntimeError(errors[0])
-    return results, errors
+    number: int
+    found: Retrieval
+    dropped_claims: list[str]
+    notes: list[str]
 
 
 def _analyse(
-    plan: Plan,
-    results: list[SearchResult],
-    embedder: Embedder,
-    weights: TermWeights,
-    settings: Settings,
-    timings: dict[str, float],
-    excluded_papers: list[str],
-    dropped_claims: list[str],
-    revision_round: int,
-    notes: list[str],
-    chat: ChatModel | None = None,
-) -> tuple[list[RankedPaper], Draft, EmbeddingSet]:
-    """merge_rank → extract_claims → verify_claims → embed → compose_draft."""
-    with _timed(timings, "merge_rank"):
-        ranked = merge_rank(plan, results, embedder, weights, settings.rank, excluded_papers)
+    round_: Round, settings: Settings, timings: dict[str, float], chat: ChatModel | None = None
+) -> tuple[Draft, EmbeddingSet]:
+    """extract_claims → verify_claims → embed → compose_draft on the round's kept papers."""
+    plan, ranked, weights = round_.found.plan, round_.found.ranked, round_.found.weights
     kept = [r for r in ranked if r.kept]
-    with _timed(timings, "extract_claims"):
-        claims = [c for c in extract_claims(plan, kept, settings.extract, chat) if c.id not in dropped_claims]
-    with _timed(timings, "verify_claims"):
+    with timed(timings, "extract_claims"):
+        claims = [c for c in extract_claims(plan, kept, settings.extract, chat) if c.id not in round_.dropped_claims]
+    with timed(timings, "verify_claims"):
         claims = verify_claims(claims, [r.paper for r in kept], settings.verify, chat, weights)
-    with _timed(timings, "embed"):
-        embeddings, claims = embed([r.paper for r in kept], claims, embedder, settings.verify.duplicate_similarity)
-    with _timed(timings, "compose_draft"):
-        draft = compose_draft(plan, ranked, claims, revision_round, notes, chat)
-    return ranked, draft, embeddings
+    with timed(timings, "embed"):
+        embeddings, claims = embed(
+            [r.paper for r in kept], claims, round_.found.embedder, settings.verify.duplicate_similarity
+        )
+    with timed(timings, "compose_draft"):
+        draft = compose_draft(plan, ranked, claims, round_.number, round_.notes, chat)
+    return draft, embeddings
 
 
 def _convene(
     draft: Draft, settings: Settings, round_: int, timings: dict[str, float], chat: ChatModel | None = None
 ) -> TribunalResult:
     """The three roles review the draft in parallel."""
-    with _timed(timings, "tribunal"):
+    with timed(timings, "tribunal"):
         reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal), chat=unmapped(chat)).result()
     return aggregate(reviews, round_)
 
@@ -159,22 +127,16 @@ def research_flow(
     )
     goal = clean_goal(goal, settings.max_goal_chars)
     timings: dict[str, float] = {}
-    with _timed(timings, "open_models"):
+    with timed(timings, "open_models"):
         chat, nim_embedder = open_chat(settings), open_embedder(settings)
 
-    with _timed(timings, "open_source"):
+    with timed(timings, "open_source"):
         paper_source = open_source(settings)
-    with _timed(timings, "plan_queries"):
-        plan = plan_queries(goal, chat, source_term_weights(paper_source))
-    with _timed(timings, "search"):
-        results, search_errors = run_searches(plan.queries, paper_source, settings)
-    embedder, weights = offline_models(paper_source, results)
-    embedder = nim_embedder or embedder
+    found = retrieve(goal, paper_source, settings, FLOW_STAGES, chat, nim_embedder, timings)
+    plan, search_errors = found.plan, list(found.search_errors)
 
     excluded, dropped, notes = [], [], []
-    ranked, draft, embeddings = _analyse(
-        plan, results, embedder, weights, settings, timings, excluded, dropped, 0, notes, chat
-    )
+    draft, embeddings = _analyse(Round(0, found, dropped, notes), settings, timings, chat)
     tribunal = _convene(draft, settings, 0, timings, chat)
     history = [tribunal]
     logger.info("tribunal round 0: score %.2f", tribunal.score)
@@ -184,15 +146,15 @@ def research_flow(
         complete = not hard_gates(draft) and not unmet_aspects(draft, settings.tribunal)
         if tribunal.score >= settings.tribunal.approve_threshold and complete:
             break
-        with _timed(timings, "revise"):
+        with timed(timings, "revise"):
             revision = revise(draft, tribunal, tried, chat)
         tried += revision.queries
         more: list[SearchResult] = []
         if revision.queries:
-            with _timed(timings, "search"):
+            with timed(timings, "search"):
                 more, more_errors = run_searches(revision.queries, paper_source, settings)
             search_errors += more_errors
-        seen = {p.id for r in results for p in r.papers}
+        seen = {p.id for r in found.results for p in r.papers}
         new_papers = {p.id for r in more for p in r.papers} - seen
         if not new_papers and not revision.drop_claim_ids and not revision.drop_paper_ids:
             notes = notes + [f"no revision was possible: {_why_no_revision(revision)}"]
@@ -200,15 +162,13 @@ def research_flow(
             break
         notes = notes + revision.notes
         excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
-        results = results + more
-        ranked, draft, embeddings = _analyse(
-            plan, results, embedder, weights, settings, timings, excluded, dropped, round_, notes, chat
-        )
+        found = rank_again(found, more, excluded, settings, FLOW_STAGES, timings)
+        draft, embeddings = _analyse(Round(round_, found, dropped, notes), settings, timings, chat)
         tribunal = _convene(draft, settings, round_, timings, chat)
         history.append(tribunal)
         logger.info("tribunal round %d: score %.2f", round_, tribunal.score)
 
-    with _timed(timings, "decide_policy"):
+    with timed(timings, "decide_policy"):
         decision = decide_policy(draft, tribunal, settings.tribunal)
     owner_review = None
     if decision.policy is Policy.HUMAN_REVIEW and settings.approval.timeout_seconds:
@@ -226,7 +186,7 @@ def research_flow(
         tribunal=tribunal,
         tribunal_history=history,
         decision=decision,
-        candidates=ranked,
+        candidates=found.ranked,
         search_errors=search_errors,
         settings=settings.model_dump(mode="json"),
         settings_hash=settings.fingerprint(),
@@ -236,7 +196,7 @@ def research_flow(
         chat_model=chat.name if chat else "",
         llm_usage=take_usage(),
     )
-    with _timed(timings, "publish"):
+    with timed(timings, "publish"):
         published = publish(report, embeddings, Path(settings.out_dir))
     record_artifacts(report, published)
     publish_usage_artifact(report.llm_usage)

@@ -15,8 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 from slugify import slugify
 
-from flows.research import run_searches
-from tasks.backends import offline_models, open_chat, open_embedder, open_source, source_term_weights
+from tasks.backends import open_chat, open_embedder, open_source
 from tasks.ledger import (
     LEDGER_FILE,
     GoalCheck,
@@ -36,9 +35,9 @@ from tasks.ledger import (
     unchanged_entry,
 )
 from tasks.models import Report
-from tasks.plan import clean_goal, plan_queries
+from tasks.plan import clean_goal
 from tasks.publish import PublishedBrief
-from tasks.rank import merge_rank
+from tasks.retrieve import FLOW_STAGES, retrieve
 from tasks.settings import Settings, result_storage
 
 
@@ -108,11 +107,7 @@ def check_goal(goal: str, options: GoalOptions) -> GoalCheck:
     settings = options.settings()
     goal = clean_goal(goal, settings.max_goal_chars)
     chat, nim_embedder = open_chat(settings), open_embedder(settings)
-    paper_source = open_source(settings)
-    plan = plan_queries(goal, chat, source_term_weights(paper_source))
-    results, _ = run_searches(plan.queries, paper_source, settings)
-    embedder, weights = offline_models(paper_source, results)
-    ranked = merge_rank(plan, results, nim_embedder or embedder, weights, settings.rank, [])
+    ranked = retrieve(goal, open_source(settings), settings, FLOW_STAGES, chat, nim_embedder).ranked
     return GoalCheck(
         goal=goal,
         settings_hash=settings.fingerprint(),

@@ -1,9 +1,11 @@
-"""Stage progress for whoever watches a run in-process (the CLI); Prefect state hooks feed it."""
+"""Stage progress for whoever watches a run in-process (the CLI), fed by Prefect state hooks; stage wall times."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 StageListener = Callable[[str, str], None]
 _listeners: list[StageListener] = []
@@ -29,3 +31,11 @@ class _QuietHooks(logging.Filter):
 
 logging.getLogger("prefect.task_runs").addFilter(_QuietHooks())
 STAGE_HOOKS = {"on_running": [_notify], "on_completion": [_notify], "on_failure": [_notify]}
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the block's wall time to `timings[stage]` (a stage that runs once per round adds up)."""
+    started = time.perf_counter()
+    yield
+    timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 3)

@@ -1,19 +1,120 @@
-"""The ranked papers a run would consider for a goal: plan_queries → search → merge_rank, before the gate's cut."""
+"""The one retrieval path of runs, sweeps, lookups and benchmarks: plan_queries → search → offline models → merge_rank.
+
+Inside a flow its stages run as the Prefect tasks (`FLOW_STAGES`), so each shows in the UI and is cached; outside
+one (lookups, benchmarks, stage tests) their plain functions run in-process (`IN_PROCESS`), same code, no API.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from prefect import unmapped
+from prefect.tasks import exponential_backoff
+
 from tasks.backends import offline_models, source_term_weights
-from tasks.models import RankedPaper
+from tasks.embedders import Embedder, TermWeights
+from tasks.llm import ChatModel
+from tasks.models import Plan, RankedPaper, SearchResult
 from tasks.plan import plan_queries
+from tasks.progress import timed
 from tasks.rank import merge_rank
 from tasks.search import search
 from tasks.settings import Settings
 from tasks.sources import PaperSource
 
+Searches = Callable[[list[str], PaperSource, Settings], tuple[list[SearchResult], list[str]]]
+
+
+@dataclass(frozen=True)
+class RetrievalStages:
+    """How each retrieval stage runs: the Prefect task, or its plain function."""
+
+    plan: Callable[..., Plan]
+    search: Searches
+    rank: Callable[..., list[RankedPaper]]
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What retrieval found for a goal: its plan, each query's results, the models fitted to them, the ranking."""
+
+    plan: Plan
+    results: list[SearchResult]
+    search_errors: list[str]
+    embedder: Embedder
+    weights: TermWeights
+    ranked: list[RankedPaper]
+
+
+def run_searches(queries: list[str], source: PaperSource, settings: Settings) -> tuple[list[SearchResult], list[str]]:
+    """Search every query in parallel as tasks; a failed query is reported, not fatal, unless all fail."""
+    searcher = search.with_options(
+        retry_delay_seconds=exponential_backoff(backoff_factor=settings.search.retry_delay_seconds)
+    )
+    futures = searcher.map(queries, source=unmapped(source), limit=unmapped(settings.search.per_query_limit))
+    results, errors, failures = [], [], []
+    for query, future in zip(queries, futures):
+        future.wait()
+        if future.state.is_completed():
+            results.append(future.result())
+        else:
+            exc = future.result(raise_on_failure=False)
+            failures.append(exc)
+            errors.append(f"query '{query}' failed: {exc}")
+    if failures and not results:
+        raise failures[0] if isinstance(failures[0], BaseException) else RuntimeError(errors[0])
+    return results, errors
+
+
+def search_in_process(
+    queries: list[str], source: PaperSource, settings: Settings
+) -> tuple[list[SearchResult], list[str]]:
+    """Search every query in turn, in this process; a failure raises."""
+    return [search.fn(query, source, settings.search.per_query_limit) for query in queries], []
+
+
+FLOW_STAGES = RetrievalStages(plan=plan_queries, search=run_searches, rank=merge_rank)
+IN_PROCESS = RetrievalStages(plan=plan_queries.fn, search=search_in_process, rank=merge_rank.fn)
+
+
+def retrieve(
+    goal: str,
+    source: PaperSource,
+    settings: Settings,
+    stages: RetrievalStages,
+    chat: ChatModel | None = None,
+    embedder: Embedder | None = None,
+    timings: dict[str, float] | None = None,
+) -> Retrieval:
+    """Plan the goal's queries, search them, fit the offline models and rank; `embedder` replaces the offline one."""
+    timings = {} if timings is None else timings
+    with timed(timings, "plan_queries"):
+        plan = stages.plan(goal, chat, source_term_weights(source))
+    with timed(timings, "search"):
+        results, errors = stages.search(plan.queries, source, settings)
+    offline_embedder, weights = offline_models(source, results)
+    found = Retrieval(plan, results, errors, embedder or offline_embedder, weights, [])
+    return rank_again(found, [], [], settings, stages, timings)
+
+
+def rank_again(
+    found: Retrieval,
+    more: list[SearchResult],
+    excluded_papers: list[str],
+    settings: Settings,
+    stages: RetrievalStages,
+    timings: dict[str, float] | None = None,
+) -> Retrieval:
+    """The retrieval with `more` results, ranked again without the excluded papers (the models stay as fitted)."""
+    results = found.results + more
+    with timed({} if timings is None else timings, "merge_rank"):
+        ranked = stages.rank(found.plan, results, found.embedder, found.weights, settings.rank, excluded_papers)
+    return replace(found, results=results, ranked=ranked)
+
 
 def rank_for_goal(goal: str, source: PaperSource, settings: Settings, limit: int) -> list[RankedPaper]:
-    """The same stages as a research run, in-process and sequential, best first."""
-    plan = plan_queries.fn(goal, weights=source_term_weights(source))
-    results = [search.fn(query, source, max(limit, settings.search.per_query_limit)) for query in plan.queries]
-    embedder, weights = offline_models(source, results)
-    return merge_rank.fn(plan, results, embedder, weights, settings.rank)[:limit]
+    """The ranked papers a run would consider, in-process and sequential, best first, at most `limit`."""
+    per_query = max(limit, settings.search.per_query_limit)
+    wider = settings.model_copy(update={"search": settings.search.model_copy(update={"per_query_limit": per_query})})
+    return retrieve(goal, source, wider, IN_PROCESS).ranked[:limit]

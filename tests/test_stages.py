@@ -30,6 +30,7 @@ from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
 from tasks.prompts import JudgeReply
 from tasks.rank import merge_rank
+from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.revise import revise
 from tasks.search import search
 from tasks.settings import Settings
@@ -51,10 +52,8 @@ def source(tmp_path_factory) -> CorpusSource:
 
 
 def run_until_draft(goal: str, source: CorpusSource):
-    plan = plan_queries.fn(goal)
-    results = [search.fn(q, source, 20) for q in plan.queries]
-    embedder, weights = offline_models(source, results)
-    ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank)
+    found = retrieve(goal, source, SETTINGS, IN_PROCESS)
+    plan, ranked, embedder = found.plan, found.ranked, found.embedder
     kept = [r for r in ranked if r.kept]
     claims = verify_claims.fn(extract_claims.fn(plan, kept, SETTINGS.extract), [r.paper for r in kept], SETTINGS.verify)
     _, claims = embed.fn([r.paper for r in kept], claims, embedder, SETTINGS.verify.duplicate_similarity)
