@@ -36,7 +36,7 @@ from flows.server import (
     stop_server,
 )
 from tasks.progress import subscribe
-from tasks.settings import LocalServerSettings, Settings
+from tasks.settings import LocalServerSettings, RunParameters, Settings
 
 app = typer.Typer(
     help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True
@@ -191,16 +191,7 @@ def run(
             with Live(board.render(), console=console, refresh_per_second=4) as live:
                 unsubscribe_live = subscribe(lambda *_: live.update(board.render()))
                 try:
-                    published = research_flow(
-                        goal=goal,
-                        source=settings.search.source,
-                        corpus=str(settings.search.corpus) if settings.search.corpus else None,
-                        max_papers=settings.rank.max_papers,
-                        max_revision_rounds=settings.tribunal.max_revision_rounds,
-                        out_dir=str(settings.out_dir),
-                        llm_backend=settings.llm.backend,
-                        embedder_backend=settings.llm.embedder,
-                    )
+                    published = research_flow(goal=goal, **RunParameters.of(settings).model_dump())
                 finally:
                     unsubscribe_live()
                     live.update(board.render())

@@ -33,7 +33,7 @@ from tasks.progress import timed
 from tasks.publish import PublishedBrief, publish
 from tasks.retrieve import FLOW_STAGES, Retrieval, rank_again, retrieve, run_searches
 from tasks.revise import revise
-from tasks.settings import Settings, result_storage
+from tasks.settings import RunParameters, Settings, result_storage
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims
 
@@ -115,16 +115,16 @@ def research_flow(
         embedder_backend: Embedder: `nim`, `offline` or `auto`; empty uses SOVEREIGN_LLM__EMBEDDER.
     """
     logger = get_run_logger()
-    settings = Settings().with_overrides(
+    settings = RunParameters(
         source=source,
         corpus=corpus,
         max_papers=max_papers,
         max_revision_rounds=max_revision_rounds,
         out_dir=out_dir,
         approval_timeout_seconds=approval_timeout_seconds,
-        llm=llm_backend,
-        embedder=embedder_backend,
-    )
+        llm_backend=llm_backend,
+        embedder_backend=embedder_backend,
+    ).settings()
     goal = clean_goal(goal, settings.max_goal_chars)
     timings: dict[str, float] = {}
     with timed(timings, "open_models"):

@@ -38,7 +38,7 @@ from tasks.models import Report
 from tasks.plan import clean_goal
 from tasks.publish import PublishedBrief
 from tasks.retrieve import FLOW_STAGES, retrieve
-from tasks.settings import Settings, result_storage
+from tasks.settings import RunParameters, result_storage
 
 
 class SweepRow(BaseModel):
@@ -73,33 +73,9 @@ def read_goals(goals: list[str] | None, questions_file: str | None) -> list[str]
     return list(dict.fromkeys(g for g in found if g and not g.startswith("#")))
 
 
-class GoalOptions(BaseModel):
-    """How each goal of a sweep is researched: the research flow's parameters besides the goal."""
-
-    source: str
-    corpus: str | None
-    max_papers: int
-    max_revision_rounds: int
-    out_dir: str
-    llm_backend: str | None = None
-    embedder_backend: str | None = None
-
-    def settings(self) -> Settings:
-        """The settings research_flow builds from these parameters, so the check computes its cache keys."""
-        return Settings().with_overrides(
-            source=self.source,
-            corpus=self.corpus,
-            max_papers=self.max_papers,
-            max_revision_rounds=self.max_revision_rounds,
-            out_dir=self.out_dir,
-            llm=self.llm_backend,
-            embedder=self.embedder_backend,
-        )
-
-
 # A subflow of its own, on threads, so its searches stay in this process whatever runner the sweep's goals use.
 @flow(name="check-goal", task_runner=ThreadPoolTaskRunner(), result_storage=result_storage())
-def check_goal(goal: str, options: GoalOptions) -> GoalCheck:
+def check_goal(goal: str, options: RunParameters) -> GoalCheck:
     """The goal's candidate papers now, through the research flow's own plan, search and rank tasks.
 
     Those tasks are cached by their inputs, so a research subflow of the goal that follows reuses them.
@@ -118,7 +94,7 @@ def check_goal(goal: str, options: GoalOptions) -> GoalCheck:
 
 # A task around the subflow lets the sweep's task runner (threads, or Dask) run goals side by side.
 @task(name="research_goal", cache_policy=NO_CACHE)
-def research_goal(goal: str, options: GoalOptions) -> GoalRun:
+def research_goal(goal: str, options: RunParameters) -> GoalRun:
     """Research one goal as a subflow of the sweep."""
     # Imported here so a Dask worker loads the flow from its module; pickled by value, it loses the names
     # its string annotations refer to and cannot validate its parameters.
@@ -186,7 +162,8 @@ def sweep_flow(
     now = sweep_time()
     ledger_path = Path(out_dir) / LEDGER_FILE
     ledger = read_ledger(ledger_path)
-    options = GoalOptions(
+    # research_flow builds the same settings from these, so the check computes the research's own cache keys
+    options = RunParameters(
         source=source,
         corpus=corpus,
         max_papers=max_papers,

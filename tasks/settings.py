@@ -290,6 +290,47 @@ class Settings(BaseSettings):
         return Settings.model_validate(data)
 
 
+class RunParameters(BaseModel):
+    """A research run's own parameters: the research flow's signature, the sweep's per-goal options and
+    `Settings.with_overrides` agree with these (tests/test_structure.py), and prefect.yaml and the CLI use them."""
+
+    source: Literal["corpus", "arxiv"] = "corpus"
+    corpus: str | None = None
+    max_papers: int = 8
+    max_revision_rounds: int = 1
+    out_dir: str = "runs"
+    approval_timeout_seconds: int | None = None
+    llm_backend: str | None = None
+    embedder_backend: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> RunParameters:
+        """The parameters that give a run these settings."""
+        return cls(
+            source=settings.search.source,
+            corpus=str(settings.search.corpus) if settings.search.corpus else None,
+            max_papers=settings.rank.max_papers,
+            max_revision_rounds=settings.tribunal.max_revision_rounds,
+            out_dir=str(settings.out_dir),
+            approval_timeout_seconds=settings.approval.timeout_seconds,
+            llm_backend=settings.llm.backend,
+            embedder_backend=settings.llm.embedder,
+        )
+
+    def settings(self) -> Settings:
+        """The settings a run with these parameters uses (None keeps the configured value)."""
+        return Settings().with_overrides(
+            source=self.source,
+            corpus=self.corpus,
+            max_papers=self.max_papers,
+            max_revision_rounds=self.max_revision_rounds,
+            out_dir=self.out_dir,
+            approval_timeout_seconds=self.approval_timeout_seconds,
+            llm=self.llm_backend,
+            embedder=self.embedder_backend,
+        )
+
+
 def result_storage() -> Path | None:
     """Directory of persisted stage results: SOVEREIGN_RESULT_STORAGE when set, else None (Prefect's default)."""
     path = Settings().result_storage

@@ -1,10 +1,19 @@
-"""The code's shape: the import graph of tasks/ has no cycles, and sources and models do not import the index."""
+"""The code's shape: tasks/ has no import cycles, and the run parameters are stated once and checked everywhere."""
 
 from __future__ import annotations
 
 import ast
+import inspect
+from collections.abc import Callable
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+
+import yaml
+
+from flows import cli
+from flows.research import research_flow
+from flows.sweep import sweep_flow
+from tasks.settings import RunParameters, Settings
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 
@@ -31,3 +40,48 @@ def test_tasks_modules_import_each_other_without_cycles():
 def test_the_live_sources_and_models_do_not_import_the_corpus_index():
     for name in ("arxiv_source", "nim", "llm", "prompts"):
         assert not imports_of(TASKS / f"{name}.py") & {"corpus", "arxiv_source"}, name
+
+
+# The CLI's shorter option names, and Settings.with_overrides's, for the run parameters they differ on.
+CLI_NAMES = {"out": "out_dir", "llm": "llm_backend", "embedder": "embedder_backend"}
+OVERRIDE_NAMES = {"llm": "llm_backend", "embedder": "embedder_backend"}
+FIELDS = RunParameters.model_fields
+
+
+def defaults(function: Callable[..., object]) -> dict[str, object]:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+
+def test_the_flows_take_the_run_parameters_with_their_defaults():
+    research = defaults(research_flow.fn)
+    assert research == {"goal": inspect.Parameter.empty, **{name: f.default for name, f in FIELDS.items()}}
+    sweep = defaults(sweep_flow.fn)
+    # a sweep's goals wait for the owner as configured (SOVEREIGN_APPROVAL__TIMEOUT_SECONDS)
+    assert {
+        name: f.default for name, f in FIELDS.items() if name != "approval_timeout_seconds"
+    }.items() <= sweep.items()
+
+
+def test_settings_overrides_and_the_cli_name_the_run_parameters():
+    overrides = {OVERRIDE_NAMES.get(name, name) for name in defaults(Settings.with_overrides)} - {"self"}
+    assert overrides == set(FIELDS)
+    for command, own in (
+        (cli.run, {"goal"}),
+        (cli.sweep, {"questions_file", "goal", "max_concurrent_goals", "task_runner"}),
+    ):
+        assert {CLI_NAMES.get(name, name) for name in defaults(command)} - own <= set(FIELDS), command.__name__
+
+
+def test_run_parameters_give_back_the_settings_they_came_from():
+    configured = Settings().with_overrides(source="arxiv", max_papers=5, out_dir="elsewhere", llm="offline")
+    assert RunParameters.of(configured).settings() == configured
+
+
+def test_prefect_yaml_gives_valid_run_parameters():
+    config = yaml.safe_load((TASKS.parent / "prefect.yaml").read_text(encoding="utf-8"))
+    for deployment in config["deployments"]:
+        given = {name: value for name, value in deployment["parameters"].items() if name in FIELDS}
+        assert set(given) == set(config["definitions"]["research_parameters"]) | (
+            {"approval_timeout_seconds"} & set(deployment["parameters"])
+        )
+        RunParameters.model_validate(given)
