@@ -7,8 +7,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from slugify import slugify
 
+from tasks.brief import md_escape
 from tasks.models import Report, content_id
-from tasks.publish import PublishedBrief, md_escape, render_markdown
+from tasks.publish import PublishedBrief
+from tasks.render import render_markdown
 
 
 def goal_key(goal: str) -> str:

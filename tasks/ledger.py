@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field
 
 from tasks.artifacts import goal_key
 from tasks.atomic import staged_file, write_atomic
+from tasks.brief import md_escape
 from tasks.models import Report
-from tasks.publish import PublishedBrief, md_escape
+from tasks.publish import PublishedBrief
 
 LEDGER_FILE = "sweep-ledger.parquet"
 CHANGES_MD, CHANGES_JSON = "changes.md", "changes.json"

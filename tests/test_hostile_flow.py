@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from flows.research import research_flow
 from tasks.embed import merge_duplicates
 from tasks.models import Claim, Report
-from tasks.publish import DataOnlyFetcher
+from tasks.render import DataOnlyFetcher
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"

@@ -13,20 +13,11 @@ from markdown_it import MarkdownIt
 from pypdf import PdfReader
 
 from tasks import publish
+from tasks.brief import DRAFT_BANNER, md_escape, reference_numbers
 from tasks.models import Label, Policy, Report
-from tasks.publish import (
-    CLAIMS_SCHEMA,
-    DRAFT_BANNER,
-    PAPERS_SCHEMA,
-    DataOnlyFetcher,
-    PublishError,
-    md_escape,
-    publish_report,
-    reference_numbers,
-    render_html,
-    render_markdown,
-    render_pdf,
-)
+from tasks.publish import PublishError, publish_report
+from tasks.render import DataOnlyFetcher, render_html, render_markdown, render_pdf
+from tasks.tables import CLAIMS_SCHEMA, PAPERS_SCHEMA
 from tests.factories import make_embeddings, make_report
 
 BRIEF_FILES = {"report.pdf", "report.md", "report.json", "claims.parquet", "papers.parquet"}
