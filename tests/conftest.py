@@ -1,13 +1,18 @@
-"""Shared fixtures: one Prefect test server for the whole session."""
+"""Shared fixtures: one Prefect test server for the whole session, and an in-process fake chat model."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import settings
+
+from tasks.llm import Completion
+from tasks.models import Message
 
 # Fuzz tests (tests/test_fuzz.py) run few generated cases by default; their `slow` twins load "sovereign-full".
 settings.register_profile("sovereign", max_examples=15, deadline=None, database=None)
@@ -35,3 +40,29 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         with temporary_settings({PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
             with prefect_test_harness():
                 yield
+
+
+@dataclass
+class FakeChat:
+    """An in-process chat model for stage-logic tests: the test's replies, in order, whatever the prompts say."""
+
+    replies: list[object]
+    name: str = "fake-chat"
+    max_attempts: int = 2
+    reply_cache: None = None
+    sent: list[list[Message]] = field(default_factory=list)
+
+    def complete(self, messages: list[Message]) -> Completion:
+        """The next reply (a dict is sent as its JSON); records the conversation it answers."""
+        self.sent.append(list(messages))
+        reply = self.replies.pop(0)
+        return Completion(text=reply if isinstance(reply, str) else json.dumps(reply))
+
+
+@pytest.fixture
+def fake_chat() -> Iterator[Callable[..., FakeChat]]:
+    """Build a FakeChat from its replies; the usage it records is dropped afterwards."""
+    from tasks.llm import take_usage
+
+    yield lambda *replies: FakeChat(list(replies))
+    take_usage()

@@ -3,7 +3,6 @@ how they survive faults, and that a chat model cannot talk the kernel into appro
 
 from __future__ import annotations
 
-import html
 import json
 import socket
 import time
@@ -19,15 +18,13 @@ from tasks.coverage import aspect_verdicts
 from tasks.draft import compose_draft
 from tasks.extract import extract_claims
 from tasks.llm import MalformedReply, ModelCallFailed, ModelUnavailable, ask, take_usage
-from tasks.models import Claim, Label, Policy, RankedPaper
+from tasks.models import Label, Policy, RankedPaper
 from tasks.nim import NimChat, NimEmbedder, NimTransport
 from tasks.plan import plan_queries
 from tasks.policy import decide_policy
 from tasks.prompts import PlanReply, plan_messages
-from tasks.revise import revise
-from tasks.settings import NimCredentials, Settings, TribunalSettings, VerifySettings
+from tasks.settings import NimCredentials, Settings, TribunalSettings
 from tasks.tribunal import ROLES, aggregate, review
-from tasks.verify import verify_claims
 from tests.factories import make_report
 from tests.openai_server import Fault, OpenAIServer, prompt
 
@@ -179,26 +176,6 @@ def test_a_paid_call_is_not_paid_again(server, tmp_path):
     assert not any(KEY in p.read_text() for p in tmp_path.rglob("*") if p.is_file())
 
 
-def test_judge_can_demote_or_refute_but_never_excuse_a_number(server):
-    ranked = kept_paper("2404.90001")
-    sentence = "MoLA improves average accuracy by 4.2% over dense LoRA fine-tuning on a 12-task benchmark."
-    wrong_number = sentence.replace("4.2%", "9.9%")
-    claims = [
-        Claim(id=f"c{i}", text=text, paper_id=ranked.paper.id, source_sentence=text, start=0, end=len(text))
-        for i, text in enumerate([sentence, sentence + " ", wrong_number])
-    ]
-    verdicts = iter(["SUPPORTS", "REFUTES", "SUPPORTS"])
-    server.replies["verify_claims"] = lambda body: json.dumps({"verdict": next(verdicts), "reason": "checked"})
-    offline = verify_claims.fn(claims, [ranked.paper], VerifySettings())
-    judged = verify_claims.fn(claims, [ranked.paper], VerifySettings(), chat_on(server))
-    assert offline[0].label is Label.VERIFIED and judged[0].label is Label.VERIFIED
-    assert judged[1].label is Label.UNSUPPORTED and judged[1].judge.startswith("REFUTES")
-    assert offline[2].label is Label.UNSUPPORTED and judged[2].label is Label.UNSUPPORTED  # SUPPORTS did not excuse it
-    claim_text = html.unescape(prompt(server.sent("verify_claims")[0].body))
-    assert f'<untrusted-data label="claim">\n{sentence}\n</untrusted-data>' in claim_text
-    take_usage()
-
-
 def self_approving_reviewer(body: dict) -> str:
     """A reviewer the abstract talked round: score 10, no findings, and a bogus approval on top."""
     if "ignore previous instructions" in prompt(body).lower():
@@ -234,22 +211,6 @@ def test_an_abstract_that_says_score_10_does_not_move_the_decision(expected):
     offline_decision = decide_policy.fn(draft, offline, settings)
     judged_decision = decide_policy.fn(draft, judged, settings)
     assert judged_decision.policy is offline_decision.policy is expected
-    take_usage()
-
-
-def test_reviewer_findings_must_name_something_in_the_draft(server):
-    draft = make_report(claims=5).draft
-    claim = draft.claims[0]
-    findings = [
-        {"kind": "unsupported_claim", "detail": "overstated", "claim_id": claim.id},
-        {"kind": "unsupported_claim", "detail": "made up", "claim_id": "no-such-claim"},
-        {"kind": "off_topic_source", "detail": "not the skeptic's kind", "paper_id": claim.paper_id},
-    ]
-    server.replies["review"] = lambda body: json.dumps({"score": 9.5, "findings": findings, "rationale": "ok"})
-    offline = review.fn(draft, "skeptic", TribunalSettings())
-    judged = review.fn(draft, "skeptic", TribunalSettings(), chat_on(server))
-    added = judged.findings[len(offline.findings) :]
-    assert [f.detail for f in added] == ["overstated"] and judged.score == offline.score
     take_usage()
 
 
@@ -303,17 +264,6 @@ def test_requests_are_spaced_by_the_global_rate_limit(server):
     take_usage()
 
 
-def test_revise_asks_for_follow_up_searches_on_the_missing_aspects(server):
-    report = make_report(policy=Policy.SOFT_APPROVE, claims=3)
-    missing = [f.aspect for f in report.tribunal.findings if f.aspect]
-    server.replies["revise"] = lambda body: json.dumps({"queries": [f"{a} retrieval study" for a in missing]})
-    plan = revise.fn(report.draft, report.tribunal, chat=chat_on(server))
-    assert missing and plan.queries == [f"{a} retrieval study" for a in missing]
-    assert f"Missing aspects: {'; '.join(missing)}" in prompt(server.sent("revise")[0].body)
-    assert plan.drop_claim_ids == revise.fn(report.draft, report.tribunal).drop_claim_ids  # drops stay computed
-    take_usage()
-
-
 def test_answer_may_cite_only_the_verified_findings(server):
     report = make_report(claims=5)
     server.inject("compose_draft", Fault(content=json.dumps({"summary": "Retrieval halves hallucination [7]."})))
@@ -323,25 +273,4 @@ def test_answer_may_cite_only_the_verified_findings(server):
     assert draft.answer.startswith("Aspects of the question:")
     assert "\n\nThe verified findings answer the question in part [1]" in draft.answer
     assert {c.number for c in draft.citations} >= {1} and "[7]" not in draft.answer
-    take_usage()
-
-
-def test_model_aspects_replace_the_parsed_ones_only_in_the_goals_own_words(server):
-    goal = "How does MoLA compare with dense LoRA in accuracy?"
-    grounded = [
-        {"text": "MoLA", "kind": "entity"},
-        {"text": "dense LoRA", "kind": "comparison"},
-        {"text": "accuracy", "kind": "quantity"},
-    ]
-    server.replies["plan_queries"] = lambda body: json.dumps({"queries": ["MoLA accuracy"], "aspects": grounded})
-    plan = plan_queries.fn(goal, chat_on(server))
-    assert [(a.text, a.kind.value) for a in plan.aspects] == [(a["text"], a["kind"]) for a in grounded]
-    assert plan.central == "MoLA" and plan.queries[0] == "MoLA accuracy"
-    # an aspect the goal never asked about is dropped; without a grounded entity the parser's aspects stand
-    invented = [*grounded, {"text": "privacy leakage", "kind": "topic"}]
-    server.replies["plan_queries"] = lambda body: json.dumps({"queries": ["MoLA accuracy"], "aspects": invented})
-    assert plan_queries.fn(goal, chat_on(server)).aspect_texts == [a["text"] for a in grounded]
-    no_entity = [{"text": "prefix tuning", "kind": "entity"}, *grounded[1:]]
-    server.replies["plan_queries"] = lambda body: json.dumps({"queries": ["MoLA accuracy"], "aspects": no_entity})
-    assert plan_queries.fn(goal, chat_on(server)).aspects == plan_queries.fn(goal).aspects
     take_usage()
