@@ -163,13 +163,30 @@ def _start(settings: LocalServerSettings) -> LocalServer:
 def _terminate(server: LocalServer, settings: LocalServerSettings) -> None:
     """SIGTERM the server's process group, SIGKILL it after the stop timeout; forget the server either way."""
     if _is_server_process(server.pid):
-        os.killpg(server.pid, signal.SIGTERM)
-        deadline = time.monotonic() + settings.stop_timeout_seconds
-        while _is_server_process(server.pid) and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-        if _is_server_process(server.pid):
-            os.killpg(server.pid, signal.SIGKILL)
+        for stop in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(server.pid, stop)
+            except ProcessLookupError:
+                break
+            # the group's web workers outlive their leader briefly: wait until none of them runs
+            deadline = time.monotonic() + settings.stop_timeout_seconds
+            while (_is_server_process(server.pid) or _group_running(server.pid)) and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+            if not _group_running(server.pid):
+                break
     _state_path(settings.home).unlink(missing_ok=True)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group still runs (Linux /proc; a zombie awaiting its parent has stopped)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _is_server_process(pid: int) -> bool:
