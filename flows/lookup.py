@@ -88,7 +88,7 @@ def verify_command(
     corpus: Annotated[Path | None, typer.Option(help="Check claims against a paper of this corpus.")] = None,
     paper: Annotated[str | None, typer.Option(help="arXiv id of that paper (with --corpus).")] = None,
 ) -> None:
-    """Label each claim VERIFIED / WEAK / UNSUPPORTED with its support score and evidence sentence."""
+    """Label each claim VERIFIED / WEAK / UNSUPPORTED / CONTRADICTED with its support score and evidence sentence."""
     settings = Settings()
     if (corpus is None) != (paper is None):
         raise InputError("--corpus and --paper go together")
@@ -115,5 +115,11 @@ def verify_command(
             id=str(row["id"]), text=str(row["claim"]), paper_id=source_paper.id, source_sentence="", start=0, end=0
         )
         checked = verify_one(claim, source_paper, settings.verify, weights)
-        line = {"id": row["id"], "label": checked.label.value, "score": checked.support, "evidence": checked.evidence}
+        line = {
+            "id": row["id"],
+            "label": checked.label.value,
+            "score": checked.support,
+            "contradiction": checked.contradiction,
+            "evidence": checked.evidence,
+        }
         sys.stdout.write(json.dumps(line) + "\n")

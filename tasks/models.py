@@ -120,6 +120,7 @@ class Label(StrEnum):
     VERIFIED = "VERIFIED"
     WEAK = "WEAK"
     UNSUPPORTED = "UNSUPPORTED"
+    CONTRADICTED = "CONTRADICTED"
     UNCHECKED = "UNCHECKED"
 
 
@@ -152,6 +153,21 @@ class ClaimIssue(BaseModel):
         return f"{self.kind.value}: {self.detail}"
 
 
+class CrossPaperStatus(StrEnum):
+    CORROBORATED = "corroborated"
+    CONTESTED = "contested"
+    SINGLE_SOURCE = "single-source"
+
+
+class CrossCheck(BaseModel):
+    """What the other kept papers' claims say of a claim: whether they back it, contest it, or say nothing."""
+
+    status: CrossPaperStatus
+    paper_ids: list[str] = Field(default_factory=list, description="The other papers that back or contest it.")
+    claim_ids: list[str] = Field(default_factory=list, description="Their claims that do.")
+    detail: str = Field("", description="Why it is contested, when it is.")
+
+
 class Claim(BaseModel):
     """A finding taken from one paper, tied to the exact sentence that backs it."""
 
@@ -165,12 +181,17 @@ class Claim(BaseModel):
     label: Label = Label.UNCHECKED
     confidence: float = 0.0
     support: float = Field(0.0, description="Strength of support by the best evidence sentence, 0..1.")
+    contradiction: float = Field(0.0, description="The entailment head's probability that the source refutes it.")
     baseline_cosine: float = Field(0.0, description="Replaced product's TF-IDF bigram cosine vs abstract.")
     baseline_verified: bool = False
     evidence: str = Field("", description="Best-aligned evidence sentence in the source.")
     issues: list[ClaimIssue] = Field(default_factory=list, description="Consistency problems found.")
     duplicates: list[str] = Field(default_factory=list, description="Ids of near-duplicate claims merged in.")
     judge: str = Field("", description="The LLM judge's verdict and reason, when a judge ran.")
+    quote_exact: bool = Field(
+        False, description="The claim is its source's words verbatim: matching them checks the quote, not the finding."
+    )
+    cross_check: CrossCheck | None = Field(None, description="Checked against the other kept papers' claims.")
 
     @property
     def has_hard_issue(self) -> bool:

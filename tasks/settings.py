@@ -102,6 +102,29 @@ class VerifySettings(BaseModel):
         description="Blend the claim's token-level MaxSim with the abstract (all-MiniLM-L6-v2 token states, the "
         "`dense` extra) into the support score when the extra is installed; otherwise support is lexical only.",
     )
+    entailment_head: bool = Field(
+        True,
+        description="With the dense extra, label claims by the entailment head (tasks/entailment_head.npz, fitted on "
+        "SciFact train and HealthVer dev by benchmarks/fit_entailment_head.py): support is its probability that "
+        "the abstract supports the claim, and a claim it refutes is CONTRADICTED.",
+    )
+    supported_probability: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Entailment head: support probability for VERIFIED. On HealthVer dev (grouped 5-fold, out of "
+        "fold) 0.5 verifies 32% of Supports and 15% of Refutes pairs; 0.4: 48% and 25%.",
+    )
+    contradicted_probability: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Entailment head: refute probability for CONTRADICTED (when above the support probability). On "
+        "HealthVer dev (out of fold) 0.5 marks 37% of Refutes and 18% of Supports pairs; 0.6: 27% and 9%.",
+    )
+    weak_probability: float = Field(
+        0.25, ge=0.0, le=1.0, description="Entailment head: support probability, after issue penalties, for WEAK."
+    )
 
 
 class TribunalSettings(BaseModel):

@@ -22,7 +22,8 @@ STOP_WORDS = ENGLISH_STOP_WORDS | QUESTION_WORDS
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*|\d+(?:\.\d+)?%?")
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "cf.", "Fig.", "Eq.", "approx.", "resp.")
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[\"'])")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%|x\b|×)?")
+# not the digits of a hyphenated name (COVID-19, GPT-4o, SARS-CoV-2)
+_NUMBER = re.compile(r"(?<![\w.])(?<!\w-)\d+(?:[.,]\d+)*(?:\s?%|x\b|×)?")
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|neither|nor|without|cannot|fail(?:s|ed)?\s+to|unable|lack(?:s|ed)?)\b|n't\b",
     re.IGNORECASE,

@@ -114,7 +114,7 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
     for claim in draft.claims:
         if any(i.kind is IssueKind.NUMBER for i in claim.issues):
             kind = FindingKind.UNSUPPORTED_NUMBER
-        elif claim.label is Label.UNSUPPORTED:
+        elif claim.label in (Label.UNSUPPORTED, Label.CONTRADICTED):
             kind = FindingKind.UNSUPPORTED_CLAIM
         elif claim.label is Label.WEAK:
             kind = FindingKind.WEAK_CLAIM

@@ -16,6 +16,7 @@ from sklearn.metrics.pairwise import cosine_similarity
 from tasks.common import STAGE_CACHE
 from tasks.dense import dense_installed, evidence_projection, maxsim
 from tasks.embedders import TermWeights
+from tasks.entail import entailment, head_installed
 from tasks.judge import judge_claims
 from tasks.llm import ChatModel
 from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
@@ -25,6 +26,7 @@ from tasks.text import (
     content_terms,
     named_entities,
     negations,
+    normalize_space,
     numbers,
     sentence_texts,
     term_pairs,
@@ -130,10 +132,39 @@ def directions(text: str) -> set[str]:
     return {name for name, pattern in DIRECTION_CUES.items() if pattern.search(lowered)}
 
 
+def entailed_support(claim: str, paper: Paper) -> tuple[float, float, str]:
+    """The entailment head's support and refute probabilities for the claim, and the sentence it leaned on."""
+    sentences = sentence_texts(paper.abstract)
+    result = entailment(claim, sentences, alignment(claim, paper.abstract))
+    return result.support, result.refute, sentences[result.evidence]
+
+
+def support_label(confidence: float, issues: list[ClaimIssue], settings: VerifySettings) -> Label:
+    """The label from the support score alone."""
+    if any(i.hard for i in issues) or confidence < settings.weak_threshold:
+        return Label.UNSUPPORTED
+    if issues or confidence < settings.verified_threshold:
+        return Label.WEAK
+    return Label.VERIFIED
+
+
+def entailment_label(
+    confidence: float, support: float, contradiction: float, issues: list[ClaimIssue], settings: VerifySettings
+) -> Label:
+    """The label from the entailment head's probabilities: a refuted claim is CONTRADICTED, not merely unsupported."""
+    if contradiction >= settings.contradicted_probability and contradiction > support:
+        return Label.CONTRADICTED
+    if any(i.hard for i in issues) or confidence < settings.weak_probability:
+        return Label.UNSUPPORTED
+    if issues or confidence < settings.supported_probability:
+        return Label.WEAK
+    return Label.VERIFIED
+
+
 def verify_one(
     claim: Claim, paper: Paper | None, settings: VerifySettings, weights: TermWeights | None = None
 ) -> Claim:
-    """The claim labelled VERIFIED / WEAK / UNSUPPORTED with its evidence and confidence."""
+    """The claim labelled VERIFIED / WEAK / UNSUPPORTED / CONTRADICTED with its evidence and confidence."""
     if paper is None:
         return claim.model_copy(
             update={
@@ -145,25 +176,34 @@ def verify_one(
     source = paper.abstract
     cosine = baseline_cosine(claim.text, source)
     semantic = settings.semantic_support and dense_installed()
-    support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform, semantic)
+    contradiction = 0.0
+    quote_exact = normalize_space(claim.text) in normalize_space(source)
+    # a verbatim quote is entailed by its source by construction: the head would only judge the quote's own words
+    # (it reads a quoted negative finding as refuted); what checks such a claim is tasks.corroborate
+    entailed = semantic and settings.entailment_head and head_installed() and not quote_exact
+    if entailed:
+        support, contradiction, evidence = entailed_support(claim.text, paper)
+    else:
+        support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform, semantic)
     issues = consistency_issues(claim.text, evidence, f"{paper.title} {source}")
     hard_issue = any(i.hard for i in issues)
     confidence = support * (0.3 if hard_issue else 0.7 if issues else 1.0)
-    if hard_issue or confidence < settings.weak_threshold:
-        label = Label.UNSUPPORTED
-    elif issues or confidence < settings.verified_threshold:
-        label = Label.WEAK
-    else:
-        label = Label.VERIFIED
+    label = (
+        entailment_label(confidence, support, contradiction, issues, settings)
+        if entailed
+        else support_label(confidence, issues, settings)
+    )
     return claim.model_copy(
         update={
             "label": label,
             "confidence": round(confidence, 4),
             "support": round(support, 4),
+            "contradiction": round(contradiction, 4),
             "baseline_cosine": round(cosine, 4),
             "baseline_verified": cosine >= settings.baseline_tfidf_threshold,
             "evidence": evidence,
             "issues": issues,
+            "quote_exact": quote_exact,
         }
     )
 
