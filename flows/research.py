@@ -14,6 +14,7 @@ from slugify import slugify
 from tasks.approval import request_owner_review, review_prompt
 from tasks.artifacts import record_artifacts
 from tasks.backends import open_chat, open_embedder, open_source
+from tasks.corroborate import corroborate
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
@@ -63,6 +64,7 @@ def _analyse(
             [r.paper for r in kept], claims, round_.found.embedder, settings.verify.duplicate_similarity
         )
     with timed(timings, "compose_draft"):
+        claims = corroborate(claims, settings.verify)
         draft = compose_draft(plan, ranked, claims, round_.number, round_.notes, chat)
     return draft, embeddings
 

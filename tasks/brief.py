@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
-from tasks.models import Claim, FindingKind, Label, Paper, Policy, Report, TribunalResult
+from tasks.models import Claim, CrossPaperStatus, FindingKind, Label, Paper, Policy, Report, TribunalResult
 
 DRAFT_BANNER = "DRAFT — owner review required"
 FEW_PAPERS = 3
@@ -384,6 +384,20 @@ def _paragraphs(text: str) -> list[dict[str, object]]:
     return blocks
 
 
+def disagreements(report: Report, numbers: dict[str, int]) -> list[dict[str, object]]:
+    """The contested claims: each with its paper's reference number, the contesting papers' numbers, and why."""
+    return [
+        {
+            "claim": claim,
+            "number": numbers.get(claim.paper_id),
+            "against": [numbers[p] for p in claim.cross_check.paper_ids if p in numbers],
+            "detail": claim.cross_check.detail,
+        }
+        for claim in report.draft.claims
+        if claim.cross_check and claim.cross_check.status is CrossPaperStatus.CONTESTED
+    ]
+
+
 def brief_context(report: Report) -> dict[str, object]:
     """Everything both templates show, computed once so HTML and Markdown say the same thing."""
     numbers = reference_numbers(report)
@@ -410,4 +424,6 @@ def brief_context(report: Report) -> dict[str, object]:
         "numbers": numbers,
         "kept": [(numbers.get(rp.paper.id), rp) for rp in report.draft.papers],
         "references": _references(report, numbers),
+        "disagreements": disagreements(report, numbers),
+        "cross_checked": any(c.cross_check for c in report.draft.claims),
     }

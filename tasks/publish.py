@@ -15,6 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from tasks.atomic import staged_directory
+from tasks.bibtex import references_bib
+from tasks.brief import reference_numbers
 from tasks.models import EmbeddingSet, Policy, Report
 from tasks.progress import STAGE_HOOKS
 from tasks.render import render_html, render_markdown, render_pdf
@@ -43,13 +45,14 @@ with warnings.catch_warnings():
         score: float
         pdf: Path | None
         markdown: Path | None
+        bibtex: Path | None = None
         json: Path
         claims_parquet: Path
         papers_parquet: Path
 
         def files(self) -> dict[str, Path]:
             """Label → path of every file written, in reading order."""
-            labels = ("pdf", "markdown", "json", "claims_parquet", "papers_parquet")
+            labels = ("pdf", "markdown", "bibtex", "json", "claims_parquet", "papers_parquet")
             return {label: path for label in labels if (path := getattr(self, label)) is not None}
 
 
@@ -61,7 +64,13 @@ def _write_brief(report: Report, embeddings: EmbeddingSet, directory: Path) -> N
     if report.decision.policy is Policy.REJECT:
         return
     (directory / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    write_references(report, directory)
     (directory / "report.pdf").write_bytes(render_pdf(render_html(report)))
+
+
+def write_references(report: Report, directory: Path) -> None:
+    """references.bib beside the brief: one BibTeX entry per numbered paper."""
+    (directory / "references.bib").write_text(references_bib(report, reference_numbers(report)), encoding="utf-8")
 
 
 def _alive(pid: int) -> bool:
@@ -105,6 +114,7 @@ def _published(report: Report, final: Path) -> PublishedBrief:
         score=report.decision.score,
         pdf=None if rejected else final / "report.pdf",
         markdown=None if rejected else final / "report.md",
+        bibtex=None if rejected else final / "references.bib",
         json=final / "report.json",
         claims_parquet=final / "claims.parquet",
         papers_parquet=final / "papers.parquet",

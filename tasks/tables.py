@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from tasks.models import EmbeddingSet, RankedPaper, Report
+from tasks.models import Claim, EmbeddingSet, RankedPaper, Report
 
 CLAIMS_SCHEMA = pa.schema(
     [
@@ -23,6 +23,10 @@ CLAIMS_SCHEMA = pa.schema(
         ("evidence", pa.string()),
         ("issues", pa.list_(pa.string())),
         ("aspects", pa.list_(pa.string())),
+        ("contradiction", pa.float64()),
+        ("quote_exact", pa.bool_()),
+        ("cross_check", pa.string()),
+        ("cross_check_papers", pa.list_(pa.string())),
         ("vector", pa.list_(pa.float32())),
         ("embedding_model", pa.string()),
     ]
@@ -54,12 +58,22 @@ def claims_table(report: Report, embeddings: EmbeddingSet) -> pa.Table:
             **claim.model_dump(include=set(CLAIMS_SCHEMA.names)),
             "label": claim.label.value,
             "issues": [str(issue) for issue in claim.issues],
+            **cross_check_columns(claim),
             "vector": embeddings.claim_vectors.get(claim.id),
             "embedding_model": embeddings.model,
         }
         for claim in report.draft.claims
     ]
     return _table(rows, CLAIMS_SCHEMA)
+
+
+def cross_check_columns(claim: Claim) -> dict[str, object]:
+    """The claims.parquet columns of the cross-paper check: status and the papers behind it."""
+    check = claim.cross_check
+    return {
+        "cross_check": check.status.value if check else None,
+        "cross_check_papers": check.paper_ids if check else [],
+    }
 
 
 def papers_table(report: Report, embeddings: EmbeddingSet) -> pa.Table:

@@ -28,7 +28,7 @@ from tests.factories import make_embeddings, make_report
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
-BRIEF_FILES = {"report.pdf", "report.md", "report.json", "claims.parquet", "papers.parquet"}
+BRIEF_FILES = {"report.pdf", "report.md", "references.bib", "report.json", "claims.parquet", "papers.parquet"}
 WAIT_SECONDS = 60
 
 # Publishes one brief with the PDF renderer stalled: it touches a marker once the other files are staged.

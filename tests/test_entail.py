@@ -46,7 +46,9 @@ def test_labels_from_the_head_probabilities(support, refute, issues, label):
 
 @needs_head
 def test_the_head_tells_support_from_refutation_and_finds_the_sentence():
-    refuted = entailment("Vitamin D supplementation reduces the risk of respiratory infection.", [*PAPER_SENTENCES], 0.8)
+    refuted = entailment(
+        "Vitamin D supplementation reduces the risk of respiratory infection.", [*PAPER_SENTENCES], 0.8
+    )
     assert refuted.evidence == 1
     unrelated = entailment("Mixture-of-experts adapters speed up language model inference.", [*PAPER_SENTENCES], 0.0)
     assert unrelated.neutral > refuted.neutral
@@ -64,7 +66,9 @@ def test_a_verbatim_quote_is_flagged_and_a_paraphrase_judged_by_the_head():
     # a quoted negative finding is the source's own words: never CONTRADICTED by it, and flagged as a quote
     quoted = verify_one(claim(PAPER_SENTENCES[1]), PAPER, SETTINGS)
     assert quoted.quote_exact and quoted.label is Label.VERIFIED and quoted.contradiction == 0.0
-    paraphrase = verify_one(claim("Vitamin D supplementation lowers the risk of respiratory infection."), PAPER, SETTINGS)
+    paraphrase = verify_one(
+        claim("Vitamin D supplementation lowers the risk of respiratory infection."), PAPER, SETTINGS
+    )
     assert not paraphrase.quote_exact and paraphrase.contradiction > 0
     assert paraphrase.label is not Label.VERIFIED
 

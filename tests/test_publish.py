@@ -14,13 +14,13 @@ from pypdf import PdfReader
 
 from tasks import publish
 from tasks.brief import DRAFT_BANNER, md_escape, reference_numbers
-from tasks.models import Label, Policy, Report
+from tasks.models import CrossCheck, CrossPaperStatus, Label, Policy, Report
 from tasks.publish import PublishError, publish_report
 from tasks.render import DataOnlyFetcher, render_html, render_markdown, render_pdf
 from tasks.tables import CLAIMS_SCHEMA, PAPERS_SCHEMA
 from tests.factories import make_embeddings, make_report
 
-BRIEF_FILES = {"report.pdf", "report.md", "report.json", "claims.parquet", "papers.parquet"}
+BRIEF_FILES = {"report.pdf", "report.md", "references.bib", "report.json", "claims.parquet", "papers.parquet"}
 HEADINGS = [
     "Answer",
     "Abstract",
@@ -52,14 +52,14 @@ def approved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, publish.
     return report, brief, out_dir
 
 
-def test_publish_writes_the_five_files_and_nothing_else(approved):
+def test_publish_writes_the_six_files_and_nothing_else(approved):
     report, brief, out_dir = approved
     assert [p.name for p in out_dir.iterdir()] == [report.run_id]
     assert brief.directory == out_dir / report.run_id
     assert {p.name for p in brief.directory.iterdir()} == BRIEF_FILES
-    paths = [brief.pdf, brief.markdown, brief.json, brief.claims_parquet, brief.papers_parquet]
+    paths = [brief.pdf, brief.markdown, brief.bibtex, brief.json, brief.claims_parquet, brief.papers_parquet]
     assert all(p is not None and p.parent == brief.directory and p.is_file() for p in paths)
-    assert set(brief.files()) == {"pdf", "markdown", "json", "claims_parquet", "papers_parquet"}
+    assert set(brief.files()) == {"pdf", "markdown", "bibtex", "json", "claims_parquet", "papers_parquet"}
     assert (brief.policy, brief.score) == (Policy.AUTO_APPROVE, report.decision.score)
 
 
@@ -316,3 +316,72 @@ def test_unsafe_run_id_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not a safe directory name"):
         publish_report(report, make_embeddings(report), tmp_path)
     assert not any(tmp_path.parent.glob("escape"))
+
+
+def contested_report() -> Report:
+    """A report whose first claim another kept paper contests, and whose second that paper corroborates."""
+    report = make_report(Policy.AUTO_APPROVE, claims=3)
+    first, second, *rest = report.draft.claims
+    other = next(c.paper_id for c in report.draft.claims if c.paper_id != first.paper_id)
+    contested = CrossCheck(status=CrossPaperStatus.CONTESTED, paper_ids=[other], detail="latency goes the other way")
+    backed = CrossCheck(status=CrossPaperStatus.CORROBORATED, paper_ids=[other])
+    claims = [first.model_copy(update={"cross_check": contested}), second.model_copy(update={"cross_check": backed})]
+    return report.model_copy(update={"draft": report.draft.model_copy(update={"claims": [*claims, *rest]})}, deep=True)
+
+
+def test_the_brief_lists_contested_findings_with_the_papers_against_them():
+    report = contested_report()
+    numbers = reference_numbers(report)
+    first = report.draft.claims[0]
+    against = numbers[first.cross_check.paper_ids[0]]
+    text = normalize(render_markdown(report))
+    assert "### Where the papers disagree" in text
+    assert f"{md_escape(first.text)} — contested by \\[{against}\\]: latency goes the other way" in text
+    html = normalize(render_html(report))
+    assert f"contested by [{against}]: latency goes the other way" in html
+
+
+def test_the_brief_says_when_nothing_conflicted_and_when_nothing_was_checked():
+    report = contested_report()
+    calm = [
+        c.model_copy(update={"cross_check": None}) if c.cross_check and c.cross_check.status == "contested" else c
+        for c in report.draft.claims
+    ]
+    checked = report.model_copy(update={"draft": report.draft.model_copy(update={"claims": calm})})
+    assert "none conflicted" in render_markdown(checked)
+    unchecked = make_report(Policy.AUTO_APPROVE, claims=3)
+    assert "nothing could be found to conflict" in render_markdown(unchecked)
+    assert "contested by" not in render_markdown(unchecked)
+
+
+def test_claims_parquet_carries_the_cross_paper_check_and_the_quote_flag(tmp_path):
+    report = contested_report()
+    brief = publish_report(report, make_embeddings(report), tmp_path)
+    table = pq.read_table(brief.claims_parquet)
+    frame = table.to_pandas()
+    other = report.draft.claims[0].cross_check.paper_ids
+    assert table.column("cross_check").to_pylist() == ["contested", "corroborated", None]
+    assert list(frame["cross_check_papers"].iloc[0]) == other and list(frame["cross_check_papers"].iloc[2]) == []
+    assert frame["quote_exact"].dtype == bool
+
+
+def test_references_bib_has_one_entry_per_numbered_paper(approved):
+    report, brief, _ = approved
+    text = brief.bibtex.read_text(encoding="utf-8")
+    numbers = reference_numbers(report)
+    entries = re.findall(r"^@(article|misc)\{([^,]+),", text, flags=re.MULTILINE)
+    assert len(entries) == len(numbers) and len({key for _, key in entries}) == len(numbers)
+    assert [int(key.rsplit("_", 1)[1]) for _, key in entries] == sorted(numbers.values())
+    assert text.count("{") == text.count("}"), "every entry is balanced"
+    first = next(rp.paper for rp in report.draft.papers if numbers[rp.paper.id] == 1)
+    assert f"url = {{{first.link}}}" in text
+
+
+def test_bibtex_fields_cannot_break_out_of_their_braces():
+    from tasks.bibtex import entry
+    from tasks.models import Paper
+
+    hostile = Paper(id="2401.01234", title="Gains of 5% } @misc{evil, & more_", abstract="", authors=["Ada {Lovelace"])
+    text = entry(hostile, 3)
+    assert text.startswith("@article{lovelace_3,") and "eprint = {2401.01234}" in text
+    assert text.count("{") == text.count("}") and r"5\% " in text and r"more\_" in text

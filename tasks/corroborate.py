@@ -1,0 +1,83 @@
+"""corroborate: each claim the Answer uses, checked against the other kept papers' claims on the same aspect.
+
+A claim is contested when another paper's claim on one of its aspects refutes it (the entailment head) or reports
+the same quantity moving the other way; corroborated when another paper's claim supports it; single-source otherwise.
+A verbatim quote matches its own abstract by construction, so this is the check of a finding that can fail.
+"""
+
+from __future__ import annotations
+
+from tasks.coverage import QUANTITY_SYNONYMS
+from tasks.dense import dense_installed
+from tasks.entail import entailment, head_installed
+from tasks.models import Claim, CrossCheck, CrossPaperStatus, Label
+from tasks.settings import VerifySettings
+from tasks.text import content_terms
+from tasks.verify import alignment, directions
+
+# Words naming a measured quantity: two findings moving the same one in opposite directions conflict.
+QUANTITY_TERMS = frozenset(t for words in QUANTITY_SYNONYMS.values() for t in content_terms(words))
+# Claims that may back or contest another: a refuted or unsupported claim is no evidence either way.
+COMPARABLE = (Label.VERIFIED, Label.WEAK)
+
+
+def opposite_direction(claim: str, other: str) -> str:
+    """The quantity two findings move in opposite directions, or "" when they do not."""
+    ours, theirs = directions(claim), directions(other)
+    if len(ours) != 1 or len(theirs) != 1 or ours == theirs:
+        return ""
+    shared = QUANTITY_TERMS & set(content_terms(claim)) & set(content_terms(other))
+    return min(shared) if shared else ""
+
+
+def relation(claim: Claim, other: Claim, settings: VerifySettings) -> tuple[CrossPaperStatus | None, str]:
+    """Whether `other` backs or contests `claim`, and why; None when it says nothing of it."""
+    quantity = opposite_direction(claim.text, other.text)
+    if quantity:
+        return CrossPaperStatus.CONTESTED, f"{quantity} goes the other way in {other.paper_id}"
+    if not (settings.semantic_support and dense_installed() and head_installed()):
+        return None, ""
+    result = entailment(claim.text, [other.text], alignment(claim.text, other.text))
+    if result.refute >= settings.contradicted_probability and result.refute > result.support:
+        return CrossPaperStatus.CONTESTED, f"{other.paper_id} states the opposite ({result.refute:.2f})"
+    if result.support >= settings.supported_probability:
+        return CrossPaperStatus.CORROBORATED, ""
+    return None, ""
+
+
+def cross_check_one(claim: Claim, others: list[Claim], settings: VerifySettings) -> CrossCheck:
+    """The claim against the comparable claims of other papers that share one of its aspects."""
+    backing, contesting, reasons = [], [], []
+    for other in others:
+        if other.paper_id == claim.paper_id or other.label not in COMPARABLE:
+            continue
+        if not set(claim.aspects) & set(other.aspects):
+            continue
+        status, reason = relation(claim, other, settings)
+        if status is CrossPaperStatus.CONTESTED:
+            contesting.append(other)
+            reasons.append(reason)
+        elif status is CrossPaperStatus.CORROBORATED:
+            backing.append(other)
+    if contesting:
+        status, behind = CrossPaperStatus.CONTESTED, contesting
+    elif backing:
+        status, behind = CrossPaperStatus.CORROBORATED, backing
+    else:
+        return CrossCheck(status=CrossPaperStatus.SINGLE_SOURCE)
+    return CrossCheck(
+        status=status,
+        paper_ids=list(dict.fromkeys(c.paper_id for c in behind)),
+        claim_ids=[c.id for c in behind],
+        detail="; ".join(reasons),
+    )
+
+
+def corroborate(claims: list[Claim], settings: VerifySettings) -> list[Claim]:
+    """Every VERIFIED claim (those the Answer may use) with what the other papers' claims say of it."""
+    return [
+        claim.model_copy(update={"cross_check": cross_check_one(claim, claims, settings)})
+        if claim.label is Label.VERIFIED
+        else claim
+        for claim in claims
+    ]

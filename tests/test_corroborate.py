@@ -1,0 +1,67 @@
+"""Cross-paper check: a verified claim is corroborated, contested or single-source by the other papers' claims."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.corroborate import corroborate, cross_check_one, opposite_direction
+from tasks.dense import dense_installed
+from tasks.entail import head_installed
+from tasks.models import Claim, CrossPaperStatus, Label
+from tasks.settings import VerifySettings
+
+LEXICAL = VerifySettings(semantic_support=False)
+
+
+def finding(claim_id: str, paper_id: str, text: str, label: Label = Label.VERIFIED, aspects=("MoE LoRA",)) -> Claim:
+    return Claim(
+        id=claim_id,
+        text=text,
+        paper_id=paper_id,
+        source_sentence=text,
+        start=0,
+        end=len(text),
+        aspects=list(aspects),
+        label=label,
+    )
+
+
+def test_the_same_quantity_moving_the_other_way_is_a_conflict():
+    assert opposite_direction("MoE LoRA reduces inference latency by 30%.", "MoE LoRA increases latency.") == "latenc"
+    assert opposite_direction("MoE LoRA reduces latency.", "MoE LoRA improves accuracy.") == ""
+    assert opposite_direction("MoE LoRA reduces latency.", "MoE LoRA reduces latency too.") == ""
+
+
+def test_a_claim_another_paper_contradicts_is_contested_with_that_paper():
+    ours = finding("a", "p1", "MoE LoRA reduces inference latency by 30% over dense LoRA.")
+    theirs = finding("b", "p2", "MoE LoRA increases inference latency over dense LoRA.")
+    check = cross_check_one(ours, [ours, theirs], LEXICAL)
+    assert check.status is CrossPaperStatus.CONTESTED
+    assert check.paper_ids == ["p2"] and check.claim_ids == ["b"]
+    assert "latenc" in check.detail
+
+
+def test_claims_of_the_same_paper_other_aspects_or_unsupported_labels_do_not_count():
+    ours = finding("a", "p1", "MoE LoRA reduces inference latency by 30%.")
+    same_paper = finding("b", "p1", "MoE LoRA increases inference latency.")
+    other_aspect = finding("c", "p2", "QLoRA increases inference latency.", aspects=("QLoRA",))
+    refuted = finding("d", "p3", "MoE LoRA increases inference latency.", label=Label.UNSUPPORTED)
+    check = cross_check_one(ours, [ours, same_paper, other_aspect, refuted], LEXICAL)
+    assert check.status is CrossPaperStatus.SINGLE_SOURCE and check.paper_ids == []
+
+
+def test_only_verified_claims_are_cross_checked():
+    verified = finding("a", "p1", "MoE LoRA reduces inference latency by 30%.")
+    weak = finding("b", "p2", "MoE LoRA reduces inference latency.", label=Label.WEAK)
+    checked = corroborate([verified, weak], LEXICAL)
+    assert checked[0].cross_check is not None and checked[1].cross_check is None
+
+
+@pytest.mark.skipif(not (dense_installed() and head_installed()), reason="dense extra or entailment head absent")
+def test_a_paraphrase_in_another_paper_corroborates():
+    ours = finding("a", "p1", "Mixture-of-experts LoRA adapters outperform dense LoRA on multi-task mixtures.")
+    theirs = finding(
+        "b", "p2", "On multi-task mixtures, dense LoRA is outperformed by mixture-of-experts LoRA adapters."
+    )
+    check = cross_check_one(ours, [ours, theirs], VerifySettings())
+    assert check.status is CrossPaperStatus.CORROBORATED and check.paper_ids == ["p2"]
