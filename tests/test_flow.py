@@ -28,6 +28,7 @@ def test_flow_publishes_an_approved_cited_brief(tmp_path):
     assert sorted(p.name for p in published.directory.iterdir()) == [
         "claims.parquet",
         "papers.parquet",
+        "references.bib",
         "report.json",
         "report.md",
         "report.pdf",
@@ -38,6 +39,10 @@ def test_flow_publishes_an_approved_cited_brief(tmp_path):
     assert cited and cited <= kept and len(cited) >= 2
     cited_claims = {x.claim_id for x in report.draft.citations}
     assert all(c.label is Label.VERIFIED for c in report.draft.claims if c.id in cited_claims)
+    # every claim the Answer uses was checked against the other kept papers, and every cited paper is in the .bib
+    assert all(c.cross_check for c in report.draft.claims if c.id in cited_claims)
+    bib = published.bibtex.read_text(encoding="utf-8")
+    assert all(paper_id in bib for paper_id in cited)
     assert set(report.stage_seconds) >= {
         "plan_queries",
         "search",
