@@ -7,6 +7,8 @@ A verbatim quote matches its own abstract by construction, so this is the check 
 
 from __future__ import annotations
 
+import re
+
 from tasks.coverage import QUANTITY_SYNONYMS
 from tasks.dense import dense_installed
 from tasks.entail import entailment, head_installed
@@ -17,24 +19,45 @@ from tasks.verify import alignment, directions
 
 # Words naming a measured quantity: two findings moving the same one in opposite directions conflict.
 QUANTITY_TERMS = frozenset(t for words in QUANTITY_SYNONYMS.values() for t in content_terms(words))
+# How many words from a quantity a direction cue may stand and still be about it ("reduces GPU memory").
+DIRECTION_WINDOW = 3
 # Claims that may back or contest another: a refuted or unsupported claim is no evidence either way.
 COMPARABLE = (Label.VERIFIED, Label.WEAK)
 
 
+def directed_quantities(text: str) -> dict[str, set[str]]:
+    """Each measured quantity the text names (stemmed) and which way a cue within DIRECTION_WINDOW words moves it."""
+    words = re.findall(r"[\w%-]+", text.lower())
+    moved: dict[str, set[str]] = {}
+    for i, word in enumerate(words):
+        for term in set(content_terms(word)) & QUANTITY_TERMS:
+            near = " ".join(words[max(0, i - DIRECTION_WINDOW) : i + DIRECTION_WINDOW + 1])
+            ways = directions(near)
+            if ways:
+                moved.setdefault(term, set()).update(ways)
+    return moved
+
+
 def opposite_direction(claim: str, other: str) -> str:
-    """The quantity two findings move in opposite directions, or "" when they do not."""
-    ours, theirs = directions(claim), directions(other)
-    if len(ours) != 1 or len(theirs) != 1 or ours == theirs:
-        return ""
-    shared = QUANTITY_TERMS & set(content_terms(claim)) & set(content_terms(other))
-    return min(shared) if shared else ""
+    """The quantity two findings move in opposite directions (stemmed), or "" when they do not."""
+    ours, theirs = directed_quantities(claim), directed_quantities(other)
+    opposed = [q for q in ours.keys() & theirs.keys() if len(ours[q]) == len(theirs[q]) == 1 and ours[q] != theirs[q]]
+    return min(opposed, default="")
+
+
+def as_written(term: str, text: str) -> str:
+    """The text's first word that the stemmed term comes from."""
+    return next((w for w in re.findall(r"[\w%-]+", text) if term in content_terms(w)), term)
 
 
 def relation(claim: Claim, other: Claim, settings: VerifySettings) -> tuple[CrossPaperStatus | None, str]:
     """Whether `other` backs or contests `claim`, and why; None when it says nothing of it."""
     quantity = opposite_direction(claim.text, other.text)
     if quantity:
-        return CrossPaperStatus.CONTESTED, f"{quantity} goes the other way in {other.paper_id}"
+        return (
+            CrossPaperStatus.CONTESTED,
+            f"{other.paper_id} reports {as_written(quantity, claim.text)} moving the other way",
+        )
     if not (settings.semantic_support and dense_installed() and head_installed()):
         return None, ""
     result = entailment(claim.text, [other.text], alignment(claim.text, other.text))

@@ -32,13 +32,19 @@ def test_the_same_quantity_moving_the_other_way_is_a_conflict():
     assert opposite_direction("MoE LoRA reduces latency.", "MoE LoRA reduces latency too.") == ""
 
 
+def test_a_cue_about_another_quantity_is_no_conflict():
+    memory = "Sparse MoE LoRA reduces GPU memory during fine-tuning by 35% and reaches comparable accuracy."
+    assert opposite_direction(memory, "An auxiliary balancing loss improves accuracy by 1.8 points.") == ""
+    assert opposite_direction(memory, "MoE LoRA increases GPU memory use.") == "memori"
+
+
 def test_a_claim_another_paper_contradicts_is_contested_with_that_paper():
     ours = finding("a", "p1", "MoE LoRA reduces inference latency by 30% over dense LoRA.")
     theirs = finding("b", "p2", "MoE LoRA increases inference latency over dense LoRA.")
     check = cross_check_one(ours, [ours, theirs], LEXICAL)
     assert check.status is CrossPaperStatus.CONTESTED
     assert check.paper_ids == ["p2"] and check.claim_ids == ["b"]
-    assert "latenc" in check.detail
+    assert "latenc" in check.detail and "p2" in check.detail
 
 
 def test_claims_of_the_same_paper_other_aspects_or_unsupported_labels_do_not_count():
