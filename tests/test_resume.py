@@ -30,7 +30,8 @@ from tests.factories import brief_content
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
-GOAL = "How much does routing collapse hurt mixture of LoRA experts compared with dense LoRA?"
+# a goal the fixture corpus answers whole at once: the baseline needs no revision round
+GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
 DRIVER_SECONDS = 420
 # Every stage task of research_flow in the order it runs; the baseline must complete exactly these and publish.
 BOUNDARIES = [
