@@ -398,3 +398,7 @@ def server_stop() -> None:
         console.print("No local Prefect server was running.")
     else:
         console.print(f"Stopped the local Prefect server (pid {server.pid}, {server.ui_url}).")
+
+
+if __name__ == "__main__":  # `python -m flows.cli`, as the `sovereign` script does, for the code on PYTHONPATH
+    app()
