@@ -217,10 +217,20 @@ def maxsim(query: str, passages: list[str], projection: np.ndarray | None = None
     if projection is not None:
         query_vectors = _projected(query_vectors, projection)
         passage_vectors = [_projected(vectors, projection) for vectors in passage_vectors]
-    best = np.zeros((len(passages), len(query_vectors)), dtype=np.float32)
-    for row, vectors in enumerate(passage_vectors):
-        # einsum, not `@`: BLAS threads woken for these small products contend with ONNX Runtime's (verify 2× slower)
-        best[row] = np.einsum("qd,pd->qp", query_vectors, vectors).max(axis=1, initial=0.0)
+    return token_maxima(query_vectors, passage_vectors)
+
+
+def token_maxima(query_vectors: np.ndarray, passage_vectors: list[np.ndarray]) -> np.ndarray:
+    """Each query vector's best cosine (floored at 0) in each passage's vectors, in one product: passages × query."""
+    best = np.zeros((len(passage_vectors), len(query_vectors)), dtype=np.float32)
+    lengths = [len(vectors) for vectors in passage_vectors]
+    if not query_vectors.size or not sum(lengths):
+        return best
+    # einsum, not `@`: BLAS threads woken for these small products contend with ONNX Runtime's (verify 2× slower)
+    cosines = np.einsum("qd,pd->pq", query_vectors, np.concatenate([v for v in passage_vectors if len(v)]))
+    starts = np.cumsum([0, *lengths[:-1]])
+    filled = np.array(lengths) > 0
+    best[filled] = np.maximum(np.maximum.reduceat(cosines, starts[filled], axis=0), 0.0)
     return best
 
 

@@ -27,6 +27,10 @@ class LsaModel:
     def __init__(self, vectorizer: TfidfVectorizer, svd: TruncatedSVD | None):
         self.vectorizer = vectorizer
         self.svd = svd
+        if svd is not None:
+            # `transform` multiplies by components_.T, which SciPy copies to C order at every call unless it already
+            # is (96k corpus: 66 MB, 0.1-0.2 s a call, half of a long query's search); same values, same products
+            svd.components_ = np.asfortranarray(svd.components_)
         idf = vectorizer.idf_.tolist()  # plain floats by vocabulary: 4× quicker than get_feature_names_out()
         self._idf = {term: idf[column] for term, column in vectorizer.vocabulary_.items()}
         self.max_idf = float(vectorizer.idf_.max())

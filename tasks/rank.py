@@ -7,7 +7,7 @@ from prefect import task
 
 from tasks.common import STAGE_CACHE
 from tasks.corpus import normalize_id, paper_text
-from tasks.dense import dense_installed, maxsim, token_words
+from tasks.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.embedders import Embedder, TermWeights
 from tasks.goal import NOT_TOPIC, QUANTITY_WORDS, is_name, word_idf
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult
@@ -83,6 +83,14 @@ def goal_token_weights(goal: str, weights: TermWeights) -> np.ndarray:
     return token_weights if token_weights.any() else np.ones_like(token_weights)
 
 
+def goal_closeness(goal: str, texts: list[str], weights: TermWeights) -> np.ndarray:
+    """Each text's MaxSim with the goal, its tokens weighted by `goal_token_weights`; tokens weighing 0 skipped."""
+    token_weights = goal_token_weights(goal, weights)
+    weighted = np.flatnonzero(token_weights)
+    goal_vectors, *text_vectors = token_states([goal, *texts])
+    return token_maxima(goal_vectors[weighted], text_vectors) @ token_weights[weighted] / token_weights.sum()
+
+
 def term_coverage(goal_weights: dict[str, float], text: str) -> float:
     """Weighted share of the goal's terms the text contains."""
     total = sum(goal_weights.values())
@@ -123,8 +131,7 @@ def merge_rank(
     add_rank_channel(fused, ids, phrases, PHRASE_RANK_WEIGHT, settings.rrf_k)
     if settings.maxsim_candidates and dense_installed():
         leading = sorted(range(len(ids)), key=lambda i: (-fused[ids[i]], ids[i]))[: settings.maxsim_candidates]
-        token_weights = goal_token_weights(plan.goal, weights)
-        closeness = maxsim(plan.goal, [texts[i] for i in leading]) @ token_weights / token_weights.sum()
+        closeness = goal_closeness(plan.goal, [texts[i] for i in leading], weights)
         add_rank_channel(fused, [ids[i] for i in leading], closeness, MAXSIM_RANK_WEIGHT, settings.rrf_k)
     ranked, off_centre = [], set()
     for pid, text, sim, coverage in zip(ids, texts, similarities, coverages):

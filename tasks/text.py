@@ -51,6 +51,13 @@ def term_pairs(terms: list[str]) -> set[tuple[str, str]]:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed content terms in order; hyphenated words count by their parts, stop words dropped."""
+    return list(_text_terms(text))
+
+
+# A run reads each candidate's text several times (each query's feedback and LSA channel, merge_rank's coverage
+# and phrase checks): a long goal's 4-8 queries share most candidates.
+@lru_cache(maxsize=4096)
+def _text_terms(text: str) -> tuple[str, ...]:
     terms = []
     for w in _WORD.findall(text.lower()):
         cached = _TERM_CACHE.get(w)
@@ -58,7 +65,7 @@ def content_terms(text: str) -> list[str]:
             parts = [p for p in w.split("-") if len(p) > 1 and p not in STOP_WORDS]
             cached = _TERM_CACHE[w] = tuple(_stemmer().stemWords(parts)) if w not in STOP_WORDS else ()
         terms.extend(cached)
-    return terms
+    return tuple(terms)
 
 
 def term_set(text: str) -> set[str]:
