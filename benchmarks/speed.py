@@ -132,7 +132,9 @@ def spread(values: list[float]) -> dict:
 
 def summarize(runs: list[dict]) -> dict:
     """CLI wall and in-flow seconds over runs, and each stage's median and p90."""
-    stages = {stage: spread([r["stage_seconds"].get(stage, 0.0) for r in runs]) for stage in runs[0]["stage_seconds"]}
+    # a stage a run skipped (no revision round) counts 0 s in it
+    names = list(dict.fromkeys(stage for r in runs for stage in r["stage_seconds"]))
+    stages = {stage: spread([r["stage_seconds"].get(stage, 0.0) for r in runs]) for stage in names}
     return {
         "runs": len(runs),
         "process_wall_seconds": spread([r["process_wall_seconds"] for r in runs]),
@@ -199,8 +201,13 @@ def stage_table(label: str, summaries: list[tuple[str, dict]]) -> list[str]:
     """One row per stage: median / p90 seconds under each summary."""
     lines = ["", label, "", "| stage | " + " | ".join(name for name, _ in summaries) + " |"]
     lines.append("|---|" + "---|" * len(summaries))
-    for stage in summaries[0][1]["stage_seconds"]:
-        cells = [f"{s['stage_seconds'][stage]['median']} / {s['stage_seconds'][stage]['p90']}" for _, s in summaries]
+    for stage in dict.fromkeys(stage for _, s in summaries for stage in s["stage_seconds"]):
+        cells = [
+            f"{s['stage_seconds'][stage]['median']} / {s['stage_seconds'][stage]['p90']}"
+            if stage in s["stage_seconds"]
+            else "–"
+            for _, s in summaries
+        ]
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     return lines
 
@@ -282,6 +289,7 @@ def main() -> None:
         }
     if "cli" in parts:
         payload["cli"] = {**stamp(), **measure_cli(full, args.api_url, args.repeats)}
+        (RESULTS / "speed.json").write_text(json.dumps(payload, indent=2) + "\n")  # kept should a later part fail
     if "first" in parts:
         payload["first"] = {**stamp(), **measure_first(full)}
     write_results("speed", payload, report(payload))
