@@ -139,13 +139,18 @@ def entailed_support(claim: str, paper: Paper) -> tuple[float, float, str]:
     return result.support, result.refute, sentences[result.evidence]
 
 
-def support_label(confidence: float, issues: list[ClaimIssue], settings: VerifySettings) -> Label:
-    """The label from the support score alone."""
-    if any(i.hard for i in issues) or confidence < settings.weak_threshold:
+def graded(confidence: float, issues: list[ClaimIssue], weak: float, verified: float) -> Label:
+    """UNSUPPORTED under `weak` or with a hard issue, WEAK under `verified` or with any issue, else VERIFIED."""
+    if any(i.hard for i in issues) or confidence < weak:
         return Label.UNSUPPORTED
-    if issues or confidence < settings.verified_threshold:
+    if issues or confidence < verified:
         return Label.WEAK
     return Label.VERIFIED
+
+
+def support_label(confidence: float, issues: list[ClaimIssue], settings: VerifySettings) -> Label:
+    """The label from the support score alone."""
+    return graded(confidence, issues, settings.weak_threshold, settings.verified_threshold)
 
 
 def entailment_label(
@@ -154,11 +159,7 @@ def entailment_label(
     """The label from the entailment head's probabilities: a refuted claim is CONTRADICTED, not merely unsupported."""
     if contradiction >= settings.contradicted_probability and contradiction > support:
         return Label.CONTRADICTED
-    if any(i.hard for i in issues) or confidence < settings.weak_probability:
-        return Label.UNSUPPORTED
-    if issues or confidence < settings.supported_probability:
-        return Label.WEAK
-    return Label.VERIFIED
+    return graded(confidence, issues, settings.weak_probability, settings.supported_probability)
 
 
 def verify_one(
