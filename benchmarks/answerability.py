@@ -8,7 +8,7 @@ Per set: gold paper kept, AUTO_APPROVE rate in each condition, approval precisio
 present that keep a gold paper), AUROC of the tribunal score between the conditions, policy counts, median run time.
 
 Run: .venv/bin/python -m benchmarks.answerability [--limit 30] [--source LitSearch|PASA_AutoScholar] [--api-url URL]
-Without --api-url it starts one `prefect server start` on a free loopback port for all runs (Prefect's ephemeral
+Without --api-url it starts the project's local Prefect server (flows/server.py) in a temporary home for all runs (Prefect's ephemeral
 server would cost ~12 s of start-up). Briefs and stage results go to a temporary directory, so no run reuses stages
 cached by another code version.
 """
@@ -21,12 +21,8 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import re
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -35,21 +31,20 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from statistics import median
 
-import httpx
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import combined_corpus, write_results
 from benchmarks.retrieval import SOURCES, covered_queries
+from flows.server import ensure_server, stop_server
 from tasks.atomic import staged_file
-from tasks.settings import Settings
+from tasks.settings import LocalServerSettings, Settings
 from tasks.sources import CorpusSource
 
 CONDITIONS = ("present", "removed")
 POLICIES = ("AUTO_APPROVE", "SOFT_APPROVE", "HUMAN_REVIEW", "REJECT")
 # Best first: a question's outcome is that of its best-placed gold paper.
 GOLD_OUTCOMES = ("kept", "passed the gate, not kept", "below the gate", "not a candidate")
-SERVER_WAIT_SECONDS = 120
 
 
 def arxiv_id(paper_id: str) -> str:
@@ -91,44 +86,15 @@ def open_conditions(drop: set[str], cache_dir: Path) -> dict[str, CorpusSource]:
     return sources
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def prefect_server(home: Path) -> Iterator[str]:
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME; yields its API URL."""
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    command = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1"]
-    log = (home / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    """The project's local Prefect server under `home`, one for all runs; yields its API URL, then stops it."""
+    settings = LocalServerSettings(home=home)
+    server, _ = ensure_server(settings)
     try:
-        deadline = time.monotonic() + SERVER_WAIT_SECONDS
-        while not healthy(api):
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"Prefect server did not start:\n{(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield api
+        yield server.api_url
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-
-
-def healthy(api: str) -> bool:
-    try:
-        return httpx.get(f"{api}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        stop_server(settings)
 
 
 def gold_outcome(candidate: dict | None, threshold: float) -> str:
