@@ -8,9 +8,9 @@ Per set: gold paper kept, AUTO_APPROVE rate in each condition, approval precisio
 present that keep a gold paper), AUROC of the tribunal score between the conditions, policy counts, median run time.
 
 Run: .venv/bin/python -m benchmarks.answerability [--limit 30] [--source LitSearch|PASA_AutoScholar] [--api-url URL]
-Without --api-url it starts the project's local Prefect server (flows/server.py) in a temporary home for all runs (Prefect's ephemeral
-server would cost ~12 s of start-up). Briefs and stage results go to a temporary directory, so no run reuses stages
-cached by another code version.
+Without --api-url it starts the project's local Prefect server (flows/server.py) in a temporary home, one for all
+runs (Prefect's ephemeral server would cost ~12 s of start-up per run). Briefs and stage results go to a temporary
+directory, so no run reuses stages cached by another code version.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def main() -> None:
     project = Path(inspect.getfile(Settings)).resolve().parents[1]  # the code measured: PYTHONPATH's or the install's
     payload = {
         **commits(project),
-        "server": args.api_url or "prefect server start (one for all runs)",
+        "server": args.api_url or "local Prefect server (one for all runs)",
         "corpora": {
             c: {"path": str(s.path), "papers": len(s.index), "dense_model": s.dense_model} for c, s in sources.items()
         },
