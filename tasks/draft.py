@@ -75,22 +75,20 @@ def compose_draft(
     coverage = aspect_verdicts(plan, claims, kept)
     verified = {c.id: c for c in claims if c.id in strength and c.label is Label.VERIFIED}
     ordered = sorted(coverage, key=lambda v: KIND_ORDER.index(v.aspect.kind))
+    strongest = {v.aspect.text: sorted(v.claim_ids, key=lambda i: -strength[i]) for v in ordered}
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
-    for verdict in ordered:
-        for claim_id in sorted(verdict.claim_ids, key=lambda i: -strength[i]):
-            claim = verified[claim_id]
-            if claim_id not in {c.claim_id for c in citations}:
-                number = numbers.setdefault(claim.paper_id, len(numbers) + 1)
-                citations.append(Citation(claim_id=claim_id, paper_id=claim.paper_id, number=number))
+    for claim_id in dict.fromkeys(i for v in ordered for i in strongest[v.aspect.text]):
+        paper_id = verified[claim_id].paper_id
+        number = numbers.setdefault(paper_id, len(numbers) + 1)
+        citations.append(Citation(claim_id=claim_id, paper_id=paper_id, number=number))
 
     paragraphs: list[str] = []
     quoted: set[str] = set()
     for verdict in ordered:
-        backing = [i for i in sorted(verdict.claim_ids, key=lambda i: -strength[i]) if i not in quoted]
-        if backing[:CLAIMS_PER_ASPECT]:
-            quoted.update(backing[:CLAIMS_PER_ASPECT])
-            quotes = [verified[i] for i in backing[:CLAIMS_PER_ASPECT]]
+        quotes = [verified[i] for i in strongest[verdict.aspect.text] if i not in quoted][:CLAIMS_PER_ASPECT]
+        if quotes:
+            quoted.update(c.id for c in quotes)
             lines = [f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{c.text}”" for c in quotes]
             paragraphs.append(f"On {verdict.aspect.text}:\n" + "\n".join(lines))
 

@@ -6,11 +6,10 @@ import numpy as np
 from prefect import task
 
 from tasks.common import STAGE_CACHE
-from tasks.corpus import normalize_id, paper_text
 from tasks.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.embedders import Embedder, TermWeights
 from tasks.goal import NOT_TOPIC, QUANTITY_WORDS, is_name, word_idf
-from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult
+from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
 from tasks.plan import QUANTITY_TERM_FACTOR
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
