@@ -7,7 +7,8 @@ without the gold papers ("removed"). One reduced corpus drops the gold papers of
 Per set: gold paper kept, AUTO_APPROVE rate in each condition, approval precision (AUTO_APPROVE briefs with the gold
 present that keep a gold paper), AUROC of the tribunal score between the conditions, policy counts, median run time.
 
-Run: .venv/bin/python -m benchmarks.answerability [--limit 30] [--source LitSearch|PASA_AutoScholar] [--api-url URL]
+Run: .venv/bin/python -m benchmarks.answerability [--limit 30] [--source LitSearch|PASA_AutoScholar] [--max-gold N]
+     [--api-url URL] [--reports DIR]
 Without --api-url it starts the project's local Prefect server (flows/server.py) in a temporary home, one for all
 runs (Prefect's ephemeral server would cost ~12 s of start-up per run). Briefs and stage results go to a temporary
 directory, so no run reuses stages cached by another code version.
@@ -202,7 +203,9 @@ def commits(repo: Path) -> dict[str, str]:
     }
 
 
-def measure(questions: list[dict], sources: dict[str, CorpusSource], work: Path) -> list[dict]:
+def measure(
+    questions: list[dict], sources: dict[str, CorpusSource], work: Path, reports: Path | None = None
+) -> list[dict]:
     """Both conditions for every question, in this process against the server the settings point at."""
     from flows.research import research_flow  # after the temporary settings: the flow reads them when it runs
 
@@ -225,7 +228,10 @@ def measure(questions: list[dict], sources: dict[str, CorpusSource], work: Path)
                 embedder_backend="offline",
             )
             seconds = time.perf_counter() - started
-            row[condition] = run_record(json.loads(Path(brief.json).read_text()), gold, seconds)
+            report = Path(brief.json).read_text()
+            row[condition] = run_record(json.loads(report), gold, seconds)
+            if reports:
+                (reports / f"{question['qid']}-{condition}.json").write_text(report)
         rows.append(row)
         present, removed = row["present"], row["removed"]
         print(
@@ -241,10 +247,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=30, help="the first N covered questions of each source")
     parser.add_argument("--source", choices=SOURCES, default=None)
+    parser.add_argument(
+        "--max-gold", type=int, default=None, help="only questions with at most N gold papers (a specific question)"
+    )
     parser.add_argument("--api-url", default=None, help="a running Prefect server's API URL")
+    parser.add_argument("--reports", type=Path, default=None, help="keep each run's report.json in this directory")
     args = parser.parse_args()
     cache_dir = Settings().search.cache_dir
-    questions = covered_queries(args.limit, args.source)
+    questions = covered_queries(args.limit, args.source, args.max_gold)
+    if args.reports:
+        args.reports.mkdir(parents=True, exist_ok=True)
     drop = set().union(*map(gold_ids, questions))
     sources = open_conditions(drop, cache_dir)
     with tempfile.TemporaryDirectory(prefix="answerability-") as tmp:
@@ -254,7 +266,7 @@ def main() -> None:
         with nullcontext(args.api_url) if args.api_url else prefect_server(home) as api:
             overrides = {PREFECT_API_URL: api, PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
             with temporary_settings(overrides):
-                rows = measure(questions, sources, work)
+                rows = measure(questions, sources, work, args.reports)
     summary = summarise(rows)
     project = Path(inspect.getfile(Settings)).resolve().parents[1]  # the code measured: PYTHONPATH's or the install's
     payload = {

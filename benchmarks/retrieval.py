@@ -23,8 +23,8 @@ KS = (5, 20, 100)
 SOURCES = ("LitSearch", "PASA_AutoScholar")
 
 
-def covered_queries(limit: int | None, source: str | None) -> list[dict]:
-    """Benchmark rows whose every gold paper is in the shared arXiv corpus."""
+def covered_queries(limit: int | None, source: str | None, max_gold: int | None = None) -> list[dict]:
+    """Benchmark rows whose every gold paper is in the shared arXiv corpus (given `max_gold`, at most that many)."""
     require_data(BENCH / "scholargym_bench.jsonl", BENCH / "gold_coverage_in_shared_arxiv.jsonl")
     covered = {
         row["qid"]
@@ -34,7 +34,10 @@ def covered_queries(limit: int | None, source: str | None) -> list[dict]:
     rows = [
         row
         for row in map(json.loads, open(BENCH / "scholargym_bench.jsonl"))
-        if row["qid"] in covered and row["source"] in SOURCES and (source is None or row["source"] == source)
+        if row["qid"] in covered
+        and row["source"] in SOURCES
+        and (source is None or row["source"] == source)
+        and (max_gold is None or len(row["cited_paper"]) <= max_gold)
     ]
     per_source: dict[str, list[dict]] = {}
     for row in rows:

@@ -15,35 +15,17 @@ from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
 from tasks.text import content_terms, term_pairs, term_set, words
 
-# Lexical coverage of the goal's terms decides most; the embedding adds topical closeness.
-COVERAGE_WEIGHT = 0.75
-# Rank fusion weights, tuned on PaSa AutoScholar (benchmarks/retrieval.py): the plan's first query holds all the
-# question's key terms and retrieves best; the narrower queries add recall; the goal embedding reorders.
-FULL_QUESTION_WEIGHT = 4.0
-SIMILARITY_WEIGHT = 0.5
-# Reranking with the goal: candidates ordered by how many of its terms, and of its phrases' word pairs, they state
-# (AutoScholar, lexical channels: recall@5 0.124 → 0.161, recall@20 0.252 → 0.261).
-COVERAGE_RANK_WEIGHT = 2.0
-PHRASE_RANK_WEIGHT = 2.0
-# With the dense extra, the leading candidates reordered by the goal's token MaxSim with their text. AutoScholar
-# R@5 / R@20: none 0.164 / 0.270; top 30 at weight 1 0.164 / 0.274, 3 0.170 / 0.279; top 45 at 3 0.173 / 0.282 but
-# 2.3 s of a 5 s research run; only each text's first 128 tokens 0.165 / 0.274. With the rarest-words query, top 30
-# at weight 3 0.176 / 0.290, 5 0.174 / 0.293, 8 0.169 / 0.293, 12 0.179 / 0.294, 20 0.184 / 0.295, 40 0.183 / 0.291
-# (top 40 and 50 at 20: 0.179 / 0.293, 0.182 / 0.295): the MaxSim order mostly decides the top 30; the fused score
-# still breaks near-ties. Goal tokens weighted by their word's IDF (see `goal_token_weights`) rather than equally:
-# 0.188 / 0.304 at 20 (10: 0.176 / 0.302, 30: 0.192 / 0.301; IDF squared 0.181 / 0.298, square root 0.186 / 0.300;
-# half weighted, half plain 0.193 / 0.299; top 25 0.186 / 0.300). LitSearch (held out) R@20 0.531 → 0.509, R@5
-# 0.334 → 0.353 (top 25: 0.497).
-MAXSIM_RANK_WEIGHT = 20.0
 
-
-def fuse(results: list[SearchResult], k: int) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
+def fuse(
+    results: list[SearchResult], settings: RankSettings
+) -> tuple[dict[str, Paper], dict[str, float], dict[str, list[str]]]:
     """Reciprocal rank fusion over the queries (the full question counts most), deduplicating arXiv versions."""
+    k = settings.rrf_k
     papers: dict[str, Paper] = {}
     scores: dict[str, float] = {}
     queries: dict[str, list[str]] = {}
     for position, result in enumerate(results):
-        weight = FULL_QUESTION_WEIGHT if position == 0 else 1.0
+        weight = settings.full_question_weight if position == 0 else 1.0
         for rank, paper in enumerate(result.papers):
             pid = normalize_id(paper.id)
             papers.setdefault(pid, paper.model_copy(update={"id": pid}))
@@ -109,7 +91,7 @@ def merge_rank(
     exclude_ids: list[str] | None = None,
 ) -> list[RankedPaper]:
     """Every candidate in fused order, with `kept` set on the most relevant that pass the relevance gate."""
-    papers, fused, queries = fuse(results, settings.rrf_k)
+    papers, fused, queries = fuse(results, settings)
     for pid in exclude_ids or []:
         papers.pop(pid, None)
     if not papers:
@@ -125,20 +107,21 @@ def merge_rank(
     coverages = np.array([term_coverage(goal_weights, text) for text in texts])
     pairs = phrase_pairs(plan)
     phrases = np.array([phrase_coverage(pairs, text) for text in texts])
-    add_rank_channel(fused, ids, similarities, SIMILARITY_WEIGHT, settings.rrf_k)
-    add_rank_channel(fused, ids, coverages, COVERAGE_RANK_WEIGHT, settings.rrf_k)
-    add_rank_channel(fused, ids, phrases, PHRASE_RANK_WEIGHT, settings.rrf_k)
+    add_rank_channel(fused, ids, similarities, settings.similarity_rank_weight, settings.rrf_k)
+    add_rank_channel(fused, ids, coverages, settings.coverage_rank_weight, settings.rrf_k)
+    add_rank_channel(fused, ids, phrases, settings.phrase_rank_weight, settings.rrf_k)
     if settings.maxsim_candidates and dense_installed():
         leading = sorted(range(len(ids)), key=lambda i: (-fused[ids[i]], ids[i]))[: settings.maxsim_candidates]
         closeness = goal_closeness(plan.goal, [texts[i] for i in leading], weights)
-        add_rank_channel(fused, [ids[i] for i in leading], closeness, MAXSIM_RANK_WEIGHT, settings.rrf_k)
+        add_rank_channel(fused, [ids[i] for i in leading], closeness, settings.maxsim_rank_weight, settings.rrf_k)
     ranked, off_centre = [], set()
     for pid, text, sim, coverage in zip(ids, texts, similarities, coverages):
         central = term_coverage(central_weights, text) if central_weights else 1.0
         if not central:
             off_centre.add(pid)
         # A paper that misses the goal's central entity is at best half relevant, however many other terms match.
-        relevance = (COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim)) * (0.5 + 0.5 * central)
+        lexical = settings.coverage_weight
+        relevance = (lexical * coverage + (1 - lexical) * float(sim)) * (0.5 + 0.5 * central)
         ranked.append(
             RankedPaper(
                 paper=papers[pid],
@@ -157,8 +140,7 @@ def merge_rank(
     gated = [
         r
         for r in ordered
-        if r.paper.id in method_papers
-        or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
+        if r.paper.id in method_papers or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
     ]
     for r in gated[: settings.max_papers]:
         r.kept = True

@@ -61,6 +61,40 @@ class RankSettings(BaseModel):
         "own paper and is kept first. On the 96k corpus 0.6 is IDF 7.1, about 1 paper in 400: common names such as "
         "LoRA or BERT (IDF 5.1) do not qualify.",
     )
+    full_question_weight: float = Field(
+        4.0,
+        ge=0.0,
+        description="Rank-fusion weight of the plan's first query, which holds all the question's key terms and "
+        "retrieves best; each narrower query weighs 1 (AutoScholar, benchmarks/results/rank_weights.md).",
+    )
+    similarity_rank_weight: float = Field(
+        0.5, ge=0.0, description="Rank-fusion weight of the candidates' embedding similarity with the goal."
+    )
+    coverage_rank_weight: float = Field(
+        2.0,
+        ge=0.0,
+        description="Rank-fusion weight of the candidates ordered by how many of the goal's terms they state "
+        "(AutoScholar recall@5 0.124 → 0.161 with the phrase channel).",
+    )
+    phrase_rank_weight: float = Field(
+        2.0,
+        ge=0.0,
+        description="Rank-fusion weight of the candidates ordered by how many of the goal's phrases' word pairs "
+        "they state side by side.",
+    )
+    maxsim_rank_weight: float = Field(
+        20.0,
+        ge=0.0,
+        description="Rank-fusion weight of the token-MaxSim reranking of the leading candidates (dense extra): at "
+        "20 the MaxSim order mostly decides the top of the list (sweep in benchmarks/results/rank_weights.md).",
+    )
+    coverage_weight: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="Share of a paper's relevance from its lexical coverage of the goal's terms; the rest is its "
+        "embedding similarity with the goal.",
+    )
     maxsim_candidates: int = Field(
         30,
         ge=0,

@@ -38,7 +38,8 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         env.setenv("PREFECT_HOME", str(home))
         env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         with temporary_settings({PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
-            with prefect_test_harness():
+            # a bound, not a delay: a loaded 2-core machine can take over a minute to start the server
+            with prefect_test_harness(server_startup_timeout=180):
                 yield
 
 

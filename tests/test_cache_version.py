@@ -27,10 +27,10 @@ def tasks_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _edit_constant(tasks_dir: Path) -> None:
     """Change a tuned constant in a helper module, not in any task's own body."""
-    rank = tasks_dir / "rank.py"
-    source = rank.read_text()
-    assert "COVERAGE_WEIGHT = " in source
-    rank.write_text(source.replace("COVERAGE_WEIGHT = ", "COVERAGE_WEIGHT = 0.01 + ", 1))
+    coverage = tasks_dir / "coverage.py"
+    source = coverage.read_text()
+    assert "GENERIC_QUANTITIES = frozenset(" in source
+    coverage.write_text(source.replace('"""trade-off ', '"""outcome trade-off ', 1))
 
 
 def test_fingerprint_changes_with_any_tasks_source(tasks_copy: Path):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tasks import rank
 from tasks.arxiv_source import ArxivSource
 from tasks.backends import offline_models, source_term_weights
 from tasks.coverage import aspect_verdicts
@@ -125,7 +124,7 @@ def test_merge_rank_dedupes_versions_and_gates_off_topic_papers(source):
     assert all(r.relevance >= SETTINGS.rank.relevance_threshold for r in ranked if r.kept)
 
 
-def test_merge_rank_lifts_papers_stating_the_goals_phrase(monkeypatch):
+def test_merge_rank_lifts_papers_stating_the_goals_phrase():
     scattered = [
         Paper(id=f"2401.{i:05d}", title=f"Tuning study {i}", abstract="Visual models need instruction data and tuning.")
         for i in range(10)
@@ -136,13 +135,12 @@ def test_merge_rank_lifts_papers_stating_the_goals_phrase(monkeypatch):
     # not a corpus: the offline models are fitted on what was retrieved
     embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
 
-    def position() -> int:
-        ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank)
+    def position(phrase_rank_weight: float) -> int:
+        settings = SETTINGS.rank.model_copy(update={"phrase_rank_weight": phrase_rank_weight})
+        ranked = merge_rank.fn(plan, results, embedder, weights, settings)
         return [r.paper.id for r in ranked].index(phrased.id)
 
-    with_phrases = position()
-    monkeypatch.setattr(rank, "PHRASE_RANK_WEIGHT", 0.0)
-    assert with_phrases < position()
+    assert position(SETTINGS.rank.phrase_rank_weight) < position(0.0)
 
 
 def test_claims_come_from_several_papers_with_exact_offsets(source):
