@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from tasks.abbreviations import text_terms
 from tasks.goal import goal_words, is_model_size, is_name
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
-from tasks.text import content_terms, numbers, term_set
+from tasks.text import content_terms, numbers
 
 # Quantities that frame a question rather than name a measurement: any reported finding with a number or a
 # comparison speaks to "the trade-offs" or "the effects" of the entity it is about.
@@ -40,10 +41,11 @@ SELF_REFERENCE = re.compile(
 TERM_SHARE = 0.5
 
 
-def _keys(text: str) -> set[str]:
-    """Stemmed content terms, plus words with digits kept whole and lowercased (7b, gpt-4o, llama-2)."""
+def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
+    """Stemmed content terms (an acronym of the goal where its long form is written out), plus words with digits kept
+    whole and lowercased (7b, gpt-4o, llama-2)."""
     whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
-    return term_set(text) | whole
+    return text_terms(text, spelled_out) | whole
 
 
 def _aspect_keys(aspect: Aspect) -> set[str]:
@@ -80,8 +82,8 @@ def speaks_of(sentence: str, title: str) -> bool:
 
 def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
     """The goal aspects the sentence itself addresses; the title only tells which entity "we" or "our" names."""
-    keys, weights = _keys(sentence), plan.term_weights
-    title_keys = _keys(title) if speaks_of(sentence, title) else set()
+    keys, weights = _keys(sentence, plan.spelled_out), plan.term_weights
+    title_keys = _keys(title, plan.spelled_out) if speaks_of(sentence, title) else set()
     addressed = []
     for aspect in plan.aspects:
         if aspect.kind is AspectKind.QUANTITY:

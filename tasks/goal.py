@@ -41,7 +41,21 @@ RELATION_WORDS = frozenset(
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
     start starts begin begins stop stops assess assesses assessing""".split()
 )
-NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS
+# Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
+# every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
+REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
+    suggest recommend implement present develop leverage adopt employ illustrate consider showcase reveal report
+    conduct address tackle specify express determine highlight emphasize provide aim seek obtain""".split()
+
+
+def _inflections(verb: str) -> set[str]:
+    stem = verb[:-1] if verb.endswith("e") else verb
+    return {verb, f"{verb}s", f"{verb}es", f"{stem}ed", f"{stem}ing"}
+
+
+NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS | {form for v in REQUEST_VERBS for form in _inflections(v)}
+# Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
+_ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itly|ctly|ssly|ably|ibly)$")
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE";
 # and whatever it is: "such as Natural Questions", "including TriviaQA".
 SETTING_CUES = frozenset({"on", "across"})
@@ -73,6 +87,12 @@ class _Chunk:
 def goal_words(goal: str) -> list[str]:
     """The goal's words with model sizes and versioned names kept whole ("7B", "GPT-4o"), punctuation as tokens."""
     return [re.sub(r"['’]s$", "", token) for token in _GOAL_TOKEN.findall(goal)]
+
+
+def is_phrasing(word: str) -> bool:
+    """Whether the word phrases the request (stop words, request verbs, adverbs) rather than naming its topic."""
+    lowered = word.lower()
+    return lowered in NOT_TOPIC or bool(_ADVERB.fullmatch(lowered))
 
 
 def is_model_size(word: str) -> bool:
@@ -112,7 +132,7 @@ def _chunks(goal: str) -> list[_Chunk]:
         lowered = word.lower()
         if _abbreviation(tokens, i):  # the phrase before it already names the aspect
             continue
-        is_topic = lowered not in NOT_TOPIC and word not in ",;:()?!" and (len(word) > 1 or word.isupper())
+        is_topic = not is_phrasing(word) and word not in ",;:()?!" and (len(word) > 1 or word.isupper())
         if is_topic or (current.words and _titled_of(tokens, i)):
             if not current.words:
                 current = _Chunk(cue=cue, listed=bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners))

@@ -106,6 +106,11 @@ class Plan(BaseModel):
     term_weights: dict[str, float] = Field(
         default_factory=dict, description="Corpus IDF of each goal term; empty when no corpus was at hand (arXiv)."
     )
+    spelled_out: dict[str, str] = Field(
+        default_factory=dict,
+        description="The goal's acronyms with the long form the retrieved papers define them by (CoT: "
+        "chain-of-thought); a text that writes the long form states the acronym.",
+    )
 
     @property
     def aspect_texts(self) -> list[str]:

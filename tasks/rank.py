@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
+from tasks.abbreviations import text_terms
 from tasks.common import STAGE_CACHE
 from tasks.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.embedders import Embedder, TermWeights
-from tasks.goal import NOT_TOPIC, QUANTITY_WORDS, is_name, word_idf
+from tasks.goal import QUANTITY_WORDS, is_name, is_phrasing, word_idf
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
 from tasks.plan import QUANTITY_TERM_FACTOR
 from tasks.progress import STAGE_HOOKS
@@ -59,7 +60,7 @@ def add_rank_channel(fused: dict[str, float], ids: list[str], values: np.ndarray
 
 def goal_token_weights(goal: str, weights: TermWeights) -> np.ndarray:
     """Each goal token's share in the MaxSim: its word's IDF; how the request is phrased ("could you …") weighs 0."""
-    token_weights = np.array([0.0 if w.lower() in NOT_TOPIC else word_idf(w, weights) for w in token_words(goal)])
+    token_weights = np.array([0.0 if is_phrasing(w) else word_idf(w, weights) for w in token_words(goal)])
     # a goal of one-letter names ("X and Y") has no weighted word: every token then counts alike
     return token_weights if token_weights.any() else np.ones_like(token_weights)
 
@@ -72,12 +73,11 @@ def goal_closeness(goal: str, texts: list[str], weights: TermWeights) -> np.ndar
     return token_maxima(goal_vectors[weighted], text_vectors) @ token_weights[weighted] / token_weights.sum()
 
 
-def term_coverage(goal_weights: dict[str, float], text: str) -> float:
-    """Weighted share of the goal's terms the text contains."""
+def term_coverage(goal_weights: dict[str, float], present: set[str]) -> float:
+    """Weighted share of the goal's terms among a text's terms."""
     total = sum(goal_weights.values())
     if not total:
         return 0.0
-    present = term_set(text)
     return sum(w for t, w in goal_weights.items() if t in present) / total
 
 
@@ -101,10 +101,11 @@ def merge_rank(
     central_terms = term_set(plan.central)
     central_weights = {t: w for t, w in goal_weights.items() if t in central_terms}
     texts = [paper_text(papers[i]) for i in ids]
+    paper_terms = [text_terms(text, plan.spelled_out) for text in texts]
     vectors = embedder.embed(texts, kind="passage")
     goal_vector = embedder.embed([plan.goal], kind="query")[0]
     similarities = np.clip(vectors @ goal_vector, 0.0, 1.0)
-    coverages = np.array([term_coverage(goal_weights, text) for text in texts])
+    coverages = np.array([term_coverage(goal_weights, terms) for terms in paper_terms])
     pairs = phrase_pairs(plan)
     phrases = np.array([phrase_coverage(pairs, text) for text in texts])
     add_rank_channel(fused, ids, similarities, settings.similarity_rank_weight, settings.rrf_k)
@@ -115,8 +116,8 @@ def merge_rank(
         closeness = goal_closeness(plan.goal, [texts[i] for i in leading], weights)
         add_rank_channel(fused, [ids[i] for i in leading], closeness, settings.maxsim_rank_weight, settings.rrf_k)
     ranked, off_centre = [], set()
-    for pid, text, sim, coverage in zip(ids, texts, similarities, coverages):
-        central = term_coverage(central_weights, text) if central_weights else 1.0
+    for pid, terms, sim, coverage in zip(ids, paper_terms, similarities, coverages):
+        central = term_coverage(central_weights, terms) if central_weights else 1.0
         if not central:
             off_centre.add(pid)
         # A paper that misses the goal's central entity is at best half relevant, however many other terms match.

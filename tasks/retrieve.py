@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from prefect import unmapped
 from prefect.tasks import exponential_backoff
 
+from tasks.abbreviations import spell_out
 from tasks.backends import offline_models, source_term_weights
 from tasks.embedders import Embedder, TermWeights
 from tasks.llm import ChatModel
@@ -93,9 +94,25 @@ def retrieve(
         plan = stages.plan(goal, chat, source_term_weights(source))
     with timed(timings, "search"):
         results, errors = stages.search(plan.queries, source, settings)
+        spelled = spell_out_plan(plan, results, settings.search.acronym_min_definitions)
+        if new_queries := [q for q in spelled.queries if q not in plan.queries]:
+            more, more_errors = stages.search(new_queries, source, settings)
+            results, errors = results + more, errors + more_errors
+        plan = spelled
     offline_embedder, weights = offline_models(source, results)
     found = Retrieval(plan, results, errors, embedder or offline_embedder, weights, [])
     return rank_again(found, [], [], settings, stages, timings)
+
+
+def spell_out_plan(plan: Plan, results: list[SearchResult], min_count: int) -> Plan:
+    """The plan with the goal's acronyms spelled out as the retrieved abstracts define them, and a query for the
+    central entity written out in full ("CoT prompting" → "chain-of-thought prompting")."""
+    spelled = spell_out(plan.goal, [p.abstract for r in results for p in r.papers], min_count)
+    if not spelled:
+        return plan
+    central = " ".join(spelled.get(w, w) for w in plan.central.split())
+    queries = plan.queries + ([central] if central != plan.central and central not in plan.queries else [])
+    return plan.model_copy(update={"spelled_out": spelled, "queries": queries})
 
 
 def rank_again(

@@ -33,6 +33,12 @@ class SearchSettings(BaseModel):
     retry_delay_seconds: float = Field(
         2.0, ge=0.0, description="Base delay of the exponential backoff between search retries."
     )
+    acronym_min_definitions: int = Field(
+        2,
+        ge=1,
+        description="Retrieved abstracts that must define one of the goal's acronyms the same way (\"chain-of-thought "
+        '(CoT)") before its long form is searched for and counted as the acronym.',
+    )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "sovereign",
         description="Where corpus indexes are cached, keyed by the corpus file's content hash.",

@@ -1,0 +1,71 @@
+"""The goal's abbreviations spelled out as the retrieved papers define them: "CoT" → "chain-of-thought"."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from tasks.goal import goal_words
+from tasks.text import content_terms
+
+# Two or more capitals among letters only, an optional plural "s": CoT, RAG, VLMs, MoE; not GPT-4o or 7B.
+_ACRONYM = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z][A-Za-z]*")
+_SMALL_WORDS = frozenset({"of", "and", "the", "for", "to", "in", "on", "a", "an", "with", "via", "by"})
+
+
+def goal_acronyms(goal: str) -> list[str]:
+    """Acronyms the goal uses without spelling them out ("CoT prompting"; not "Mixture of Experts (MoE)")."""
+    words = goal_words(goal)
+    defined = {words[i] for i in range(1, len(words) - 1) if words[i - 1] == "(" and words[i + 1] == ")"}
+    found = [w for w in words if _ACRONYM.fullmatch(w) and 2 <= len(singular(w)) <= 8 and w not in defined]
+    return list(dict.fromkeys(found))
+
+
+def singular(acronym: str) -> str:
+    """The acronym without a plural "s": VLMs → VLM, but not a word's own final capital-S."""
+    return acronym[:-1] if acronym.endswith("s") and len(acronym) > 2 and acronym[-2].isupper() else acronym
+
+
+def _initials(words: list[str], skip_small: bool) -> str:
+    parts = [p for w in words for p in w.split("-") if p and not (skip_small and p.lower() in _SMALL_WORDS)]
+    return "".join(p[0] for p in parts).lower()
+
+
+def _long_form(before: str, letters: str) -> str | None:
+    """The shortest run of words ending `before` whose initials spell `letters`, with or without its small words."""
+    words = before.split()
+    for n in range(1, min(len(words), len(letters) + 3) + 1):
+        candidate = words[-n:]
+        if _initials(candidate, False) == letters or _initials(candidate, True) == letters:
+            return " ".join(candidate).lower().replace("-", " ")  # "chain-of-thought" and "chain of thought" alike
+    return None
+
+
+def definition(acronym: str, texts: list[str], min_count: int) -> str | None:
+    """The long form the texts give the acronym most often ("chain-of-thought (CoT)"), if at least `min_count` do."""
+    short = singular(acronym)
+    pattern = re.compile(rf"((?:[A-Za-z][\w-]*\s+){{1,{len(short) + 3}}})\(\s*{re.escape(short)}s?\s*\)")
+    forms = Counter(
+        form for text in texts for match in pattern.finditer(text) if (form := _long_form(match[1], short.lower()))
+    )
+    form, count = forms.most_common(1)[0] if forms else ("", 0)
+    return form if count >= min_count else None
+
+
+def spell_out(goal: str, texts: list[str], min_count: int) -> dict[str, str]:
+    """Each acronym of the goal that the texts define, with its long form."""
+    spelled = {a: definition(a, texts, min_count) for a in goal_acronyms(goal)}
+    return {a: form for a, form in spelled.items() if form}
+
+
+def _writes(terms: list[str], form: list[str]) -> bool:
+    """Whether the long form's terms occur side by side, in order, among the text's terms."""
+    n = len(form)
+    return n > 0 and any(terms[i : i + n] == form for i in range(len(terms) - n + 1))
+
+
+def text_terms(text: str, spelled: dict[str, str]) -> set[str]:
+    """The text's content terms, an acronym of the goal counted where its long form is written out."""
+    terms = content_terms(text)
+    written = {t for a, form in spelled.items() if _writes(terms, content_terms(form)) for t in content_terms(a)}
+    return set(terms) | written

@@ -1,0 +1,69 @@
+"""A goal's acronyms are spelled out as retrieved papers define them, searched for, and counted where written out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tasks.abbreviations import goal_acronyms, spell_out, text_terms
+from tasks.retrieve import IN_PROCESS, retrieve
+from tasks.settings import Settings
+from tasks.sources import CorpusSource
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
+COT_PAPER = "2201.90001"
+
+
+def test_acronyms_the_goal_spells_out_itself_or_that_carry_digits_are_left_alone():
+    goal = "Do VLMs with Mixture of Experts (MoE) routing beat GPT-4o and 7B models at CoT prompting?"
+    assert goal_acronyms(goal) == ["VLMs", "CoT"]
+
+
+def test_the_most_frequent_definition_wins_once_enough_papers_give_it():
+    texts = [
+        "We study chain-of-thought (CoT) prompting.",
+        "Chain of Thought (CoT) reasoning helps small models.",
+        "Vision-language models (VLMs) ground text in images.",
+        "Cost of training (CoT) is high.",  # one paper's odd use: outvoted
+    ]
+    assert spell_out("Do VLMs gain from CoT?", texts, min_count=2) == {"CoT": "chain of thought"}
+    assert spell_out("Do VLMs gain from CoT?", texts, min_count=1)["VLMs"] == "vision language models"
+    assert spell_out("Do VLMs gain from CoT?", texts, min_count=3) == {}
+
+
+def test_a_text_writing_the_long_form_states_the_acronym():
+    spelled = {"CoT": "chain of thought"}
+    assert "cot" in text_terms("Chain-of-thought prompting elicits reasoning.", spelled)
+    assert "cot" not in text_terms("A chain of custody for thought experiments", spelled)  # not side by side
+    assert "cot" not in text_terms("Prompting elicits reasoning.", spelled)
+
+
+def test_run_searches_the_long_form_and_ranks_the_paper_that_only_writes_it_out(tmp_path: Path):
+    papers = [
+        {
+            "id": COT_PAPER,
+            "title": "Chain-of-Thought Prompting Elicits Reasoning in Large Language Models",
+            "abstract": "We explore how generating a chain of thought, a series of intermediate reasoning steps, "
+            "improves the ability of large language models to perform complex reasoning.",
+        },
+        *(
+            {
+                "id": f"2302.9000{i}",
+                "title": f"Faithful reasoning study {i}",
+                "abstract": f"Chain-of-thought (CoT) prompting helps on task family {i}. We analyse CoT prompting "
+                "failures on arithmetic word problems.",
+            }
+            for i in range(1, 4)
+        ),
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(FIXTURE.read_text() + "".join(json.dumps(p) + "\n" for p in papers))
+    source = CorpusSource.open(corpus, tmp_path / "cache")
+
+    found = retrieve("Which paper introduced the method known as CoT prompting?", source, Settings(), IN_PROCESS)
+
+    assert found.plan.spelled_out == {"CoT": "chain of thought"}
+    assert "chain of thought prompting" in found.plan.queries
+    cot_paper = next(r for r in found.ranked if r.paper.id == COT_PAPER)
+    assert cot_paper.term_coverage == 1.0  # "cot" counted where the title writes chain-of-thought
+    assert cot_paper.kept
