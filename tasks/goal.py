@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tasks.embedders import TermWeights
 from tasks.models import Aspect, AspectKind
+from tasks.settings import PlanSettings
 from tasks.text import STOP_WORDS, content_terms
 
 # Words naming what is measured; a phrase whose head is one of them is a measured quantity of the goal.
@@ -63,12 +64,6 @@ EXAMPLE_CUES = frozenset({"like", "including", "as"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"})
-# A question usually names its subject first: the first topic phrase's specificity counts this much more.
-SUBJECT_PRIOR = 1.3
-# In a phrase's specificity, each word beyond its rarest counts this share of its IDF, and a word no paper of the
-# corpus uses counts this share of the (highest) IDF it gets.
-OTHER_WORDS_SHARE = 0.25
-UNKNOWN_WORD_SHARE = 0.5
 # A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B; possessive 's is dropped.
 _GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
@@ -173,23 +168,24 @@ def word_idf(word: str, weights: TermWeights) -> float:
     return max((weights.weight(t) for t in content_terms(word)), default=0.0)
 
 
-def known_idf(word: str, weights: TermWeights) -> float:
-    """The word's IDF, halved when no paper of the corpus uses it: a word the corpus lacks names no topic it holds."""
+def known_idf(word: str, weights: TermWeights, settings: PlanSettings) -> float:
+    """The word's IDF, reduced when no paper of the corpus uses it: a word the corpus lacks names no topic it holds."""
     known = any(weights.known(t) for t in content_terms(word))
-    return word_idf(word, weights) * (1.0 if known else UNKNOWN_WORD_SHARE)
+    return word_idf(word, weights) * (1.0 if known else settings.unknown_word_share)
 
 
-def specificity(words: list[str], weights: TermWeights | None) -> float:
-    """How much a phrase singles out its papers: its rarest word's corpus IDF and a quarter of the others' (one rare
+def specificity(words: list[str], weights: TermWeights | None, settings: PlanSettings) -> float:
+    """How much a phrase singles out its papers: its rarest word's corpus IDF and a share of the others' (one rare
     name outweighs a run of common words), or without a corpus, names and compounds counting most."""
     if weights is not None:
-        idfs = sorted((known_idf(w, weights) for w in words), reverse=True)
-        return idfs[0] + OTHER_WORDS_SHARE * sum(idfs[1:]) if idfs else 0.0
+        idfs = sorted((known_idf(w, weights, settings) for w in words), reverse=True)
+        return idfs[0] + settings.other_words_share * sum(idfs[1:]) if idfs else 0.0
     return sum(1.0 + 1.5 * is_name(w) + 0.5 * ("-" in w) for w in words)
 
 
-def parse_goal(goal: str, weights: TermWeights | None = None) -> list[Aspect]:
+def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSettings | None = None) -> list[Aspect]:
     """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
+    settings = settings or PlanSettings()
     aspects: list[Aspect] = []
     for chunk in _chunks(goal):
         kind = _kind(chunk, aspects[-1].kind if aspects else None)
@@ -200,7 +196,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None) -> list[Aspect]:
         a for a in aspects if a.kind is AspectKind.COMPARISON
     ]
     if candidates:
-        prior = [SUBJECT_PRIOR] + [1.0] * (len(candidates) - 1)
-        central = max(zip(candidates, prior), key=lambda c: specificity(c[0].text.split(), weights) * c[1])[0]
+        prior = [settings.subject_prior] + [1.0] * (len(candidates) - 1)
+        central = max(zip(candidates, prior), key=lambda c: specificity(c[0].text.split(), weights, settings) * c[1])[0]
         central.kind = AspectKind.ENTITY
     return aspects

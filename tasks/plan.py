@@ -11,25 +11,20 @@ from tasks.goal import QUANTITY_WORDS, goal_words, is_model_size, parse_goal, sp
 from tasks.llm import ChatModel, ask
 from tasks.models import Aspect, AspectKind, Plan
 from tasks.progress import STAGE_HOOKS
+from tasks.settings import PlanSettings
 from tasks.text import content_terms
 
-# "trade-offs" or "accuracy" frame the question; a paper need not use those words to address it.
-QUANTITY_TERM_FACTOR = 0.3
-# With the corpus's term IDF at hand, one query is the goal's rarest words: the terms that single out its papers
-# (benchmarks/results/retrieval.md has the measurements behind the count).
-RAREST_WORDS = 3
 
-
-def _rarest_words(aspects: list[Aspect], weights: TermWeights) -> str:
-    """The goal's RAREST_WORDS words of highest corpus IDF, in the goal's order; measured quantities count less."""
+def _rarest_words(aspects: list[Aspect], weights: TermWeights, settings: PlanSettings) -> str:
+    """The goal's words of highest corpus IDF (settings.rarest_words), in its order; measured quantities count less."""
     # settings (benchmarks, model sizes) are rare words too, but they name where the topic was measured
     topic = [a for a in aspects if a.kind is not AspectKind.SETTING] or aspects
     goal_words = list(dict.fromkeys(w for a in topic for w in a.text.split() if not is_model_size(w)))
 
     def rarity(word: str) -> float:
-        return word_idf(word, weights) * (QUANTITY_TERM_FACTOR if word.lower() in QUANTITY_WORDS else 1.0)
+        return word_idf(word, weights) * (settings.quantity_word_factor if word.lower() in QUANTITY_WORDS else 1.0)
 
-    rarest = set(sorted(goal_words, key=rarity, reverse=True)[:RAREST_WORDS])
+    rarest = set(sorted(goal_words, key=rarity, reverse=True)[: settings.rarest_words])
     return " ".join(w for w in goal_words if w in rarest)
 
 
@@ -59,10 +54,13 @@ def clean_goal(goal: str, max_chars: int) -> str:
 
 
 @task(name="plan_queries", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
-def plan_queries(goal: str, chat: ChatModel | None = None, weights: TermWeights | None = None) -> Plan:
+def plan_queries(
+    goal: str, chat: ChatModel | None = None, weights: TermWeights | None = None, settings: PlanSettings | None = None
+) -> Plan:
     """The goal's typed aspects and four distinct queries: key phrases, central entity, its measured quantity,
     and its rarest words (or, without a corpus, its settings and comparison)."""
-    aspects = parse_goal(goal, weights)
+    settings = settings or PlanSettings()
+    aspects = parse_goal(goal, weights, settings)
     if not aspects:
         raise GoalError("the goal has no searchable words; ask a question about a topic")
     texts = [a.text for a in aspects]
@@ -73,12 +71,12 @@ def plan_queries(goal: str, chat: ChatModel | None = None, weights: TermWeights 
         _dedupe_words(texts),
         central,
         _dedupe_words([*(of[AspectKind.QUANTITY] or others[:1]), central]),
-        _rarest_words(aspects, weights) if weights is not None else "",
+        _rarest_words(aspects, weights, settings) if weights is not None else "",
         _dedupe_words([central, *of[AspectKind.SETTING], *of[AspectKind.COMPARISON]]),
     ]
     # Short goals: fill up with the goal's own sub-phrases and words, never with invented topics.
     candidates += texts + [_dedupe_words([a, b]) for a in texts for b in texts if a < b]
-    candidates += sorted((w for t in texts for w in t.split()), key=lambda w: -specificity([w], weights))
+    candidates += sorted((w for t in texts for w in t.split()), key=lambda w: -specificity([w], weights, settings))
     queries: list[str] = []
     for q in candidates:
         if q and q.lower() not in {x.lower() for x in queries}:
@@ -101,9 +99,11 @@ def grounded_aspects(goal: str, proposed: list[prompts.ProposedAspect]) -> list[
     aspects = []
     for item in proposed:
         text = " ".join(item.text.split())
-        if text and {w.lower() for w in goal_words(text)} <= allowed and text.lower() not in {
-            a.text.lower() for a in aspects
-        }:
+        if (
+            text
+            and {w.lower() for w in goal_words(text)} <= allowed
+            and text.lower() not in {a.text.lower() for a in aspects}
+        ):
             aspects.append(Aspect(text=text, kind=AspectKind(item.kind)))
     return aspects if sum(a.kind is AspectKind.ENTITY for a in aspects) == 1 else []
 

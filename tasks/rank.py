@@ -11,7 +11,6 @@ from tasks.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.embedders import Embedder, TermWeights
 from tasks.goal import QUANTITY_WORDS, is_name, is_phrasing, word_idf
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
-from tasks.plan import QUANTITY_TERM_FACTOR
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
 from tasks.text import content_terms, term_pairs, term_set, words
@@ -36,10 +35,11 @@ def fuse(
     return papers, scores, queries
 
 
-def goal_term_weights(plan: Plan, weights: TermWeights) -> dict[str, float]:
+def goal_term_weights(plan: Plan, weights: TermWeights, settings: RankSettings) -> dict[str, float]:
     """IDF of each goal term; words naming a measured quantity ("trade-offs") count less than the topic's."""
     lens_terms = set(content_terms(" ".join(w for w in words(plan.goal) if w.lower() in QUANTITY_WORDS)))
-    return {t: weights.weight(t) * (QUANTITY_TERM_FACTOR if t in lens_terms else 1.0) for t in plan.key_terms}
+    factor = settings.quantity_term_weight
+    return {t: weights.weight(t) * (factor if t in lens_terms else 1.0) for t in plan.key_terms}
 
 
 def phrase_pairs(plan: Plan) -> set[tuple[str, str]]:
@@ -97,7 +97,7 @@ def merge_rank(
     if not papers:
         return []
     ids = list(papers)
-    goal_weights = goal_term_weights(plan, weights)
+    goal_weights = goal_term_weights(plan, weights, settings)
     central_terms = term_set(plan.central)
     central_weights = {t: w for t, w in goal_weights.items() if t in central_terms}
     texts = [paper_text(papers[i]) for i in ids]

@@ -91,7 +91,7 @@ def retrieve(
     """Plan the goal's queries, search them, fit the offline models and rank; `embedder` replaces the offline one."""
     timings = {} if timings is None else timings
     with timed(timings, "plan_queries"):
-        plan = stages.plan(goal, chat, source_term_weights(source))
+        plan = stages.plan(goal, chat, source_term_weights(source), settings.plan)
     with timed(timings, "search"):
         results, errors = stages.search(plan.queries, source, settings)
         spelled = spell_out_plan(plan, results, settings.search.acronym_min_definitions)

@@ -45,6 +45,45 @@ class SearchSettings(BaseModel):
     )
 
 
+class PlanSettings(BaseModel):
+    """How a goal is read: which phrase is its central entity, and which words its rarest-words query holds."""
+
+    subject_prior: float = Field(
+        1.3,
+        ge=1.0,
+        description="A question usually names its subject first: the first topic phrase's specificity counts this "
+        "much more when the central entity is chosen (benchmarks/results/planner_history.md).",
+    )
+    other_words_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="In a phrase's specificity, the share of its corpus IDF each word beyond its rarest adds: one "
+        "rare name outweighs a run of common words.",
+    )
+    unknown_word_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of its (highest) IDF a word no paper of the corpus uses gets in a phrase's specificity: a "
+        "word the corpus lacks names no topic it holds.",
+    )
+    rarest_words: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Words in the query made of the goal's rarest words, the terms that single out its papers "
+        "(benchmarks/results/retrieval.md).",
+    )
+    quantity_word_factor: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Rarity of a word naming a measured quantity ('trade-offs', 'accuracy') relative to a topic word "
+        "when the rarest-words query is chosen: a paper need not use those words to address it.",
+    )
+
+
 class RankSettings(BaseModel):
     """Fusion, reranking and the relevance gate."""
 
@@ -93,6 +132,13 @@ class RankSettings(BaseModel):
         ge=0.0,
         description="Rank-fusion weight of the token-MaxSim reranking of the leading candidates (dense extra): at "
         "20 the MaxSim order mostly decides the top of the list (sweep in benchmarks/results/rank_weights.md).",
+    )
+    quantity_term_weight: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Weight of a goal term naming a measured quantity ('trade-offs', 'accuracy') relative to its "
+        "IDF in a paper's coverage of the goal: a paper need not use those words to address it.",
     )
     coverage_weight: float = Field(
         0.75,
@@ -296,6 +342,7 @@ class Settings(BaseSettings):
     )
 
     search: SearchSettings = Field(default_factory=SearchSettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
     rank: RankSettings = Field(default_factory=RankSettings)
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
