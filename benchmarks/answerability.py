@@ -253,6 +253,8 @@ def main() -> None:
     parser.add_argument("--api-url", default=None, help="a running Prefect server's API URL")
     parser.add_argument("--reports", type=Path, default=None, help="keep each run's report.json in this directory")
     args = parser.parse_args()
+    project = Path(inspect.getfile(Settings)).resolve().parents[1]  # the code measured: PYTHONPATH's or the install's
+    measured = commits(project)  # now: the checkout may move on while the runs take their time
     cache_dir = Settings().search.cache_dir
     questions = covered_queries(args.limit, args.source, args.max_gold)
     if args.reports:
@@ -268,9 +270,8 @@ def main() -> None:
             with temporary_settings(overrides):
                 rows = measure(questions, sources, work, args.reports)
     summary = summarise(rows)
-    project = Path(inspect.getfile(Settings)).resolve().parents[1]  # the code measured: PYTHONPATH's or the install's
     payload = {
-        **commits(project),
+        **measured,
         "server": args.api_url or "local Prefect server (one for all runs)",
         "corpora": {
             c: {"path": str(s.path), "papers": len(s.index), "dense_model": s.dense_model} for c, s in sources.items()
