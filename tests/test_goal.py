@@ -70,3 +70,18 @@ def test_abbreviations_and_capitalised_names_with_of_stay_one_aspect():
     found = kinds("Does Mixture of Experts (MoE) improve throughput on 7B models, or Chain of Thought (CoT)?")
     assert "Mixture of Experts" in found and "Chain of Thought" in found
     assert not {"MoE", "CoT", "Mixture", "Experts"} & set(found)
+
+
+@pytest.mark.parametrize(
+    ("goal", "phrasing", "topic"),
+    [
+        ("Which study examines users' discomfort with chatbot advice?", "examines", "users discomfort"),
+        ("Which study explicitly determines the faithfulness of explanations?", "explicitly", "faithfulness"),
+        ("Papers expressing concerns about benchmark validity?", "expressing", "benchmark validity"),
+        ("How can we efficiently detect an anomaly in a family of tasks?", "efficiently", "anomaly"),
+    ],
+)
+def test_request_verbs_in_any_inflection_and_adverbs_are_not_topic(goal, phrasing, topic):
+    aspects = kinds(goal)
+    assert topic in aspects
+    assert not any(phrasing in text.split() for text in aspects)
