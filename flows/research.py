@@ -13,6 +13,7 @@ from slugify import slugify
 
 from tasks.approval import request_owner_review, review_prompt
 from tasks.artifacts import record_artifacts
+from tasks.aspect_support import check_aspects
 from tasks.backends import open_chat, open_embedder, open_source
 from tasks.corroborate import corroborate
 from tasks.draft import compose_draft
@@ -59,6 +60,8 @@ def _analyse(
         claims = [c for c in extract_claims(plan, kept, settings.extract, chat) if c.id not in round_.dropped_claims]
     with timed(timings, "verify_claims"):
         claims = verify_claims(claims, [r.paper for r in kept], settings.verify, chat, weights)
+        # a claim counts for an aspect only when its evidence reports a finding on it (tasks/aspect_support.py)
+        claims = check_aspects(claims, plan, [r.paper for r in kept])
     with timed(timings, "embed"):
         embeddings, claims = embed(
             [r.paper for r in kept], claims, round_.found.embedder, settings.verify.duplicate_similarity

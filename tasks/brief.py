@@ -292,6 +292,14 @@ def _uncertainties(report: Report, numbers: dict[str, int]) -> list[Uncertainty]
     if missing:
         found.append(Uncertainty("Goal aspects with no verified claim", missing))
     found.extend(_source_dependence(report, numbers))
+    set_aside = [
+        f"[{numbers.get(c.paper_id, '?')}] names {', '.join(f'“{a}”' for a in c.unsupported_aspects)} but reports no "
+        f"finding on {'it' if len(c.unsupported_aspects) == 1 else 'them'}: {c.text}"
+        for c in draft.claims
+        if c.unsupported_aspects and c.label is Label.VERIFIED
+    ]
+    if set_aside:
+        found.append(Uncertainty("Claims not counted for an aspect they name", set_aside))
     issues = [_doubt(c, numbers) for c in draft.claims if c.issues and c.label is Label.VERIFIED]
     if issues:
         found.append(Uncertainty("Verified claims with consistency problems", issues))
@@ -330,6 +338,29 @@ def _source_dependence(report: Report, numbers: dict[str, int]) -> list[Uncertai
         ]
     items += [f.detail for f in report.tribunal.findings if f.kind is FindingKind.SINGLE_SOURCE]
     return [Uncertainty("Single-source dependence", _unique(items))] if items else []
+
+
+def how_checked(report: Report) -> str:
+    """What the verification of this run's claims could and could not show, true for both the offline and NIM paths."""
+    verified = [c for c in report.draft.claims if c.label is Label.VERIFIED]
+    if not verified:
+        return ""
+    quotes = sum(c.quote_exact for c in verified)
+    statuses = Counter(c.cross_check.status.value for c in verified if c.cross_check)
+    set_aside = sum(len(c.unsupported_aspects) for c in report.draft.claims)
+    parts = [
+        f"{quotes} of the {len(verified)} verified claims quote their source verbatim: for those, verification "
+        "confirms only that the quote is exact, which is no evidence that the finding holds"
+        + (f"; the other {len(verified) - quotes} were judged against their source." if quotes < len(verified) else ".")
+    ]
+    parts.append(
+        "A claim counts for an aspect only when its evidence sentence reports a finding on it"
+        + (f" ({_plural(set_aside, 'filing')} set aside, listed in Uncertainties)." if set_aside else ".")
+    )
+    if statuses:
+        counted = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        parts.append(f"Against the other kept papers' claims, the verified claims are {counted}.")
+    return " ".join(parts)
 
 
 def _checked(report: Report) -> str:
@@ -426,4 +457,5 @@ def brief_context(report: Report) -> dict[str, object]:
         "references": _references(report, numbers),
         "disagreements": disagreements(report, numbers),
         "cross_checked": any(c.cross_check for c in report.draft.claims),
+        "how_checked": how_checked(report),
     }

@@ -1,7 +1,8 @@
 """corroborate: each claim the Answer uses, checked against the other kept papers' claims on the same aspect.
 
-A claim is contested when another paper's claim on one of its aspects refutes it (the entailment head) or reports
-the same quantity moving the other way; corroborated when another paper's claim supports it; single-source otherwise.
+A claim is contested when another paper's claim on one of its aspects refutes it (the entailment head), reports the
+same quantity moving the other way, or reports a different number for the same quantity on the same named setting
+(benchmark, dataset, model); corroborated when another paper's claim supports it; single-source otherwise.
 A verbatim quote matches its own abstract by construction, so this is the check of a finding that can fail.
 """
 
@@ -14,13 +15,17 @@ from tasks.dense import dense_installed
 from tasks.entail import entailment, head_installed
 from tasks.models import Claim, CrossCheck, CrossPaperStatus, Label
 from tasks.settings import VerifySettings
-from tasks.text import content_terms
+from tasks.text import content_terms, named_entities
 from tasks.verify import alignment, directions
 
 # Words naming a measured quantity: two findings moving the same one in opposite directions conflict.
 QUANTITY_TERMS = frozenset(t for words in QUANTITY_SYNONYMS.values() for t in content_terms(words))
 # How many words from a quantity a direction cue may stand and still be about it ("reduces GPU memory").
 DIRECTION_WINDOW = 3
+# How many words from a quantity a number may stand and still be its value ("accuracy on GLUE rises to 85.2%").
+NUMBER_WINDOW = 5
+# A reported value as one word: 85.2%, 1.8, 3x; not a model size such as 7B.
+_VALUE = re.compile(r"[+-]?\d+(?:[.,]\d+)*(?:%|x|×)?")
 # Claims that may back or contest another: a refuted or unsupported claim is no evidence either way.
 COMPARABLE = (Label.VERIFIED, Label.WEAK)
 
@@ -45,6 +50,42 @@ def opposite_direction(claim: str, other: str) -> str:
     return min(opposed, default="")
 
 
+def quantity_values(text: str) -> dict[str, set[str]]:
+    """Each measured quantity the text names (stemmed) and the values within NUMBER_WINDOW words of it."""
+    words = re.findall(r"[\w%.,×+-]*[\w%×]", text.lower())
+    valued: dict[str, set[str]] = {}
+    for i, word in enumerate(words):
+        for term in set(content_terms(word)) & QUANTITY_TERMS:
+            near = words[max(0, i - NUMBER_WINDOW) : i + NUMBER_WINDOW + 1]
+            values = {w.replace(",", "") for w in near if _VALUE.fullmatch(w)}
+            if values:
+                valued.setdefault(term, set()).update(values)
+    return valued
+
+
+def conflicting_number(claim: str, other: str) -> tuple[str, str]:
+    """The quantity and named settings both findings report a value for, when none of their values agree; else ("", "").
+
+    Both must name the same settings (benchmarks, datasets, models by name; one may name more than the other when
+    they share two) and report the quantity in the same unit (percent or not), so that "85.2% accuracy on GLUE" and
+    "78.1% accuracy on GLUE" conflict, and a value on another benchmark does not.
+    """
+    ours_named, theirs_named = ({n.lower() for n in named_entities(t)} for t in (claim, other))
+    settings = ours_named & theirs_named
+    # one may name more than the other (the model under a benchmark) when they share the method and a setting,
+    # but not a setting the other replaces
+    nested = (ours_named <= theirs_named or theirs_named <= ours_named) and len(settings) >= 2
+    if not settings or not (ours_named == theirs_named or nested):
+        return "", ""
+    ours, theirs = quantity_values(claim), quantity_values(other)
+    for quantity in sorted(ours.keys() & theirs.keys()):
+        a, b = ours[quantity], theirs[quantity]
+        same_unit = {v.endswith("%") for v in a} == {v.endswith("%") for v in b}
+        if same_unit and not a & b:
+            return quantity, ", ".join(sorted(n for n in named_entities(other) if n.lower() in settings))
+    return "", ""
+
+
 def as_written(term: str, text: str) -> str:
     """The text's first word that the stemmed term comes from."""
     return next((w for w in re.findall(r"[\w%-]+", text) if term in content_terms(w)), term)
@@ -57,6 +98,13 @@ def relation(claim: Claim, other: Claim, settings: VerifySettings) -> tuple[Cros
         return (
             CrossPaperStatus.CONTESTED,
             f"{other.paper_id} reports {as_written(quantity, claim.text)} moving the other way",
+        )
+    quantity, setting = conflicting_number(claim.text, other.text)
+    if quantity:
+        values = ", ".join(sorted(quantity_values(other.text)[quantity]))
+        return (
+            CrossPaperStatus.CONTESTED,
+            f"{other.paper_id} reports {as_written(quantity, claim.text)} {values} with {setting}, not the value here",
         )
     if not (settings.semantic_support and dense_installed() and head_installed()):
         return None, ""

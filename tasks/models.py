@@ -183,6 +183,9 @@ class Claim(BaseModel):
     start: int = Field(description="Offset of the source sentence in the abstract.")
     end: int
     aspects: list[str] = Field(default_factory=list, description="Goal aspects the claim speaks to.")
+    unsupported_aspects: list[str] = Field(
+        default_factory=list, description="Aspects the claim names but its evidence sentence reports no finding on."
+    )
     label: Label = Label.UNCHECKED
     confidence: float = 0.0
     support: float = Field(0.0, description="Strength of support by the best evidence sentence, 0..1.")

@@ -23,6 +23,7 @@ CLAIMS_SCHEMA = pa.schema(
         ("evidence", pa.string()),
         ("issues", pa.list_(pa.string())),
         ("aspects", pa.list_(pa.string())),
+        ("unsupported_aspects", pa.list_(pa.string())),
         ("contradiction", pa.float64()),
         ("quote_exact", pa.bool_()),
         ("cross_check", pa.string()),

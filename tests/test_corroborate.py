@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.corroborate import corroborate, cross_check_one, opposite_direction
+from tasks.corroborate import conflicting_number, corroborate, cross_check_one, opposite_direction, quantity_values
 from tasks.dense import dense_installed
 from tasks.entail import head_installed
 from tasks.models import Claim, CrossPaperStatus, Label
@@ -71,3 +71,20 @@ def test_a_paraphrase_in_another_paper_corroborates():
     )
     check = cross_check_one(ours, [ours, theirs], VerifySettings())
     assert check.status is CrossPaperStatus.CORROBORATED and check.paper_ids == ["p2"]
+
+
+def test_a_different_value_for_the_same_quantity_and_setting_is_a_conflict():
+    ours = finding("a", "p1", "MixLoRA reaches 85.2% accuracy on GLUE with LLaMA-2 7B.")
+    theirs = finding("b", "p2", "On GLUE, MixLoRA accuracy is 78.1%.")
+    check = cross_check_one(ours, [ours, theirs], LEXICAL)
+    assert check.status is CrossPaperStatus.CONTESTED and check.paper_ids == ["p2"]
+    assert "78.1%" in check.detail and "GLUE" in check.detail
+
+
+def test_values_on_another_setting_in_another_unit_or_agreeing_do_not_conflict():
+    ours = "MixLoRA reaches 85.2% accuracy on GLUE."
+    assert conflicting_number(ours, "On MMLU, MixLoRA accuracy is 78.1%.") == ("", "")
+    assert conflicting_number(ours, "On GLUE, MixLoRA accuracy rises by 1.5 points.") == ("", "")
+    assert conflicting_number(ours, "On GLUE, MixLoRA accuracy is 85.2%.") == ("", "")
+    assert conflicting_number(ours, "MixLoRA accuracy is 78.1%.") == ("", "")  # no setting named
+    assert quantity_values("LLaMA-2 7B reaches 85.2% accuracy") == {"accuraci": {"85.2%"}}  # 7B is no value

@@ -1,0 +1,79 @@
+"""Whether a claim's evidence sentence reports a finding on each aspect it is filed under.
+
+Naming an aspect is not evidence for it: "LoRA is widely used for fine-tuning" names LoRA and reports nothing, and a
+verbatim quote matches its source by construction. An aspect is supported when a finding (a number, a comparison, a
+direction of effect) stands within FINDING_WINDOW words of the aspect's own words in the evidence sentence, or, for
+the entity, of the paper's self-reference ("we", "our model") when its title names the entity.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tasks.coverage import FINDING, GENERIC_QUANTITIES, QUANTITY_SYNONYMS, SELF_REFERENCE, speaks_of
+from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
+from tasks.text import content_terms, numbers
+from tasks.verify import DIRECTION_CUES
+
+# How many words from an aspect's own words a finding may stand and still be about it: about a clause ("MixLoRA
+# improves accuracy by 9%"), set by hand, not tuned.
+FINDING_WINDOW = 8
+_WORD = re.compile(r"[\w%.+-]*\w%?|%")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _is_finding(word: str) -> bool:
+    lowered = word.lower()
+    return (
+        bool(numbers(word))
+        or bool(FINDING.fullmatch(lowered))
+        or any(p.fullmatch(lowered) for p in DIRECTION_CUES.values())
+    )
+
+
+def _aspect_terms(aspect: Aspect) -> set[str]:
+    """The aspect's stemmed terms (words with digits kept whole), with a measured quantity's synonyms."""
+    terms = set()
+    for word in aspect.text.split():
+        terms |= {word.lower()} if any(c.isdigit() for c in word) else set(content_terms(word))
+    if aspect.kind is AspectKind.QUANTITY:
+        head = aspect.text.split()[-1].lower()
+        terms |= set(content_terms(QUANTITY_SYNONYMS.get(head, "")))
+    return terms
+
+
+def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
+    """Positions of the sentence's words that state the aspect (or, for the entity, the paper's self-reference)."""
+    terms = _aspect_terms(aspect)
+    hits = [i for i, w in enumerate(words) if w.lower() in terms or set(content_terms(w)) & terms]
+    if self_named and aspect.kind is AspectKind.ENTITY:
+        hits += [i for i, w in enumerate(words) if SELF_REFERENCE.fullmatch(w)]
+    return hits
+
+
+def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
+    """Whether the sentence reports a finding on the aspect, within FINDING_WINDOW words of where it states it."""
+    words = _words(sentence)
+    findings = [i for i, w in enumerate(words) if _is_finding(w)]
+    if aspect.kind is AspectKind.QUANTITY and aspect.text.split()[-1].lower() in GENERIC_QUANTITIES:
+        return bool(findings)  # "the trade-offs" of a method: any reported finding on it
+    title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
+    mentions = _mentions(words, aspect, title_states_entity and speaks_of(sentence, title))
+    return any(abs(m - f) <= FINDING_WINDOW for m in mentions for f in findings)
+
+
+def check_aspects(claims: list[Claim], plan: Plan, papers: list[Paper]) -> list[Claim]:
+    """Each claim filed only under the aspects its evidence sentence reports a finding on; the others set aside."""
+    by_text = {a.text: a for a in plan.aspects}
+    titles = {p.id: p.title for p in papers}
+    checked = []
+    for claim in claims:
+        sentence = claim.evidence or claim.source_sentence
+        title = titles.get(claim.paper_id, "")
+        kept = [a for a in claim.aspects if a not in by_text or supports_aspect(sentence, by_text[a], title)]
+        dropped = [a for a in claim.aspects if a not in kept]
+        checked.append(claim.model_copy(update={"aspects": kept, "unsupported_aspects": dropped}))
+    return checked

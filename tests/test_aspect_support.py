@@ -1,0 +1,48 @@
+"""Aspect support: a claim counts for an aspect only when its evidence sentence reports a finding on it."""
+
+from __future__ import annotations
+
+from tasks.aspect_support import check_aspects, supports_aspect
+from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
+
+ENTITY = Aspect(text="MixLoRA", kind=AspectKind.ENTITY)
+LATENCY = Aspect(text="inference latency", kind=AspectKind.QUANTITY)
+TRADE_OFFS = Aspect(text="trade-offs", kind=AspectKind.QUANTITY)
+
+
+def test_a_sentence_that_only_names_an_aspect_does_not_support_it():
+    assert not supports_aspect("MixLoRA is a mixture of LoRA experts for instruction tuning.", ENTITY)
+    assert supports_aspect("MixLoRA improves accuracy by 9% over LoRA.", ENTITY)
+
+
+def test_a_finding_far_from_the_aspect_is_about_something_else():
+    far = (
+        "Inference latency was measured on a single A100 node with batch size one for every model and task, "
+        "while the accuracy of the adapters improved by 3%."
+    )
+    assert not supports_aspect(far, LATENCY)
+    assert supports_aspect("MixLoRA cuts inference latency by 30%.", LATENCY)
+    assert supports_aspect("MixLoRA is 2x faster at inference.", LATENCY)  # a synonym of latency
+
+
+def test_we_counts_for_the_entity_only_when_the_title_names_it():
+    sentence = "We reduce GPU memory by 40% with no loss of accuracy."
+    assert supports_aspect(sentence, ENTITY, title="MixLoRA: mixture of LoRA experts")
+    assert not supports_aspect(sentence, ENTITY, title="A survey of adapters")
+
+
+def test_a_generic_quantity_needs_any_finding():
+    assert supports_aspect("Accuracy dropped by 2 points.", TRADE_OFFS)
+    assert not supports_aspect("Adapters are a family of parameter-efficient methods.", TRADE_OFFS)
+
+
+def test_check_aspects_sets_aside_the_aspects_the_evidence_does_not_report_on():
+    plan = Plan(goal="MixLoRA inference latency", queries=[], aspects=[ENTITY, LATENCY], key_terms=[])
+    text = "MixLoRA is a mixture of LoRA experts; inference latency is reported in the appendix."
+    aspects = ["MixLoRA", "inference latency"]
+    claim = Claim(id="c", text=text, paper_id="p", source_sentence=text, start=0, end=len(text), aspects=aspects)
+    (checked,) = check_aspects([claim], plan, [Paper(id="p", title="MixLoRA", abstract=text)])
+    assert checked.aspects == [] and checked.unsupported_aspects == ["MixLoRA", "inference latency"]
+    reported = claim.model_copy(update={"evidence": "MixLoRA reduces inference latency by half."})
+    (checked,) = check_aspects([reported], plan, [Paper(id="p", title="MixLoRA", abstract=text)])
+    assert checked.aspects == ["MixLoRA", "inference latency"] and checked.unsupported_aspects == []
