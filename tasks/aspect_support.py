@@ -19,6 +19,8 @@ from tasks.verify import DIRECTION_CUES
 # improves accuracy by 9%"), set by hand, not tuned.
 FINDING_WINDOW = 8
 _WORD = re.compile(r"[\w%.+-]*\w%?|%")
+# Verbs and adjectives of a reported result beyond the comparison and direction cues coverage and verify know.
+RESULT = re.compile(r"(?:boost|surpass|exceed|superior|achiev|attain|accelerat|speed|yield|beat)\w*")
 
 
 def _words(text: str) -> list[str]:
@@ -31,6 +33,7 @@ def _is_finding(word: str) -> bool:
         bool(numbers(word))
         or bool(FINDING.fullmatch(lowered))
         or any(p.fullmatch(lowered) for p in DIRECTION_CUES.values())
+        or bool(RESULT.fullmatch(lowered))
     )
 
 

@@ -429,6 +429,29 @@ def disagreements(report: Report, numbers: dict[str, int]) -> list[dict[str, obj
     ]
 
 
+# How the evidence matrix shows a paper's standing on an aspect, the most telling first.
+MATRIX_MARKS = {"contested": "✗", "corroborated": "✓✓", "single-source": "✓"}
+
+
+def evidence_matrix(report: Report, numbers: dict[str, int]) -> dict[str, object]:
+    """Papers × aspects: per cell, the cross-paper status of the paper's verified claims on the aspect, or ""."""
+    aspects = report.plan.aspect_texts
+    cells: dict[str, dict[str, str]] = {}
+    for claim in report.draft.claims:
+        if claim.label is not Label.VERIFIED or claim.paper_id not in numbers:
+            continue
+        status = claim.cross_check.status.value if claim.cross_check else "single-source"
+        row = cells.setdefault(claim.paper_id, {})
+        for aspect in claim.aspects:
+            if aspect not in row or list(MATRIX_MARKS).index(status) < list(MATRIX_MARKS).index(row[aspect]):
+                row[aspect] = status
+    rows = [
+        {"number": numbers[pid], "cells": [row.get(a, "") for a in aspects]}
+        for pid, row in sorted(cells.items(), key=lambda item: numbers[item[0]])
+    ]
+    return {"aspects": aspects, "rows": rows, "marks": MATRIX_MARKS}
+
+
 def brief_context(report: Report) -> dict[str, object]:
     """Everything both templates show, computed once so HTML and Markdown say the same thing."""
     numbers = reference_numbers(report)
@@ -458,4 +481,5 @@ def brief_context(report: Report) -> dict[str, object]:
         "disagreements": disagreements(report, numbers),
         "cross_checked": any(c.cross_check for c in report.draft.claims),
         "how_checked": how_checked(report),
+        "matrix": evidence_matrix(report, numbers),
     }

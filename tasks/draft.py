@@ -8,6 +8,7 @@ from prefect import task
 
 from tasks import prompts
 from tasks.common import STAGE_CACHE
+from tasks.compare import evidence_table
 from tasks.coverage import aspect_verdicts
 from tasks.llm import ChatModel, ask
 from tasks.models import AspectKind, AspectVerdict, Citation, Claim, Draft, Label, Plan, RankedPaper
@@ -15,6 +16,8 @@ from tasks.progress import STAGE_HOOKS
 
 # The answer stays readable: the strongest few claims per aspect; every claim is still listed in the brief.
 CLAIMS_PER_ASPECT = 4
+# An aspect's evidence table lists at most this many of its claims, strongest first.
+TABLE_ROWS = 8
 # How the verdict names each kind of aspect.
 KIND_LABELS = {
     AspectKind.ENTITY: "the method or entity asked about",
@@ -85,12 +88,19 @@ def compose_draft(
 
     paragraphs: list[str] = []
     quoted: set[str] = set()
+    papers = {pid: r.paper for pid, r in by_id.items()}
+    tables = []
     for verdict in ordered:
-        quotes = [verified[i] for i in strongest[verdict.aspect.text] if i not in quoted][:CLAIMS_PER_ASPECT]
+        aspect = verdict.aspect.text
+        backing = [verified[i] for i in strongest[aspect][:TABLE_ROWS]]
+        if backing:
+            tables.append(evidence_table(aspect, backing, numbers, plan, papers))
+        quotes = [verified[i] for i in strongest[aspect] if i not in quoted][:CLAIMS_PER_ASPECT]
         if quotes:
             quoted.update(c.id for c in quotes)
             lines = [f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{c.text}”" for c in quotes]
-            paragraphs.append(f"On {verdict.aspect.text}:\n" + "\n".join(lines))
+            composed = " ".join(tables[-1].sentences)
+            paragraphs.append(f"On {aspect}: {composed} The findings:\n" + "\n".join(lines))
 
     answered = any(v.addressed for v in coverage)
     if answered:
@@ -98,8 +108,9 @@ def compose_draft(
         verdicts = "\n".join(_verdict_line(v, numbers) for v in coverage)
         lead = (
             f"Verified evidence from {len(numbers)} of the {len(kept)} relevant papers addresses {addressed} of the "
-            f"{len(coverage)} aspects of the question; the strongest findings are quoted below, each from its "
-            "source."
+            f"{len(coverage)} aspects of the question. Per aspect, the sentences below are composed from its evidence "
+            "table (paper, method, setting, reported value, direction), and the strongest findings are quoted, each "
+            "from its source."
         )
         if chat is not None:
             findings = [(x.number, x.paper_id, verified[x.claim_id].text) for x in citations]
@@ -117,6 +128,7 @@ def compose_draft(
         citations=citations,
         answered=answered,
         coverage=coverage,
+        tables=tables if answered else [],
         revision_round=revision_round,
         revision_notes=revision_notes or [],
     )

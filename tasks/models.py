@@ -269,6 +269,26 @@ class AspectVerdict(BaseModel):
         return bool(self.claim_ids)
 
 
+class EvidenceRow(BaseModel):
+    """One cited claim as a row of an aspect's evidence table."""
+
+    number: int = Field(description="The paper's reference number.")
+    claim_id: str
+    method: str = Field(description="The method the finding is about, as the sentence or the paper's title names it.")
+    setting: str = Field(description="Benchmarks, datasets or models the sentence names; empty when none.")
+    value: str = Field(description="The numbers the sentence reports; empty when none.")
+    direction: str = Field(description="higher, lower, parity, mixed, or empty when the sentence states no direction.")
+    cross_check: str = Field("", description="corroborated, contested or single-source.")
+
+
+class AspectTable(BaseModel):
+    """An aspect's evidence table and the sentences composed from it, each citing the rows it uses."""
+
+    aspect: str
+    rows: list[EvidenceRow]
+    sentences: list[str]
+
+
 class Draft(BaseModel):
     """The brief under review: the answer and the evidence it rests on."""
 
@@ -281,6 +301,10 @@ class Draft(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     answered: bool = Field(description="Whether verified evidence answers the goal at all.")
     coverage: list[AspectVerdict] = Field(default_factory=list, description="Per aspect of the goal, its evidence.")
+    tables: list[AspectTable] = Field(default_factory=list, description="Per addressed aspect, its evidence table.")
+    summary_removed: list[str] = Field(
+        default_factory=list, description="Sentences of the model's summary that the claims they cite do not support."
+    )
     revision_round: int = 0
     revision_notes: list[str] = Field(default_factory=list)
 

@@ -1,0 +1,118 @@
+"""An aspect's evidence table (paper, method, setting, reported value, direction) and sentences composed from it.
+
+Every composed sentence cites the reference numbers of the rows it counts, so each is traceable to quoted claims.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tasks.coverage import speaks_of
+from tasks.goal import goal_words, is_name
+from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
+from tasks.verify import directions
+
+# A finding of no difference: the method matches what it is compared with.
+PARITY = re.compile(
+    r"\b(?:comparabl\w*|on par|parity|similar|match(?:es|ed|ing)?|competitive|within \d|no significant)\b", re.I
+)
+# A reported value as one word: 85.2%, +4.2%, 1.8, 3x, 9/11; not a model size such as 7B or a year.
+VALUE = re.compile(r"(?<![\w.-])[+-]?\d+(?:\.\d+)?(?:\s?%|x\b|×|/\d+)?(?![\w-])")
+YEAR = re.compile(r"(?:19|20)\d\d")
+DIRECTION_WORDS = {"up": "higher", "down": "lower"}
+# How the composed sentences say each direction.
+DIRECTION_PHRASES = {
+    "higher": "an increase or gain",
+    "lower": "a decrease or reduction",
+    "parity": "parity",
+    "mixed": "mixed directions",
+    "": "no direction",
+}
+# Acronyms that name a field or a family of methods, not a benchmark, dataset or model.
+GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
+
+
+def direction(sentence: str) -> str:
+    """Which way the finding goes: higher, lower, parity, mixed, or "" when it states none."""
+    ways = directions(sentence)
+    if PARITY.search(sentence) and not ways:
+        return "parity"
+    if len(ways) == 1:
+        return DIRECTION_WORDS[ways.pop()]
+    return "mixed" if ways or PARITY.search(sentence) else ""
+
+
+def values(sentence: str) -> list[str]:
+    """The numbers the sentence reports, in order; years and model sizes left out."""
+    found = [m.group(0).replace(" ", "") for m in VALUE.finditer(sentence)]
+    return [v for v in dict.fromkeys(found) if not YEAR.fullmatch(v)]
+
+
+def _title_name(title: str) -> str:
+    """The method a title names: its words before a colon when they are a name (MixLoRA: …), else ""."""
+    head = title.split(":")[0].strip()
+    return head if ":" in title and len(head.split()) <= 3 else ""
+
+
+def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
+    """The claim's sentence as a table row: what it is about, where, how much and which way."""
+    sentence = claim.text
+    setting_words = {w.lower() for a in plan.of_kind(AspectKind.SETTING) for w in a.text.split()}
+    names = [w for w in dict.fromkeys(goal_words(sentence)) if is_name(w) and w.lower() not in GENERIC_NAMES]
+    settings = [w for w in names if w.lower() in setting_words]
+    entity = next((a.text for a in plan.of_kind(AspectKind.ENTITY) if a.text in claim.aspects), "")
+    own = _title_name(paper.title) if speaks_of(sentence, paper.title) else ""
+    # a benchmark, dataset or model the goal did not name: a name with digits (GSM8K, LLaMA-2, 7B) or in capitals
+    # (MMLU); a method's name is mixed case (MixLoRA, AlphaLoRA)
+    named = [w for w in names if any(c.isdigit() for c in w) or w.isupper()]
+    method = entity or own or next((w for w in names if w not in settings and w not in named), "")
+    named = [w for w in named if w.lower() not in method.lower()]
+    return EvidenceRow(
+        number=number,
+        claim_id=claim.id,
+        method=method,
+        setting=", ".join(settings or named[:3]),
+        value=", ".join(values(sentence)[:3]),
+        direction=direction(sentence),
+        cross_check=claim.cross_check.status.value if claim.cross_check else "",
+    )
+
+
+def _cites(rows: list[EvidenceRow]) -> str:
+    return "".join(f"[{n}]" for n in sorted({r.number for r in rows}))
+
+
+def _papers(count: int) -> str:
+    return f"{count} paper" if count == 1 else f"{count} papers"
+
+
+def compose(aspect: str, rows: list[EvidenceRow]) -> list[str]:
+    """Two to four sentences that count and summarise the table's rows, each citing the rows it rests on."""
+    papers = len({r.number for r in rows})
+    by_way: dict[str, list[EvidenceRow]] = {}
+    for r in rows:
+        by_way.setdefault(r.direction, []).append(r)
+    ways = sorted(by_way.items(), key=lambda item: (not item[0], -len(item[1]), item[0]))
+    counted = ", ".join(f"{len(group)} {DIRECTION_PHRASES[way]} {_cites(group)}" for way, group in ways)
+    if len(rows) == 1:
+        sentences = [f"One finding, from 1 paper, reports {DIRECTION_PHRASES[rows[0].direction]} {_cites(rows)}."]
+    else:
+        sentences = [f"Of {len(rows)} findings from {_papers(papers)}, {counted.replace(' ', ' report ', 1)}."]
+    valued = [r for r in rows if r.value]
+    if valued:
+        listed = ", ".join(f"{r.value}{f' ({r.setting})' if r.setting else ''} [{r.number}]" for r in valued[:4])
+        sentences.append(f"Reported values: {listed}.")
+    settings = {r.setting for r in valued}
+    if len(valued) > 1 and len(settings) > 1:
+        where = ", ".join(f"{r.setting or 'unnamed'} [{r.number}]" for r in valued[:4])
+        sentences.append(f"The values come from different settings ({where}), so they are not directly comparable.")
+    contested = [r for r in rows if r.cross_check == "contested"]
+    if contested:
+        sentences.append(f"Other kept papers contest {_cites(contested)} (see Where the papers disagree).")
+    return sentences[:4]
+
+
+def evidence_table(aspect: str, claims: list[Claim], numbers: dict[str, int], plan: Plan, papers: dict) -> AspectTable:
+    """The aspect's table over its cited claims, and the sentences composed from it."""
+    rows = [row(c, numbers[c.paper_id], plan, papers[c.paper_id]) for c in claims]
+    return AspectTable(aspect=aspect, rows=rows, sentences=compose(aspect, rows) if rows else [])

@@ -1,0 +1,79 @@
+"""The Answer that compares: an aspect's evidence table and the sentences composed from it."""
+
+from __future__ import annotations
+
+import re
+
+from tasks.compare import direction, evidence_table, values
+from tasks.models import Aspect, AspectKind, Claim, CrossCheck, CrossPaperStatus, Paper, Plan
+
+PLAN = Plan(
+    goal="MixLoRA accuracy on GLUE",
+    queries=[],
+    aspects=[
+        Aspect(text="MixLoRA", kind=AspectKind.ENTITY),
+        Aspect(text="accuracy", kind=AspectKind.QUANTITY),
+        Aspect(text="GLUE", kind=AspectKind.SETTING),
+    ],
+    key_terms=[],
+)
+
+
+def claim(claim_id: str, paper_id: str, text: str, status=CrossPaperStatus.SINGLE_SOURCE) -> Claim:
+    return Claim(
+        id=claim_id,
+        text=text,
+        paper_id=paper_id,
+        source_sentence=text,
+        start=0,
+        end=len(text),
+        aspects=["accuracy"],
+        cross_check=CrossCheck(status=status),
+    )
+
+
+def test_direction_values_and_parity_read_from_the_sentence():
+    assert direction("MixLoRA improves accuracy by 4.2%.") == "higher"
+    assert direction("It reduces memory by 40%.") == "lower"
+    assert direction("Accuracy is comparable to dense LoRA.") == "parity"
+    assert direction("It reduces memory but improves accuracy.") == "mixed"
+    assert direction("We describe the method.") == ""
+    assert values("In 2023, LLaMA-2 7B reached 85.2% on GLUE, +4.2% on 9/11 tasks.") == ["85.2%", "+4.2%", "9/11"]
+
+
+def test_the_table_names_method_setting_value_direction_and_cross_check():
+    claims = [
+        claim("a", "p1", "We improve accuracy on GLUE by 4.2% over dense LoRA.", CrossPaperStatus.CONTESTED),
+        claim("b", "p2", "Adapters of this kind reach comparable accuracy on MMLU with LLaMA-2."),
+    ]
+    papers = {
+        "p1": Paper(id="p1", title="MixLoRA: experts of LoRA", abstract=""),
+        "p2": Paper(id="p2", title="X", abstract=""),
+    }
+    table = evidence_table("accuracy", claims, {"p1": 1, "p2": 2}, PLAN, papers)
+    first, second = table.rows
+    assert (first.number, first.method, first.setting, first.value, first.direction, first.cross_check) == (
+        1,
+        "MixLoRA",
+        "GLUE",
+        "4.2%",
+        "higher",
+        "contested",
+    )
+    assert (second.setting, second.value, second.direction) == ("MMLU, LLaMA-2", "", "parity")
+    assert 2 <= len(table.sentences) <= 4
+    assert table.sentences[0] == "Of 2 findings from 2 papers, 1 report an increase or gain [1], 1 parity [2]."
+    assert any("contest [1]" in s for s in table.sentences)
+
+
+def test_every_composed_sentence_cites_only_rows_of_its_table():
+    claims = [
+        claim(c, f"p{i}", t)
+        for i, (c, t) in enumerate([("a", "Accuracy rises by 3% on GLUE."), ("b", "Accuracy drops by 1% on MMLU.")])
+    ]
+    papers = {f"p{i}": Paper(id=f"p{i}", title="", abstract="") for i in range(2)}
+    table = evidence_table("accuracy", claims, {"p0": 3, "p1": 7}, PLAN, papers)
+    for sentence in table.sentences:
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", sentence)}
+        assert cited and cited <= {3, 7}, sentence
+    assert "not directly comparable" in " ".join(table.sentences)  # 3% on GLUE, 1% on MMLU
