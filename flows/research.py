@@ -68,7 +68,7 @@ def _analyse(
         )
     with timed(timings, "compose_draft"):
         claims = corroborate(claims, settings.verify)
-        draft = compose_draft(plan, ranked, claims, round_.number, round_.notes, chat)
+        draft = compose_draft(plan, ranked, claims, round_.number, round_.notes, chat, settings.verify)
     return draft, embeddings
 
 

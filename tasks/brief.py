@@ -288,6 +288,10 @@ def _uncertainties(report: Report, numbers: dict[str, int]) -> list[Uncertainty]
     doubtful = [_doubt(c, numbers) for c in draft.claims if c.label is not Label.VERIFIED]
     if doubtful:
         found.append(Uncertainty("Claims not fully supported by their source", doubtful))
+    if draft.summary_removed:
+        found.append(
+            Uncertainty("Summary sentences removed: the findings they cite do not support them", draft.summary_removed)
+        )
     missing = _unique(f.aspect or f.detail for f in report.tribunal.findings if f.kind is FindingKind.MISSING_ASPECT)
     if missing:
         found.append(Uncertainty("Goal aspects with no verified claim", missing))
@@ -360,6 +364,13 @@ def how_checked(report: Report) -> str:
     if statuses:
         counted = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         parts.append(f"Against the other kept papers' claims, the verified claims are {counted}.")
+    if report.chat_model and report.draft.answered:
+        removed = len(report.draft.summary_removed)
+        parts.append(
+            "Each sentence of the model's summary was checked against the findings it cites, as a claim against its "
+            f"source; {_plural(removed, 'sentence')} they did not support {'was' if removed == 1 else 'were'} removed"
+            + (" (listed in Uncertainties)." if removed else ".")
+        )
     return " ".join(parts)
 
 

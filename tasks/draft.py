@@ -11,8 +11,11 @@ from tasks.common import STAGE_CACHE
 from tasks.compare import evidence_table
 from tasks.coverage import aspect_verdicts
 from tasks.llm import ChatModel, ask
-from tasks.models import AspectKind, AspectVerdict, Citation, Claim, Draft, Label, Plan, RankedPaper
+from tasks.models import AspectKind, AspectVerdict, Citation, Claim, Draft, Label, Paper, Plan, RankedPaper
 from tasks.progress import STAGE_HOOKS
+from tasks.settings import VerifySettings
+from tasks.text import normalize_space, sentence_texts
+from tasks.verify import verify_one
 
 # The answer stays readable: the strongest few claims per aspect; every claim is still listed in the brief.
 CLAIMS_PER_ASPECT = 4
@@ -70,6 +73,7 @@ def compose_draft(
     revision_round: int = 0,
     revision_notes: list[str] | None = None,
     chat: ChatModel | None = None,
+    verify_settings: VerifySettings | None = None,
 ) -> Draft:
     """A draft that opens with a per-aspect verdict and quotes the VERIFIED claims that address each aspect."""
     kept = [r for r in ranked if r.kept]
@@ -103,6 +107,7 @@ def compose_draft(
             paragraphs.append(f"On {aspect}: {composed} The findings:\n" + "\n".join(lines))
 
     answered = any(v.addressed for v in coverage)
+    removed: list[str] = []
     if answered:
         addressed = sum(v.addressed for v in coverage)
         verdicts = "\n".join(_verdict_line(v, numbers) for v in coverage)
@@ -114,7 +119,10 @@ def compose_draft(
         )
         if chat is not None:
             findings = [(x.number, x.paper_id, verified[x.claim_id].text) for x in citations]
-            lead = f"{model_summary(plan.goal, findings, chat)}\n\n{lead}"
+            summary, removed = checked_summary(
+                model_summary(plan.goal, findings, chat), findings, verify_settings or VerifySettings()
+            )
+            lead = f"{summary}\n\n{lead}" if summary else lead
         answer = "\n\n".join([f"Aspects of the question:\n{verdicts}", lead, *paragraphs])
     else:
         answer = _no_answer(plan, kept, len(ranked), claims)
@@ -129,6 +137,7 @@ def compose_draft(
         answered=answered,
         coverage=coverage,
         tables=tables if answered else [],
+        summary_removed=removed,
         revision_round=revision_round,
         revision_notes=revision_notes or [],
     )
@@ -147,3 +156,27 @@ def model_summary(goal: str, findings: list[tuple[int, str, str]], chat: ChatMod
 
     reply = ask(chat, prompts.answer_messages(goal, findings), prompts.AnswerReply, "compose_draft", check=check)
     return " ".join(reply.summary.split())
+
+
+def summary_sentence_supported(sentence: str, cited: list[str], settings: VerifySettings) -> bool:
+    """Whether the findings a summary sentence cites support it, by the same check as a claim against its source."""
+    bare = normalize_space(re.sub(r"\s*\[\d+\]", "", sentence))
+    claim = Claim(id="summary", text=bare, paper_id="cited", source_sentence="", start=0, end=0)
+    return verify_one(claim, Paper(id="cited", title="", abstract=" ".join(cited)), settings).label is Label.VERIFIED
+
+
+def checked_summary(
+    summary: str, findings: list[tuple[int, str, str]], settings: VerifySettings
+) -> tuple[str, list[str]]:
+    """The summary without the sentences that the findings they cite do not support, and those removed."""
+    by_number: dict[int, list[str]] = {}
+    for number, _, text in findings:
+        by_number.setdefault(number, []).append(text)
+    kept, removed = [], []
+    for sentence in sentence_texts(summary):
+        cited = [
+            t for n in dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", sentence)) for t in by_number.get(n, [])
+        ]
+        supported = bool(cited) and summary_sentence_supported(sentence, cited, settings)
+        (kept if supported else removed).append(sentence)
+    return " ".join(kept), removed

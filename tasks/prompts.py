@@ -179,8 +179,9 @@ def answer_messages(goal: str, findings: list[tuple[int, str, str]]) -> list[Mes
     listed = "\n".join(f"[{number}] ({paper}) {text}" for number, paper, text in findings)
     user = (
         "Answer the research question in 2-5 sentences using only the verified findings below. Cite every "
-        "finding you use by its number in square brackets, e.g. [2]; cite no other number. Add no facts, numbers "
-        "or papers that the findings do not state; say plainly what they leave open.\n"
+        "finding you use by its number in square brackets, e.g. [2]; cite no other number. Every sentence must cite "
+        "the findings it rests on: each is checked against them, and one they do not support is removed. Add no "
+        "facts, numbers or papers that the findings do not state.\n"
         + quote("research question", goal)
         + "\n"
         + quote("verified findings", listed)

@@ -101,9 +101,9 @@ def reply_revise(body: dict) -> str:
 
 
 def reply_answer(body: dict) -> str:
-    numbers = re.findall(r"^\[(\d+)\]", blocks(body).get("verified findings", ""), re.MULTILINE)
-    cited = " ".join(f"[{n}]" for n in dict.fromkeys(numbers))
-    return json.dumps({"summary": f"The verified findings answer the question in part {cited}."})
+    """The first finding restated with its number: a summary sentence its finding supports."""
+    number, text = re.findall(r"^\[(\d+)\] \([^)]*\) (.+)$", blocks(body).get("verified findings", ""), re.MULTILINE)[0]
+    return json.dumps({"summary": f"{text.rstrip('.')} [{number}]."})
 
 
 DEFAULT_REPLIES: dict[str, Reply] = {
