@@ -129,7 +129,9 @@ def test_answer_leads_and_their_lists_stay_apart_in_markdown():
     report = report.model_copy(update={"draft": report.draft.model_copy(update={"answer": answer})})
     tokens = MarkdownIt().parse(render_markdown(report).split("## Answer")[1].split("## ")[0])
     top_paragraphs = [t.content for t, o in zip(tokens[1:], tokens) if t.type == "inline" and o.level == 0]
-    assert top_paragraphs == ["Two findings.", "On retrieval augmentation:", "On hallucination rate:"]
+    # after the answer's own blocks come the evidence matrix and its caption
+    assert top_paragraphs[:3] == ["Two findings.", "On retrieval augmentation:", "On hallucination rate:"]
+    assert top_paragraphs[-1].startswith("_Figure 1. Evidence matrix")
     assert [t.type for t in tokens].count("bullet_list_open") == 2
 
 
