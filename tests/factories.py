@@ -413,3 +413,8 @@ def attempt_task_runs(api: Callable[..., object], flow_run_id: str, attempt: int
             return Counter((r["task_key"].rsplit("-", 1)[0], r["state"]["name"]) for r in runs)
         assert time.monotonic() < deadline, f"task runs of attempt {attempt} not all recorded: {runs}"
         time.sleep(0.2)
+
+
+def sentence_claim(claim_id: str, paper_id: str, text: str, **fields) -> Claim:
+    """A claim that is its own source sentence, with any other fields given."""
+    return Claim(id=claim_id, text=text, paper_id=paper_id, source_sentence=text, start=0, end=len(text), **fields)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from factories import sentence_claim
+
 from tasks.aspect_support import check_aspects, supports_aspect
-from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
+from tasks.models import Aspect, AspectKind, Paper, Plan
 
 ENTITY = Aspect(text="MixLoRA", kind=AspectKind.ENTITY)
 LATENCY = Aspect(text="inference latency", kind=AspectKind.QUANTITY)
@@ -40,7 +42,7 @@ def test_check_aspects_sets_aside_the_aspects_the_evidence_does_not_report_on():
     plan = Plan(goal="MixLoRA inference latency", queries=[], aspects=[ENTITY, LATENCY], key_terms=[])
     text = "MixLoRA is a mixture of LoRA experts; inference latency is reported in the appendix."
     aspects = ["MixLoRA", "inference latency"]
-    claim = Claim(id="c", text=text, paper_id="p", source_sentence=text, start=0, end=len(text), aspects=aspects)
+    claim = sentence_claim("c", "p", text, aspects=aspects)
     (checked,) = check_aspects([claim], plan, [Paper(id="p", title="MixLoRA", abstract=text)])
     assert checked.aspects == [] and checked.unsupported_aspects == ["MixLoRA", "inference latency"]
     reported = claim.model_copy(update={"evidence": "MixLoRA reduces inference latency by half."})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from factories import sentence_claim
+
 from tasks.compare import direction, evidence_table, values
 from tasks.models import Aspect, AspectKind, Claim, CrossCheck, CrossPaperStatus, Paper, Plan
 
@@ -20,16 +22,7 @@ PLAN = Plan(
 
 
 def claim(claim_id: str, paper_id: str, text: str, status=CrossPaperStatus.SINGLE_SOURCE) -> Claim:
-    return Claim(
-        id=claim_id,
-        text=text,
-        paper_id=paper_id,
-        source_sentence=text,
-        start=0,
-        end=len(text),
-        aspects=["accuracy"],
-        cross_check=CrossCheck(status=status),
-    )
+    return sentence_claim(claim_id, paper_id, text, aspects=["accuracy"], cross_check=CrossCheck(status=status))
 
 
 def test_direction_values_and_parity_read_from_the_sentence():

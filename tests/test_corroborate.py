@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from factories import sentence_claim
 
 from tasks.corroborate import conflicting_number, corroborate, cross_check_one, opposite_direction, quantity_values
 from tasks.dense import dense_installed
@@ -14,16 +15,7 @@ LEXICAL = VerifySettings(semantic_support=False)
 
 
 def finding(claim_id: str, paper_id: str, text: str, label: Label = Label.VERIFIED, aspects=("MoE LoRA",)) -> Claim:
-    return Claim(
-        id=claim_id,
-        text=text,
-        paper_id=paper_id,
-        source_sentence=text,
-        start=0,
-        end=len(text),
-        aspects=list(aspects),
-        label=label,
-    )
+    return sentence_claim(claim_id, paper_id, text, aspects=list(aspects), label=label)
 
 
 def test_the_same_quantity_moving_the_other_way_is_a_conflict():
