@@ -4,8 +4,8 @@ For 50 long questions on both arXiv files: the 22 long, specific goals of the sp
 benchmarks, model sizes), then the longest covered PaSa AutoScholar questions (the tuning set; LitSearch stays held
 out). In-process and offline: plan, search, rank, extract, verify, aspect check, cross-paper check, as research_flow
 runs them (without the embed stage's merging of near-duplicate claims). Every contested claim is written
-with the claim that contests it and the rule that fired (opposite direction, conflicting value, entailment head), so
-that a person can read them and say which are real disagreements.
+with the claim that contests it and the rule that fired (opposite direction, conflicting value), so that a person
+can read them and say which are real disagreements.
 
 Run: .venv/bin/python -m benchmarks.contested [--limit 50]
 """
@@ -27,7 +27,7 @@ from tasks.settings import Settings
 from tasks.sources import CorpusSource
 from tasks.verify import verify_claims
 
-RULES = {"moving the other way": "direction", "not the value here": "value", "states the opposite": "entailment"}
+RULES = {"moving the other way": "direction", "not the value here": "value"}
 
 
 def rule(detail: str) -> str:

@@ -95,6 +95,11 @@ def evaluate(pairs: list[dict], settings: Settings) -> dict:
     # support and refute probabilities both say the abstract bears on the claim
     ours = rates([c.label is Label.VERIFIED for c in checked], [c.support + c.contradiction for c in checked])
     ours |= label_shares(checked, [p["label"] for p in pairs])
+    # which way the evidence points, among pairs that have some: what VERIFIED and CONTRADICTED must tell apart
+    evidence = [(c, s) for c, s, e in zip(checked, support, has_evidence) if e]
+    ours["auroc_support_vs_contradict"] = round(
+        roc_auc_score([s for _, s in evidence], [c.support - c.contradiction for c, _ in evidence]), 3
+    )
     hits = [c.evidence in p["rationale"] for c, p in zip(checked, pairs) if p["rationale"]]
     ours["evidence_sentence_in_rationale"] = round(mean(hits), 3) if hits else None
     return {
@@ -144,7 +149,13 @@ def main() -> None:
     ]
     for key in ("auroc_evidence_vs_nei", "precision_vs_support", "recall_vs_support", "contradict_accepted"):
         lines.append(f"| {key} | {base[key]} | {fitted[key]} | {ours[key]} |")
-    for key in ("support_verified", "support_contradicted", "contradict_verified", "contradict_contradicted"):
+    for key in (
+        "auroc_support_vs_contradict",
+        "support_verified",
+        "support_contradicted",
+        "contradict_verified",
+        "contradict_contradicted",
+    ):
         lines.append(f"| {key} | — | — | {ours[key]} |")
     lines.append(f"| evidence_sentence_in_rationale | — | — | {ours['evidence_sentence_in_rationale']} |")
     write_results(f"verification_{args.split}", result, "\n".join(lines))

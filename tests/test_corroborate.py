@@ -80,3 +80,21 @@ def test_values_on_another_setting_in_another_unit_or_agreeing_do_not_conflict()
     assert conflicting_number(ours, "On GLUE, MixLoRA accuracy is 85.2%.") == ("", "")
     assert conflicting_number(ours, "MixLoRA accuracy is 78.1%.") == ("", "")  # no setting named
     assert quantity_values("LLaMA-2 7B reaches 85.2% accuracy") == {"accuraci": {"85.2%"}}  # 7B is no value
+
+
+@pytest.mark.skipif(not (dense_installed() and head_installed()), reason="dense extra or entailment head absent")
+def test_the_head_refuting_another_papers_finding_contests_nothing():
+    # refute probability 0.80 in benchmarks/results/contested.md, and no disagreement: background vs another method
+    ours = finding(
+        "a",
+        "p1",
+        "Existing methods like low-rank adaptations (LoRA) are efficient but lack flexibility, while Mixture-of-Experts "
+        "(MoE) architectures enhance model capacity at the cost of more & under-utilized parameters.",
+    )
+    theirs = finding(
+        "b",
+        "p2",
+        "From the perspective of feature sparsity, we systematically show that non-linearity in conventional adapters "
+        "impairs performance, whereas our linear adapter enhances it by enabling more flexible model capacity.",
+    )
+    assert cross_check_one(ours, [ours, theirs], VerifySettings()).status is not CrossPaperStatus.CONTESTED
