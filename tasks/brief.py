@@ -242,9 +242,11 @@ def _claim_summary(claims: list[Claim], counts: dict[str, int]) -> str:
     if not claims:
         return "No claims were extracted."
     verb = "is" if counts["VERIFIED"] == 1 else "are"
+    quotes = sum(c.quote_exact for c in claims if c.label is Label.VERIFIED)
+    quoted = f" ({quotes} of them verbatim quotes, for which that confirms only the quote)" if quotes else ""
     return (
-        f"Of {_plural(len(claims), 'claim')} extracted, {counts['VERIFIED']} {verb} verified against their source, "
-        f"{counts['WEAK']} weak and {counts['UNSUPPORTED']} unsupported."
+        f"Of {_plural(len(claims), 'claim')} extracted, {counts['VERIFIED']} {verb} verified against their "
+        f"source{quoted}, {counts['WEAK']} weak and {counts['UNSUPPORTED']} unsupported."
     )
 
 

@@ -88,8 +88,8 @@ def test_the_head_refuting_another_papers_finding_contests_nothing():
     ours = finding(
         "a",
         "p1",
-        "Existing methods like low-rank adaptations (LoRA) are efficient but lack flexibility, while Mixture-of-Experts "
-        "(MoE) architectures enhance model capacity at the cost of more & under-utilized parameters.",
+        "Existing methods like low-rank adaptations (LoRA) are efficient but lack flexibility, while "
+        "Mixture-of-Experts (MoE) architectures enhance model capacity at the cost of more & under-utilized parameters.",
     )
     theirs = finding(
         "b",

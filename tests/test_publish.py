@@ -350,7 +350,7 @@ def test_the_brief_says_when_nothing_conflicted_and_when_nothing_was_checked():
         for c in report.draft.claims
     ]
     checked = report.model_copy(update={"draft": report.draft.model_copy(update={"claims": calm})})
-    assert "none conflicted" in render_markdown(checked)
+    assert "none moved the same quantity the other way" in render_markdown(checked)
     unchecked = make_report(Policy.AUTO_APPROVE, claims=3)
     assert "nothing could be found to conflict" in render_markdown(unchecked)
     assert "contested by" not in render_markdown(unchecked)
@@ -387,3 +387,19 @@ def test_bibtex_fields_cannot_break_out_of_their_braces():
     text = entry(hostile, 3)
     assert text.startswith("@article{lovelace_3,") and "eprint = {2401.01234}" in text
     assert text.count("{") == text.count("}") and r"5\% " in text and r"more\_" in text
+
+
+def test_a_verbatim_quote_is_reported_as_a_quote_check_and_a_set_aside_aspect_is_listed():
+    report = make_report(Policy.AUTO_APPROVE, claims=3)
+    first, *rest = report.draft.claims
+    quoted = first.model_copy(update={"quote_exact": True, "unsupported_aspects": ["evaluation benchmarks"]})
+    report = report.model_copy(update={"draft": report.draft.model_copy(update={"claims": [quoted, *rest]})})
+    text = normalize(render_markdown(report))
+    verified = sum(c.label is Label.VERIFIED for c in report.draft.claims)
+    assert f"1 of the {verified} verified claims quote their source verbatim" in text
+    assert "confirms only that the quote is exact, which is no evidence that the finding holds" in text
+    assert "1 of them verbatim quotes, for which that confirms only the quote" in text
+    assert "### Claims not counted for an aspect they name" in text
+    assert "names “evaluation benchmarks” but reports no finding on it" in text
+    plain = normalize(render_markdown(make_report(Policy.AUTO_APPROVE, claims=3)))
+    assert "quote their source verbatim" in plain and "Claims not counted" not in plain
