@@ -89,7 +89,8 @@ def test_the_head_refuting_another_papers_finding_contests_nothing():
         "a",
         "p1",
         "Existing methods like low-rank adaptations (LoRA) are efficient but lack flexibility, while "
-        "Mixture-of-Experts (MoE) architectures enhance model capacity at the cost of more & under-utilized parameters.",
+        "Mixture-of-Experts (MoE) architectures enhance model capacity at the cost of more & under-utilized "
+        "parameters.",
     )
     theirs = finding(
         "b",
