@@ -31,6 +31,7 @@ _ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
 _VERSION_SUFFIX = re.compile(r"v\d+$")
 _CONNECTION_REPR = re.compile(r"^(?:<[^>]*>|HTTPS?Connection\([^)]*\)): ")
 
+
 def _read_stamp(handle: IO[str]) -> float:
     """The end time of the host's previous arXiv request written in the lock file; 0 when there is none."""
     handle.seek(0)

@@ -99,9 +99,11 @@ def grounded_aspects(goal: str, proposed: list[prompts.ProposedAspect]) -> list[
     aspects = []
     for item in proposed:
         text = " ".join(item.text.split())
-        if text and {w.lower() for w in goal_words(text)} <= allowed and text.lower() not in {
-            a.text.lower() for a in aspects
-        }:
+        if (
+            text
+            and {w.lower() for w in goal_words(text)} <= allowed
+            and text.lower() not in {a.text.lower() for a in aspects}
+        ):
             aspects.append(Aspect(text=text, kind=AspectKind(item.kind)))
     return aspects if sum(a.kind is AspectKind.ENTITY for a in aspects) == 1 else []
 

@@ -141,8 +141,7 @@ def merge_rank(
     gated = [
         r
         for r in ordered
-        if r.paper.id in method_papers
-        or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
+        if r.paper.id in method_papers or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
     ]
     for r in gated[: settings.max_papers]:
         r.kept = True
