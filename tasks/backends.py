@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from tasks.arxiv_source import ArxivSource
@@ -108,15 +109,19 @@ def open_chat(settings: Settings) -> ChatModel | None:
     return chat
 
 
-def open_embedder(settings: Settings) -> NimEmbedder | None:
-    """The NIM embedder the settings choose, checked reachable; None for the offline embedder."""
+def open_embedder(settings: Settings, content_cache: bool = True) -> NimEmbedder | None:
+    """The NIM embedder the settings choose, checked reachable; None for the offline embedder.
+
+    Without `content_cache` its vectors are not cached one file per text (a corpus's vector store keeps them).
+    """
     llm, credentials = settings.llm, NimCredentials()
     if not _wants_nim(llm.embedder, "--embedder", llm, credentials):
         return None
+    transport = nim_transport(settings, credentials)
     embedder = NimEmbedder.create(
         llm.embed_model,
         llm.nim_base_url,
-        nim_transport(settings, credentials),
+        transport if content_cache else replace(transport, cache_dir=None),
         batch_size=llm.embed_batch_size,
         dimension=llm.embed_dimension,
         truncate=llm.embed_truncate,

@@ -204,9 +204,10 @@ class CorpusIndex:
         """The paper at a row of the index."""
         return Paper.model_validate(self.papers.slice(row, 1).to_pylist()[0])
 
-    def texts(self) -> list[str]:
-        """Every paper's indexed text, in row order."""
-        columns = zip(self.papers.column("title").to_pylist(), self.papers.column("abstract").to_pylist())
+    def texts(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The indexed text of the papers in rows start to stop (default: all), in row order."""
+        rows = self.papers.slice(start, (len(self) if stop is None else stop) - start)
+        columns = zip(rows.column("title").to_pylist(), rows.column("abstract").to_pylist())
         return [paper_text(Paper.model_construct(title=title, abstract=abstract)) for title, abstract in columns]
 
     def row_of(self, paper_id: str) -> int | None:

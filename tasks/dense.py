@@ -9,8 +9,9 @@ do not back the claim.
 The packaged model is exported to ONNX once per machine and run by ONNX Runtime, so a research run pays about a
 second to load it rather than the 5–15 s of importing torch and sentence-transformers.
 
-The vectors live beside the corpus index (`<index>/dense/vectors.npy`). Building them takes minutes on a CPU,
-so it is a separate, resumable step (`sovereign corpus embed`); searches use them only once they are complete.
+The vectors the search channel maps live beside the corpus index (`<index>/dense/vectors.npy`, in its row order).
+Building them takes an hour on a CPU for 96k papers, so it is a separate, resumable flow (`sovereign corpus embed`,
+flows/embed.py) over a store keyed by paper (tasks/vectors.py); searches use them only once they are complete.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from threading import Lock
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # The model was trained on 128-token inputs: longer ones cost time and add little for title + abstract.
 MAX_TOKENS = 128
-CHUNK_PAPERS = 2048
 # Small batches run faster on 2 cores: 30 abstracts' 86 pieces took 1.14 s at 8, 1.55 s at 32 (400 pieces: 8% faster).
 BATCH_SIZE = 8
 # 384 × 384 float32, shipped with the package; refit with `python -m benchmarks.fit_evidence_projection`
@@ -190,7 +189,7 @@ def _runtime():
     tokenizer.enable_truncation(MAX_TOKENS)  # the rest of a longer text goes to `Encoding.overflowing`
     tokenizer.no_padding()  # tokenizer.json pads every text to 128 tokens; `_hidden_states` pads each batch
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = Settings().embed.onnx_threads or os.cpu_count() or 1
     # idle threads that spin between runs take the cores this shared 2-core machine class needs elsewhere: without
     # spinning, verifying 40 claims took 2.5 s instead of 3.7 s, and bulk encoding was 10% faster, on a busy machine
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -313,35 +312,6 @@ def token_maxima(query_vectors: np.ndarray, passage_vectors: list[np.ndarray]) -
 
 def dense_dir(index_dir: Path) -> Path:
     return Path(index_dir) / "dense"
-
-
-def build_dense(
-    index_dir: Path, texts: list[str], progress: Callable[[int, int], None] | None = None
-) -> tuple[Path, bool]:
-    """Embed `texts` in chunks saved as they finish (a killed build resumes); returns the vectors file, built now."""
-    target = dense_dir(index_dir)
-    vectors_file = target / "vectors.npy"
-    if vectors_file.is_file():
-        return vectors_file, False
-    parts = target / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    starts = range(0, len(texts), CHUNK_PAPERS)
-    for start in starts:
-        part = parts / f"{start:08d}.npy"
-        if not part.is_file():
-            with staged_file(part) as staging:
-                np.save(staging, encode(texts[start : start + CHUNK_PAPERS]))
-        if progress:
-            progress(min(start + CHUNK_PAPERS, len(texts)), len(texts))
-    vectors = np.concatenate([np.load(parts / f"{start:08d}.npy") for start in starts])
-    with staged_file(vectors_file) as staging:
-        np.save(staging, vectors.astype(np.float32))  # see `load_dense`
-        meta = {"model": DENSE_MODEL, "papers": len(texts), "dims": vectors.shape[1]}
-        (target / "meta.json").write_text(json.dumps(meta))
-    for part in parts.iterdir():
-        part.unlink()
-    parts.rmdir()
-    return vectors_file, True
 
 
 def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:

@@ -17,9 +17,14 @@ def subscribe(listener: StageListener) -> Callable[[], None]:
     return lambda: _listeners.remove(listener)
 
 
-def _notify(task, task_run, state) -> None:
+def report(stage: str, state: str) -> None:
+    """Tell every listener that `stage` reached `state` (also for progress a flow counts itself)."""
     for listener in list(_listeners):
-        listener(task.name, state.name)
+        listener(stage, state)
+
+
+def _notify(task, task_run, state) -> None:
+    report(task.name, state.name)
 
 
 class _QuietHooks(logging.Filter):

@@ -308,6 +308,32 @@ class LlmSettings(BaseModel):
     )
 
 
+class EmbedSettings(BaseModel):
+    """`sovereign corpus embed`: the flow that embeds a corpus's papers in chunks on a process pool or Dask."""
+
+    chunk_papers: int = Field(
+        512,
+        ge=1,
+        description="Papers per embedding task: the unit a finished run skips and a killed run redoes (about 25 s "
+        "of one MiniLM thread here; NIM: about ten requests of 50).",
+    )
+    chunks_in_flight: int = Field(
+        16,
+        ge=1,
+        description="Chunks submitted and not yet stored: their texts wait in memory (about 0.5 MB a chunk); keep "
+        "it above the number of workers so none idles.",
+    )
+    local_workers: int = Field(0, ge=0, description="Processes of the local pool; 0: one per core.")
+    onnx_threads: int = Field(
+        0,
+        ge=0,
+        description="ONNX Runtime threads of one MiniLM process; 0: one per core. The local pool gives each of its "
+        "processes its share of the cores; set it on Dask workers that share a machine.",
+    )
+    task_retries: int = Field(2, ge=0, le=10, description="Retries of a failed chunk before the run gives it up.")
+    retry_delay_seconds: float = Field(10.0, ge=0.0, description="Wait before retrying a failed chunk.")
+
+
 class _FlatNimEnv(PydanticBaseSettingsSource):
     """The NIM names users know (SOVEREIGN_NIM_BASE_URL, …) as a low-priority source of the `llm` group."""
 
@@ -351,6 +377,7 @@ class Settings(BaseSettings):
     tribunal: TribunalSettings = Field(default_factory=TribunalSettings)
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
     result_storage: Path | None = Field(
         None,
         description="Where finished stages' results are persisted so retries and re-runs reuse them; "
