@@ -31,6 +31,17 @@ def _stop(process: subprocess.Popen, timeout: float) -> None:
             process.wait()
 
 
+def _scheduler_address(scheduler_file: Path, scheduler: subprocess.Popen, timeout: float) -> str:
+    """The address the scheduler writes to its file once it listens; RuntimeError if it does not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and scheduler.poll() is None:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):  # not written yet, or half written
+            time.sleep(0.2)
+    raise RuntimeError(f"the Dask scheduler did not start within {timeout} s (log beside {scheduler_file})")
+
+
 @contextmanager
 def loopback_cluster(
     workers: int, timeout: float = 60.0, env: dict[str, str] | None = None, logs: Path | None = None
@@ -61,10 +72,7 @@ def loopback_cluster(
                     subprocess.Popen(command, env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
                 )
             if number == 0:  # workers find the scheduler by its file
-                deadline = time.monotonic() + timeout
-                while not scheduler_file.is_file() and time.monotonic() < deadline and processes[0].poll() is None:
-                    time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
+                address = _scheduler_address(scheduler_file, processes[0], timeout)
         from distributed import Client
 
         with Client(address, timeout=timeout) as client:
