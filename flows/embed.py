@@ -81,11 +81,8 @@ def embed_corpus(
     cache = Path(cache_dir) if cache_dir else settings.search.cache_dir
     index = load_index(Path(corpus), cache)
     model = corpus_embedder(embedder, settings)
-    store, directory, size = (
-        VectorStore.of(cache, model),
-        index_dir(cache, index.content_hash),
-        settings.embed.chunk_papers,
-    )
+    store, directory = VectorStore.of(cache, model), index_dir(cache, index.content_hash)
+    size = settings.embed.chunk_papers
     target, starts = vectors_file(directory, model), range(0, len(index), size)
     keys = np.concatenate([paper_keys(index.ids[s : s + size], index.texts(s, s + size)) for s in starts])
     digest = hashlib.sha256(keys.tobytes()).hexdigest()

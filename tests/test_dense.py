@@ -11,9 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from flows.cli import app
 from tasks import atomic, dense
 from tasks import corpus as corpus_module
 from tasks.arxiv_source import ArxivSource
@@ -57,37 +55,19 @@ def corpus(tmp_path, monkeypatch):
     return path
 
 
-def test_vectors_build_in_chunks_and_a_killed_build_resumes_where_it_stopped(corpus, tmp_path, monkeypatch):
-    target, _ = ingest_corpus(corpus, tmp_path / "cache")
-    texts = load_index(corpus, tmp_path / "cache").texts()
-    monkeypatch.setattr(dense, "CHUNK_PAPERS", 4)
-    encoded: list[int] = []
-    real_encode = dense.encode
-    monkeypatch.setattr(dense, "encode", lambda batch: encoded.append(len(batch)) or real_encode(batch))
-
-    def killed_after_two_chunks(done: int, total: int) -> None:
-        if done >= 8:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        dense.build_dense(target, texts, killed_after_two_chunks)
-    assert not (dense.dense_dir(target) / "vectors.npy").exists()
-    assert load_index(corpus, tmp_path / "cache").dense is None  # incomplete vectors are never searched
-
-    vectors_file, built = dense.build_dense(target, texts)
-    assert built and sum(encoded) == len(texts)  # the resumed build encoded only the missing chunks
-    vectors = np.load(vectors_file)
-    assert vectors.shape == (len(texts), 384)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-2)
-    assert np.allclose(vectors[-1], real_encode(texts[-1:])[0], atol=1e-2)
-    assert not (dense.dense_dir(target) / "parts").exists()
-    assert dense.build_dense(target, texts) == (vectors_file, False)
+def built_vectors(corpus: Path, cache: Path) -> Path:
+    """The corpus's MiniLM vectors where `sovereign corpus embed` puts them (its flow: tests/test_embed.py)."""
+    target, _ = ingest_corpus(corpus, cache)
+    vectors_file = dense.dense_dir(target) / "vectors.npy"
+    vectors_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(vectors_file, dense.encode(load_index(corpus, cache).texts()).astype(np.float32))
+    return vectors_file
 
 
 def test_vectors_load_mapped_as_float32_and_an_earlier_float16_file_is_converted_once(corpus, tmp_path, monkeypatch):
     target, _ = ingest_corpus(corpus, tmp_path / "cache")
     texts = load_index(corpus, tmp_path / "cache").texts()
-    vectors_file, _ = dense.build_dense(target, texts)
+    vectors_file = built_vectors(corpus, tmp_path / "cache")
     built = np.load(vectors_file)
     assert built.dtype == np.float32
     np.save(vectors_file, built.astype(np.float16))  # as an earlier version stored them
@@ -112,8 +92,7 @@ def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, 
     cache = tmp_path / "cache"
     plain = CorpusSource.open(corpus, cache)
     assert plain.dense_model == "" and plain.index.dense is None
-    target, _ = ingest_corpus(corpus, cache)
-    dense.build_dense(target, load_index(corpus, cache).texts())
+    built_vectors(corpus, cache)
     monkeypatch.setattr(corpus_module, "_loaded", {})
 
     source = CorpusSource.open(corpus, cache)
@@ -285,17 +264,6 @@ def test_semantic_support_leaves_the_hard_consistency_checks_in_charge():
         Claim(id="c", text=text, paper_id=PAPER.id, source_sentence=text, start=0, end=len(text)), PAPER, settings
     )
     assert checked.label is Label.UNSUPPORTED and any(i.kind is IssueKind.NEGATION for i in checked.issues)
-
-
-def test_corpus_embed_command_builds_once(corpus, tmp_path):
-    runner = CliRunner()
-    first = runner.invoke(app, ["corpus", "embed", str(corpus), "--cache-dir", str(tmp_path / "cache")])
-    assert first.exit_code == 0, first.output
-    assert "Dense vectors built" in first.output
-    again = runner.invoke(app, ["corpus", "embed", str(corpus), "--cache-dir", str(tmp_path / "cache")])
-    assert again.exit_code == 0 and "already built" in again.output
-    missing = runner.invoke(app, ["corpus", "embed", str(tmp_path / "nope.jsonl")])
-    assert missing.exit_code != 0 and "corpus not found" in missing.output
 
 
 def synthetic_pairs(count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray, bool]]:
