@@ -118,9 +118,7 @@ def test_an_earlier_versions_vectors_are_migrated_into_the_store_not_embedded_ag
 
 
 @needs_dense
-def test_vectors_built_on_a_dask_cluster_of_two_worker_processes_match_the_local_pools(
-    corpus, tmp_path, monkeypatch
-):
+def test_vectors_built_on_a_dask_cluster_of_two_worker_processes_match_the_local_pools(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("SOVEREIGN_EMBED__CHUNK_PAPERS", "5")
     local = embed_flow_on("processes", workers=2)(corpus=str(corpus), cache_dir=str(tmp_path / "local"))
     with loopback_cluster(2, env={"SOVEREIGN_EMBED__ONNX_THREADS": "1"}, logs=tmp_path) as address:
