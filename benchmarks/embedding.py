@@ -103,7 +103,8 @@ def table(rows: list[dict], projection: dict, chunk_papers: int) -> str:
         f"embedded from scratch by `sovereign corpus embed`'s flow on a loopback Dask cluster (a `dask scheduler`, "
         f"N `dask worker --nthreads 1` processes, ONNX Runtime on one thread each), chunks of {chunk_papers} "
         "papers, all-MiniLM-L6-v2 at 128 tokens. Wall time of the flow (index load, store lookup, chunks, "
-        "assembly), the workers warmed up first (modules imported, model loaded). The machine has 2 cores shared with other jobs: the load average (1 min) is beside each run.",
+        "assembly), the workers warmed up first (modules imported, model loaded). The machine has 2 cores "
+        "shared with other jobs: the load average (1 min) is beside each run.",
         "",
         "| workers | papers | chunks run per worker | seconds | papers/s | per worker | load before → after |",
         "|---|---|---|---|---|---|---|",
@@ -114,9 +115,13 @@ def table(rows: list[dict], projection: dict, chunk_papers: int) -> str:
             f"{row['papers_per_second']} | {row['per_worker']} | {row['load_before']} → {row['load_after']} |"
         )
     if len(rows) > 1:
-        lines += ["", f"Speed-up of {rows[-1]['workers']} workers over 1: "
-                  f"{rows[-1]['papers_per_second'] / rows[0]['papers_per_second']:.2f}×."]
-    p = projection
+        lines += [
+            "",
+            f"Speed-up of {rows[-1]['workers']} workers over 1: "
+            f"{rows[-1]['papers_per_second'] / rows[0]['papers_per_second']:.2f}×.",
+        ]
+    p, llm = projection, Settings().llm
+    nim_rate = llm.requests_per_minute * llm.embed_batch_size / 60
     lines += [
         "",
         f"## Projection (at {p['per_worker']} papers/s per worker, one core each)",
@@ -125,6 +130,11 @@ def table(rows: list[dict], projection: dict, chunk_papers: int) -> str:
         f"{p['window_hours']:g}-hour nightly window, **{p['snapshot_workers']} workers** (cores).",
         f"- A day of new papers ({p['daily_papers']:,}): {p['daily_minutes_on_one_worker']} minutes on one worker; "
         "only new or changed papers are embedded (the store is keyed by paper id and text).",
+        f"- With `--embedder nim` the workers wait on the endpoint, not their cores: the `sovereign-nim` rate limit "
+        f"({llm.requests_per_minute:g} requests a minute of {llm.embed_batch_size} texts) caps the whole cluster at "
+        f"{nim_rate:.1f} papers/s: {ARXIV_SNAPSHOT / nim_rate / 3600:,.0f} hours for the snapshot, "
+        f"{DAILY_PAPERS / nim_rate / 60:.0f} minutes for a day; the snapshot needs a self-hosted NIM or a higher "
+        "limit.",
     ]
     return "\n".join(lines)
 
