@@ -94,15 +94,15 @@ def project(per_worker: float, window_hours: float) -> dict:
     }
 
 
-def table(rows: list[dict], projection: dict, chunk_papers: int) -> str:
+def table(rows: list[dict], projection: dict, sampled: int, chunk_papers: int) -> str:
     """The results as Markdown."""
     lines = [
         "# Corpus embedding on a Dask cluster: throughput per worker",
         "",
-        f"`python -m benchmarks.embedding --papers {rows[0]['papers']}`: every k-th paper of the shared 96k corpus, "
-        f"embedded from scratch by `sovereign corpus embed`'s flow on a loopback Dask cluster (a `dask scheduler`, "
-        f"N `dask worker --nthreads 1` processes, ONNX Runtime on one thread each), chunks of {chunk_papers} "
-        "papers, all-MiniLM-L6-v2 at 128 tokens. Wall time of the flow (index load, store lookup, chunks, "
+        f"`python -m benchmarks.embedding --papers {sampled} --chunk-papers {chunk_papers}`: every k-th paper of the "
+        "shared 96k corpus, embedded from scratch by `sovereign corpus embed`'s flow on a loopback Dask cluster (a "
+        "`dask scheduler`, N `dask worker --nthreads 1` processes, ONNX Runtime on one thread each), "
+        "all-MiniLM-L6-v2 at 128 tokens. Wall time of the flow (index load, store lookup, chunks, "
         "assembly), the workers warmed up first (modules imported, model loaded). The machine has 2 cores "
         "shared with other jobs: the load average (1 min) is beside each run.",
         "",
@@ -161,7 +161,7 @@ def main() -> None:
     per_worker = rows[0]["per_worker"]
     projection = {"per_worker": per_worker, **project(per_worker, args.window_hours)}
     payload = {"chunk_papers": args.chunk_papers, "runs": rows, "projection": projection}
-    write_results("embedding", payload, table(rows, projection, args.chunk_papers))
+    write_results("embedding", payload, table(rows, projection, args.papers, args.chunk_papers))
     print(json.dumps(payload))
 
 
