@@ -314,8 +314,8 @@ class EmbedSettings(BaseModel):
     chunk_papers: int = Field(
         512,
         ge=1,
-        description="Papers per embedding task: the unit a finished run skips and a killed run redoes (about 25 s "
-        "of one MiniLM thread here; NIM: about ten requests of 50).",
+        description="Papers per embedding task: the unit a finished run skips and a killed run redoes (MiniLM: "
+        "about a minute of one single-core worker, benchmarks/results/embedding.md; NIM: ten requests of 50).",
     )
     chunks_in_flight: int = Field(
         16,
