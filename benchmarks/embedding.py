@@ -121,20 +121,25 @@ def table(rows: list[dict], projection: dict, sampled: int, chunk_papers: int) -
             f"{rows[-1]['papers_per_second'] / rows[0]['papers_per_second']:.2f}×.",
         ]
     p, llm = projection, Settings().llm
+    loads = [row[key] for row in rows for key in ("load_before", "load_after")]
     nim_rate = llm.requests_per_minute * llm.embed_batch_size / 60
     lines += [
         "",
         f"## Projection (at {p['per_worker']} papers/s per worker, one core each)",
         "",
-        f"- The 2.7M-paper snapshot: {p['snapshot_hours_on_one_worker']:,} worker-hours; in a "
-        f"{p['window_hours']:g}-hour nightly window, **{p['snapshot_workers']} workers** (cores).",
+        f"- The 2.7M-paper snapshot: {p['snapshot_hours_on_one_worker']:,} worker-hours; in a nightly window of "
+        f"{p['window_hours']:g} hours, **{p['snapshot_workers']} workers** (cores).",
         f"- A day of new papers ({p['daily_papers']:,}): {p['daily_minutes_on_one_worker']} minutes on one worker; "
         "only new or changed papers are embedded (the store is keyed by paper id and text).",
         f"- With `--embedder nim` the workers wait on the endpoint, not their cores: the `sovereign-nim` rate limit "
         f"({llm.requests_per_minute:g} requests a minute of {llm.embed_batch_size} texts) caps the whole cluster at "
         f"{nim_rate:.1f} papers/s: {ARXIV_SNAPSHOT / nim_rate / 3600:,.0f} hours for the snapshot, "
-        f"{DAILY_PAPERS / nim_rate / 60:.0f} minutes for a day; the snapshot needs a self-hosted NIM or a higher "
+        f"{DAILY_PAPERS / nim_rate / 60:.1f} minutes for a day; the snapshot needs a self-hosted NIM or a higher "
         "limit.",
+        "",
+        f"Every run shared the 2 cores with other jobs' processes (load average {min(loads):.0f}-{max(loads):.0f}), "
+        "so a worker had a fraction of a core: the rates per worker are lower bounds for a dedicated core, the "
+        "projection from them is conservative, and the second worker's gain is its share of the contended cores.",
     ]
     return "\n".join(lines)
 
