@@ -370,6 +370,8 @@ def corpus_embed(
             _fail(str(exc))
         except EmbedFailed as exc:
             _fail(str(exc), 1)
+        except OSError as exc:  # a Dask scheduler not reached, a cache that cannot be written
+            _fail(f"corpus embed failed: {exc}", 1)
         finally:
             unsubscribe()
     seconds = time.perf_counter() - started

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -148,3 +149,7 @@ def test_corpus_embed_command_builds_once_and_refuses_unusable_options(corpus, t
         assert refused.exit_code == 2 and message in refused.output
     missing = runner.invoke(app, ["corpus", "embed", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "corpus not found" in missing.output
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        unreachable = runner.invoke(app, [*args[:-2], "--task-runner", "dask", "--address", "tcp://127.0.0.1:9"])
+    assert unreachable.exit_code == 1 and "tcp://127.0.0.1:9" in unreachable.output
+    assert "Traceback" not in unreachable.output
