@@ -19,6 +19,7 @@ from tasks.corpus import index_dir, load_index
 from tasks.dense import DENSE_MODEL, dense_dir, dense_installed, load_dense
 from tasks.vectors import vectors_file
 from tests.embed_helpers import CountingEmbedder, executed_per_worker, fake_vector, loopback_cluster
+from tests.openai_server import OpenAIServer, hashed_vector
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
@@ -118,6 +119,26 @@ def test_an_earlier_versions_vectors_are_migrated_into_the_store_not_embedded_ag
     assert not (directory / "parts").exists()
 
 
+def test_the_nim_embedder_embeds_each_paper_once_as_a_passage_beside_the_search_vectors(corpus, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SOVEREIGN_SEARCH__CACHE_DIR", str(cache))  # where a per-text NIM cache would go
+    monkeypatch.setenv("SOVEREIGN_LLM__EMBED_DIMENSION", "16")
+    monkeypatch.setenv("SOVEREIGN_LLM__REQUESTS_PER_MINUTE", "0")
+    with OpenAIServer(dimension=16) as server:
+        monkeypatch.setenv("SOVEREIGN_NIM_BASE_URL", server.base_url)  # a self-hosted NIM: no key needed
+        summary = run(corpus, cache, embedder="nim")
+        sent = [r.body for r in server.requests if r.stage == "embeddings"]
+    index = load_index(corpus, cache)
+    assert summary.built and summary.model == "nvidia/nv-embedqa-e5-v5" and summary.embedded_papers == len(index)
+    assert sorted(text for body in sent for text in body["input"]) == sorted(index.texts())
+    assert {body["input_type"] for body in sent} == {"passage"}
+    vectors = np.load(summary.vectors_file)
+    assert np.allclose(vectors, [hashed_vector(text, 16) for text in index.texts()], atol=2e-3)
+    assert Path(summary.vectors_file).parent.name == "nvidia--nv-embedqa-e5-v5"
+    assert load_dense(index_dir(cache, index.content_hash), len(index)) is None  # search maps MiniLM's alone
+    assert not (cache / "nim").exists()  # the store is the cache: no file per text
+
+
 @needs_dense
 def test_vectors_built_on_a_dask_cluster_of_two_worker_processes_match_the_local_pools(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("SOVEREIGN_EMBED__CHUNK_PAPERS", "5")
@@ -150,6 +171,7 @@ def test_corpus_embed_command_builds_once_and_refuses_unusable_options(corpus, t
     missing = runner.invoke(app, ["corpus", "embed", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "corpus not found" in missing.output
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        unreachable = runner.invoke(app, [*args[:-2], "--task-runner", "dask", "--address", "tcp://127.0.0.1:9"])
+        dask_args = ["--cache-dir", str(tmp_path / "other"), "--task-runner", "dask", "--address", "tcp://127.0.0.1:9"]
+        unreachable = runner.invoke(app, ["corpus", "embed", str(corpus), *dask_args])  # fresh: a chunk to send
     assert unreachable.exit_code == 1 and "tcp://127.0.0.1:9" in unreachable.output
     assert "Traceback" not in unreachable.output
