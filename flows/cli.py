@@ -35,7 +35,7 @@ from flows.server import (
     stop_server,
 )
 from tasks.progress import subscribe
-from tasks.settings import LocalServerSettings, RunParameters, Settings
+from tasks.settings import CorpusIndexSettings, LocalServerSettings, RunParameters, Settings
 
 app = typer.Typer(
     help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True
@@ -301,27 +301,40 @@ def sweep(
 def corpus_ingest(
     path: Annotated[Path, typer.Argument(help="Corpus file (.jsonl, .jsonl.gz, .parquet).")],
     cache_dir: Annotated[Path | None, typer.Option(help="Index cache directory.")] = None,
+    append: Annotated[
+        Path | None, typer.Option(help="Add this file's papers to PATH's index in place, without a rebuild.")
+    ] = None,
 ) -> None:
-    """Build the cached index of a corpus ahead of time (later runs reuse it)."""
-    from tasks.corpus import CorpusError, ingest_corpus
+    """Build the cached index of a corpus ahead of time (later runs reuse it), or append new papers to it."""
+    from tasks.corpus import CorpusError, CorpusStats, append_papers, ingest_corpus
 
     try:
         cache = cache_dir or Settings().search.cache_dir
+        index_settings = CorpusIndexSettings()
     except ValidationError as exc:
         _fail(_invalid(exc))
     started = time.perf_counter()
     try:
         with console.status(f"Indexing {path}…"):
-            target, built = ingest_corpus(path, cache)
+            target, built = ingest_corpus(path, cache, index_settings)
+        if append is not None:
+            verb = "built, then appended to" if built else "appended to"
+            with console.status(f"Appending {append}…"):
+                target, stats = append_papers(path, append, cache, index_settings)
     except CorpusError as exc:
         _fail(str(exc))
     meta = json.loads((target / "meta.json").read_text())
-    stats = meta["stats"]
-    verb = "built" if built else "already cached"
-    console.print(f"Index {verb} in {time.perf_counter() - started:.1f}s: {target}")
+    total = sum(part["papers"] for part in meta["parts"])
+    if append is None:
+        stats = CorpusStats.model_validate(meta["stats"])
+        verb = "built" if built else "already cached"
+    elif stats is None:
+        console.print(f"{append} was appended before: {target} ({total:,} papers)")
+        return
+    console.print(f"Index {verb} in {time.perf_counter() - started:.1f}s: {target} ({total:,} papers)")
     console.print(
-        f"  papers {stats['papers']:,}; skipped: {stats['skipped_missing_fields']:,} without id/title/abstract, "
-        f"{stats['skipped_malformed']:,} malformed, {stats['duplicates']:,} duplicate ids"
+        f"  {'added' if append else 'papers'} {stats.papers:,}; skipped: {stats.skipped_missing_fields:,} without "
+        f"id/title/abstract, {stats.skipped_malformed:,} malformed, {stats.duplicates:,} duplicate ids"
     )
 
 

@@ -1,4 +1,4 @@
-"""Local corpus: load JSON Lines / Parquet rows, build a cached BM25 + LSA index keyed by content hash."""
+"""Local corpus: stream JSON Lines / Parquet rows into a cached BM25 + LSA index keyed by content hash, append to it."""
 
 from __future__ import annotations
 
@@ -7,27 +7,31 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 
-import bm25s
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
-from tasks.atomic import staged_directory
+from tasks.atomic import staged_directory, staged_file, write_atomic
 from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
+from tasks.lexical import LexicalIndex, LexicalWriter, next_generation
 from tasks.models import Paper, normalize_id, paper_text
+from tasks.settings import CorpusIndexSettings
 from tasks.text import content_terms
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4  # 4: tantivy segments and Arrow parts, appended in place (3: bm25s, rebuilt whole)
 PAPER_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -146,31 +150,41 @@ def _parquet_rows(path: Path, stats: CorpusStats) -> Iterator[dict]:
         yield row
 
 
-def load_papers(path: Path) -> tuple[list[Paper], CorpusStats]:
-    """Every usable paper of the corpus file (first occurrence of an id wins) and what was skipped."""
+def _rows(path: Path, stats: CorpusStats) -> Iterator[dict]:
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"corpus not found: {path} (give a .jsonl, .jsonl.gz or .parquet file)")
     if not os.access(path, os.R_OK):
         raise CorpusError(f"corpus not readable: {path}")
-    stats = CorpusStats()
-    rows = _parquet_rows(path, stats) if path.suffix == ".parquet" else _json_rows(path, stats)
-    papers: dict[str, Paper] = {}
+    return _parquet_rows(path, stats) if path.suffix == ".parquet" else _json_rows(path, stats)
+
+
+def iter_papers(path: Path, stats: CorpusStats, seen: set[str] | None = None) -> Iterator[Paper]:
+    """The usable papers of a corpus file, one at a time, skipping ids in `seen` (which it extends), counting skips."""
+    seen = set() if seen is None else seen
+    rows = _rows(path, stats)
     try:
         for row in rows:
             paper = paper_from_row(row)
             if paper is None:
                 stats.skipped_missing_fields += 1
-            elif paper.id in papers:
+            elif paper.id in seen:
                 stats.duplicates += 1
             else:
-                papers[paper.id] = paper
+                seen.add(paper.id)
+                stats.papers += 1
+                yield paper
     except (OSError, EOFError, ValueError) as exc:
         raise CorpusError(f"cannot read corpus {path}: {exc}") from exc
-    stats.papers = len(papers)
+
+
+def load_papers(path: Path) -> tuple[list[Paper], CorpusStats]:
+    """Every usable paper of the corpus file (first occurrence of an id wins) and what was skipped."""
+    stats = CorpusStats()
+    papers = list(iter_papers(path, stats))
     if not papers:
         raise CorpusError(f"corpus {path} has no rows with id, title and abstract")
-    return list(papers.values()), stats
+    return papers, stats
 
 
 def file_hash(path: Path) -> str:
@@ -184,14 +198,12 @@ def file_hash(path: Path) -> str:
 
 @dataclass
 class CorpusIndex:
-    """A loaded corpus index: papers, BM25 over stemmed content terms, and the LSA model."""
+    """A loaded corpus index: papers (memory-mapped Arrow), the on-disk lexical index, and the LSA model."""
 
-    content_hash: str
+    content_hash: str  # the corpus file's: names the index directory
+    version: str  # the file's hash, changed by every append: what searches are cached by
     papers: pa.Table
-    ids: list[str]
-    rows: dict[str, int]
-    bm25: bm25s.BM25
-    title_bm25: bm25s.BM25
+    lexical: LexicalIndex
     lsa: LsaModel
     meta: dict
     # all-MiniLM-L6-v2 vectors of every paper, once `sovereign corpus embed` has built them (the dense extra)
@@ -212,14 +224,7 @@ class CorpusIndex:
 
     def row_of(self, paper_id: str) -> int | None:
         """The row of a paper id, or None when the corpus lacks it."""
-        return self.rows.get(normalize_id(paper_id))
-
-    def _lexical(self, index: bm25s.BM25, terms: list[str], k: int) -> list[int]:
-        tokens = [t for t in terms if t in index.vocab_dict]
-        if not tokens:
-            return []
-        rows, scores = index.retrieve([tokens], k=min(k, len(self)), show_progress=False, n_threads=1)
-        return [int(r) for r, s in zip(rows[0], scores[0]) if s > 0]
+        return self.lexical.row_of(normalize_id(paper_id))
 
     def _feedback_terms(self, rows: list[int], query_terms: set[str]) -> list[str]:
         """Pseudo-relevance feedback: terms most of the top documents share that the query lacks."""
@@ -237,12 +242,12 @@ class CorpusIndex:
 
     def _lexical_channels(self, query: str, terms: list[str]) -> list[list[int]]:
         """BM25 over abstracts with feedback, BM25 over titles, and their candidates by LSA similarity."""
-        body = self._lexical(self.bm25, terms, CANDIDATES_PER_CHANNEL)
+        body = self.lexical.search("body", terms, CANDIDATES_PER_CHANNEL)
         if not body:
             return []
         expansion = self._feedback_terms(body, set(terms))
-        expanded = self._lexical(self.bm25, terms * 2 + expansion, CANDIDATES_PER_CHANNEL) if expansion else body
-        titles = self._lexical(self.title_bm25, terms, CANDIDATES_PER_CHANNEL)
+        expanded = self.lexical.search("body", terms * 2 + expansion, CANDIDATES_PER_CHANNEL) if expansion else body
+        titles = self.lexical.search("title", terms, CANDIDATES_PER_CHANNEL)
         candidates = list(dict.fromkeys(expanded + titles))
         vectors = self.lsa.transform([paper_text(self.paper(r)) for r in candidates])
         similarity = vectors @ self.lsa.transform([query])[0]
@@ -266,6 +271,8 @@ class CorpusIndex:
         return [self.paper(r) for r in reciprocal_rank_fusion(channels, weights=weights)[:limit]]
 
 
+
+
 def reciprocal_rank_fusion(rankings: list[list], k: int = 60, weights: list[float] | None = None) -> list:
     """Items of several rankings ordered by the sum of weight / (k + rank)."""
     scores: dict = {}
@@ -275,30 +282,80 @@ def reciprocal_rank_fusion(rankings: list[list], k: int = 60, weights: list[floa
     return sorted(scores, key=lambda item: -scores[item])
 
 
-def _build(papers: list[Paper], stats: CorpusStats, source: Path, content_hash: str, target: Path) -> None:
+def _batched(items: Iterator[Paper], size: int) -> Iterator[list[Paper]]:
+    batch: list[Paper] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Sample:
+    """An even random sample of a stream's items (reservoir sampling), in stream order; all of them when few."""
+
+    def __init__(self, size: int):
+        self.size, self.seen, self.items = size, 0, []
+        self._rng = random.Random(0)
+
+    def offer(self, item: object) -> None:
+        if len(self.items) < self.size:
+            self.items.append((self.seen, item))
+        else:
+            slot = self._rng.randrange(self.seen + 1)
+            if slot < self.size:
+                self.items[slot] = (self.seen, item)
+        self.seen += 1
+
+    def in_order(self) -> list:
+        return [item for _, item in sorted(self.items, key=lambda pair: pair[0])]
+
+
+def _write_part(
+    papers: Iterator[Paper], first_row: int, part: Path, writer: LexicalWriter, batch: int, sample: _Sample | None
+) -> tuple[int, int]:
+    """Papers into one Arrow file and the lexical writer, batch by batch; (papers written, with searchable words)."""
+    row, searchable = first_row, 0
+    with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_file(sink, PAPER_SCHEMA) as arrow:
+        for chunk in _batched(papers, batch):
+            arrow.write_batch(pa.RecordBatch.from_pylist([p.model_dump() for p in chunk], schema=PAPER_SCHEMA))
+            for paper in chunk:
+                body = content_terms(paper_text(paper))
+                writer.add(row, paper.id, body, content_terms(paper.title))
+                searchable += bool(body)
+                if sample is not None:
+                    sample.offer(body)
+                row += 1
+    return row - first_row, searchable
+
+
+def _part_name(part: int) -> str:
+    return f"papers-{part:05d}.arrow"
+
+
+def _build(source: Path, content_hash: str, target: Path, settings: CorpusIndexSettings) -> None:
     started = time.perf_counter()
-    # Arrow IPC, memory-mapped at load: opening a 96k-paper index costs milliseconds, not a Parquet decode.
-    with pa.OSFile(str(target / "papers.arrow"), "wb") as sink:
-        table = pa.Table.from_pylist([p.model_dump() for p in papers], schema=PAPER_SCHEMA)
-        with pa.ipc.new_file(sink, PAPER_SCHEMA) as writer:
-            writer.write_table(table)
-    tokens = [content_terms(paper_text(p)) for p in papers]
-    if not any(tokens):  # bm25s cannot index an empty vocabulary
+    stats, sample = CorpusStats(), _Sample(settings.lsa_fit_papers)
+    writer = LexicalWriter(target / "lexical-00000", settings.writer_heap_mb << 20, settings.writer_threads)
+    papers, searchable = _write_part(
+        iter_papers(source, stats), 0, target / _part_name(0), writer, settings.batch_papers, sample
+    )
+    if not papers:
+        raise CorpusError(f"corpus {source} has no rows with id, title and abstract")
+    if not searchable:
         raise CorpusError(f"corpus {source} has no searchable words in its titles and abstracts")
-    bm25 = bm25s.BM25()
-    bm25.index(tokens, show_progress=False)
-    bm25.save(str(target / "bm25"))
-    titles = [content_terms(p.title) for p in papers]
-    title_bm25 = bm25s.BM25()
-    # titles with no searchable word at all (e.g. only numbers): the title channel searches the whole text
-    title_bm25.index(titles if any(titles) else tokens, show_progress=False)
-    title_bm25.save(str(target / "title_bm25"))
-    LsaModel.fit(tokens).save(target / "lsa.joblib")
+    writer.commit()
+    LsaModel.fit(sample.in_order()).save(target / "lsa.joblib")
     meta = {
         "format": INDEX_FORMAT,
         "source": str(source),
         "content_hash": content_hash,
+        "version": content_hash,
         "stats": stats.model_dump(),
+        "lexical": "lexical-00000",
+        "parts": [{"file": _part_name(0), "papers": papers, "source": str(source), "content_hash": content_hash}],
         "build_seconds": round(time.perf_counter() - started, 2),
     }
     (target / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -308,48 +365,140 @@ def index_dir(cache_dir: Path, content_hash: str) -> Path:
     return Path(cache_dir) / "corpus" / f"{content_hash[:20]}-v{INDEX_FORMAT}"
 
 
-def ingest_corpus(path: Path, cache_dir: Path) -> tuple[Path, bool]:
+def content_hash(path: Path, cache_dir: Path) -> str:
+    """The file's sha256, remembered by its path, size, inode and modification time (a 2.7M-paper file: 5 s)."""
+    status = path.stat()
+    stamp = f"{path.resolve()}|{status.st_size}|{status.st_ino}|{status.st_mtime_ns}"
+    remembered = Path(cache_dir) / "corpus" / "hashes" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
+    if remembered.is_file():
+        return remembered.read_text().strip()
+    digest = file_hash(path)
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(remembered, digest)
+    return digest
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """The index's lock: one build or append at a time, across processes."""
+    with open(target.with_name(f"{target.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ingest_corpus(path: Path, cache_dir: Path, settings: CorpusIndexSettings | None = None) -> tuple[Path, bool]:
     """Build the corpus index once; returns its directory and whether it was built now."""
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"corpus not found: {path} (give a .jsonl, .jsonl.gz or .parquet file)")
-    content_hash = file_hash(path)
-    target = index_dir(cache_dir, content_hash)
+    digest = content_hash(path, cache_dir)
+    target = index_dir(cache_dir, digest)
     if (target / "meta.json").is_file():
         return target, False
     target.parent.mkdir(parents=True, exist_ok=True)
     # Runs starting together on a cold cache build the index once: the others wait here, then find it built.
-    with open(target.with_name(f"{target.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(target):
         if (target / "meta.json").is_file():
             return target, False
-        papers, stats = load_papers(path)
         with staged_directory(target) as staging:
-            _build(papers, stats, path, content_hash, staging)
+            _build(path, digest, staging, settings or CorpusIndexSettings())
+        # the same file's papers in the same rows: its dense vectors (an hour's work at 96k) stay valid
+        earlier_dense = target.with_name(f"{digest[:20]}-v3") / "dense"
+        if earlier_dense.is_dir():
+            os.replace(earlier_dense, target / "dense")
     return target, True
+
+
+class _KnownIds:
+    """Ids already in the index or added so far: what an append skips as duplicates."""
+
+    def __init__(self, lexical: LexicalIndex):
+        self._lexical, self._added = lexical, set()
+
+    def __contains__(self, paper_id: str) -> bool:
+        return paper_id in self._added or self._lexical.row_of(paper_id) is not None
+
+    def add(self, paper_id: str) -> None:
+        self._added.add(paper_id)
+
+
+def _remove_leftovers(target: Path, meta: dict) -> None:
+    """What a killed append left: an unused lexical generation, a part file meta.json does not list, staging."""
+    kept = {meta["lexical"], "meta.json", "lsa.joblib", "dense"} | {part["file"] for part in meta["parts"]}
+    for entry in target.iterdir():
+        if entry.name in kept:
+            continue
+        if entry.name.startswith("lexical-") or entry.name.startswith("papers-") or ".partial-" in entry.name:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def append_papers(
+    path: Path, new: Path, cache_dir: Path, settings: CorpusIndexSettings | None = None
+) -> tuple[Path, CorpusStats | None]:
+    """Add the papers of `new` to the index of `path` (built first if needed) without rebuilding it.
+
+    Returns the index and what `new` held, or None when this very file was appended before. Known ids are skipped
+    as duplicates. The papers go to a new Arrow part and a new lexical generation that shares
+    the current one's segments; meta.json names them in one rename, so a killed append leaves the index as it was.
+    """
+    new = Path(new)
+    settings = settings or CorpusIndexSettings()
+    target, _ = ingest_corpus(path, cache_dir, settings)
+    new_hash = file_hash(new) if new.is_file() else ""
+    stats = CorpusStats()
+    with _locked(target):
+        meta = json.loads((target / "meta.json").read_text())
+        _remove_leftovers(target, meta)
+        if any(part["content_hash"] == new_hash for part in meta["parts"]):
+            return target, None
+        current = target / meta["lexical"]
+        generation = target / f"lexical-{int(meta['lexical'].rsplit('-', 1)[1]) + 1:05d}"
+        next_generation(current, generation)
+        writer = LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads)
+        first_row = sum(part["papers"] for part in meta["parts"])
+        part = _part_name(len(meta["parts"]))
+        papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
+        with staged_file(target / part) as staging:
+            added, _ = _write_part(papers, first_row, staging, writer, settings.batch_papers, None)
+            if added:
+                writer.commit()
+        if not added:
+            shutil.rmtree(generation)
+            (target / part).unlink()
+            return target, stats
+        meta["parts"].append(
+            {"file": part, "papers": added, "source": str(new), "content_hash": new_hash, "stats": stats.model_dump()}
+        )
+        meta["version"] = hashlib.sha256(f"{meta['version']}+{new_hash}".encode()).hexdigest()
+        meta["lexical"] = generation.name
+        write_atomic(target / "meta.json", json.dumps(meta, indent=2))
+        shutil.rmtree(current)
+    return target, stats
 
 
 _loaded: dict[Path, CorpusIndex] = {}
 _load_lock = Lock()
 
 
+def _open(target: Path, meta: dict) -> CorpusIndex:
+    tables = [pa.ipc.open_file(pa.memory_map(str(target / part["file"]))).read_all() for part in meta["parts"]]
+    papers = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return CorpusIndex(
+        content_hash=meta["content_hash"],
+        version=meta["version"],
+        papers=papers,
+        lexical=LexicalIndex(target / meta["lexical"]),
+        lsa=LsaModel.load(target / "lsa.joblib"),
+        meta=meta,
+        dense=load_dense(target, len(papers)),
+    )
+
+
 def load_index(path: Path, cache_dir: Path) -> CorpusIndex:
-    """The corpus index, built if needed and loaded once per process."""
+    """The corpus index, built if needed; loaded once per process and again after an append."""
     target, _ = ingest_corpus(path, cache_dir)
     with _load_lock:
-        if target not in _loaded:
-            meta = json.loads((target / "meta.json").read_text())
-            papers = pa.ipc.open_file(pa.memory_map(str(target / "papers.arrow"))).read_all()
-            ids = papers.column("id").to_pylist()
-            _loaded[target] = CorpusIndex(
-                content_hash=meta["content_hash"],
-                papers=papers,
-                ids=ids,
-                rows={pid: row for row, pid in enumerate(ids)},
-                bm25=bm25s.BM25.load(str(target / "bm25"), mmap=True),
-                title_bm25=bm25s.BM25.load(str(target / "title_bm25"), mmap=True),
-                lsa=LsaModel.load(target / "lsa.joblib"),
-                meta=meta,
-                dense=load_dense(target, len(ids)),
-            )
+        meta = json.loads((target / "meta.json").read_text())
+        if target not in _loaded or _loaded[target].version != meta["version"]:
+            _loaded[target] = _open(target, meta)
         return _loaded[target]

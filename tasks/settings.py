@@ -499,3 +499,28 @@ class LocalServerSettings(BaseSettings):
     stop_timeout_seconds: float = Field(
         10.0, gt=0, description="How long a stopped server may take to exit after SIGTERM before it is killed."
     )
+
+
+class CorpusIndexSettings(BaseSettings):
+    """How corpus indexes are built and appended to (SOVEREIGN_INDEX__*): memory and speed, not what a search finds."""
+
+    model_config = SettingsConfigDict(env_prefix="SOVEREIGN_INDEX__", env_file=".env", extra="ignore")
+
+    batch_papers: int = Field(
+        20_000, ge=1, description="Papers read, tokenised and written per batch while building or appending."
+    )
+    writer_heap_mb: int = Field(
+        400,
+        ge=16,
+        description="Memory of the lexical index writer (tantivy) before it flushes a segment; more means fewer, "
+        "larger segments (2.7M synthetic papers: 400 MB keeps the build's peak RSS under 3 GiB).",
+    )
+    writer_threads: int = Field(
+        1, ge=1, le=8, description="Indexing threads of the lexical writer; Python's tokenising is the bottleneck."
+    )
+    lsa_fit_papers: int = Field(
+        100_000,
+        ge=1_000,
+        description="Papers (an even random sample beyond this many) the TF-IDF + SVD model and the term IDF are "
+        "fitted on: at least the 96k benchmark corpus, whose model is then the same as fitted on every paper.",
+    )

@@ -31,7 +31,7 @@ class PaperSource(Protocol):
 
 
 class CorpusSource(BaseModel):
-    """A local corpus file searched through its cached BM25 index; fields form the cache key."""
+    """A local corpus file searched through its cached index; fields form the cache key (the hash changes on append)."""
 
     name: str = "corpus"
     path: Path
@@ -46,7 +46,7 @@ class CorpusSource(BaseModel):
         """Load (building once if needed) the index of the corpus at `path`."""
         index = load_index(path, cache_dir)
         dense_model = DENSE_MODEL if index.dense is not None else ""
-        source = cls(path=Path(path), content_hash=index.content_hash, dense_model=dense_model)
+        source = cls(path=Path(path), content_hash=index.version, dense_model=dense_model)
         source._index = index
         return source
 
