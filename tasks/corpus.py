@@ -369,7 +369,7 @@ def content_hash(path: Path, cache_dir: Path) -> str:
     """The file's sha256, remembered by its path, size, inode and modification time (a 2.7M-paper file: 5 s)."""
     status = path.stat()
     stamp = f"{path.resolve()}|{status.st_size}|{status.st_ino}|{status.st_mtime_ns}"
-    remembered = Path(cache_dir) / "corpus" / "hashes" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
+    remembered = Path(cache_dir) / "hashes" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
     if remembered.is_file():
         return remembered.read_text().strip()
     digest = file_hash(path)
@@ -428,7 +428,7 @@ def _remove_leftovers(target: Path, meta: dict) -> None:
     for entry in target.iterdir():
         if entry.name in kept:
             continue
-        if entry.name.startswith("lexical-") or entry.name.startswith("papers-") or ".partial-" in entry.name:
+        if entry.name.startswith(("lexical-", "papers-", ".papers-")):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
@@ -442,10 +442,11 @@ def append_papers(
     the current one's segments; meta.json names them in one rename, so a killed append leaves the index as it was.
     """
     new = Path(new)
+    if not new.is_file():
+        raise CorpusError(f"papers to append not found: {new} (give a .jsonl, .jsonl.gz or .parquet file)")
     settings = settings or CorpusIndexSettings()
     target, _ = ingest_corpus(path, cache_dir, settings)
-    new_hash = file_hash(new) if new.is_file() else ""
-    stats = CorpusStats()
+    new_hash, stats = file_hash(new), CorpusStats()
     with _locked(target):
         meta = json.loads((target / "meta.json").read_text())
         _remove_leftovers(target, meta)
@@ -453,26 +454,27 @@ def append_papers(
             return target, None
         current = target / meta["lexical"]
         generation = target / f"lexical-{int(meta['lexical'].rsplit('-', 1)[1]) + 1:05d}"
-        next_generation(current, generation)
-        writer = LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads)
-        first_row = sum(part["papers"] for part in meta["parts"])
         part = _part_name(len(meta["parts"]))
-        papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
-        with staged_file(target / part) as staging:
-            added, _ = _write_part(papers, first_row, staging, writer, settings.batch_papers, None)
-            if added:
+        try:
+            next_generation(current, generation)
+            writer = LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads)
+            papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
+            with staged_file(target / part) as staging:
+                first_row = sum(p["papers"] for p in meta["parts"])
+                added, _ = _write_part(papers, first_row, staging, writer, settings.batch_papers, None)
                 writer.commit()
-        if not added:
-            shutil.rmtree(generation)
-            (target / part).unlink()
-            return target, stats
-        meta["parts"].append(
-            {"file": part, "papers": added, "source": str(new), "content_hash": new_hash, "stats": stats.model_dump()}
-        )
-        meta["version"] = hashlib.sha256(f"{meta['version']}+{new_hash}".encode()).hexdigest()
-        meta["lexical"] = generation.name
-        write_atomic(target / "meta.json", json.dumps(meta, indent=2))
-        shutil.rmtree(current)
+            if not added:
+                return target, stats
+            appended = {"file": part, "papers": added, "source": str(new), "content_hash": new_hash}
+            updated = meta | {
+                "parts": [*meta["parts"], appended | {"stats": stats.model_dump()}],
+                "version": hashlib.sha256(f"{meta['version']}+{new_hash}".encode()).hexdigest(),
+                "lexical": generation.name,
+            }
+            write_atomic(target / "meta.json", json.dumps(updated, indent=2))
+            meta = updated  # from here on the earlier generation is the leftover
+        finally:
+            _remove_leftovers(target, meta)
     return target, stats
 
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tasks.corpus import CorpusError, ingest_corpus, load_index, load_papers
+from tasks import corpus
+from tasks.corpus import CorpusError, append_papers, ingest_corpus, load_index, load_papers
+from tasks.lexical import LexicalWriter
 from tasks.models import normalize_id
+from tasks.sources import CorpusSource
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 
@@ -86,3 +93,99 @@ def test_index_search_ranks_topical_papers_first(tmp_path):
     assert hits and hits[0].id in {"2404.90001", "2405.90002", "2406.90003", "2407.90004"}
     assert all("galax" not in p.title.lower() for p in hits)
     assert index.search("the of and", 5) == []
+
+
+NEW_PAPERS = [
+    {"id": "2501.00001", "title": "Sparse Adapters Forecast Ocean Waves", "abstract": "We forecast ocean swell."},
+    {"id": "2106.09685v2", "title": "LoRA again", "abstract": "A later listing: skipped as a known id."},
+    {"id": "2501.00002", "title": "Tidal Energy from Ocean Waves", "abstract": "Ocean swell drives turbines."},
+]
+
+
+def _new_file(tmp_path: Path) -> Path:
+    new = tmp_path / "new.jsonl"
+    new.write_text("\n".join([json.dumps(NEW_PAPERS[0]), "not json", *map(json.dumps, NEW_PAPERS[1:])]) + "\n")
+    return new
+
+
+def test_append_adds_papers_in_place_and_counts_skips(tmp_path):
+    cache = tmp_path / "cache"
+    before = load_index(FIXTURE, cache)
+    first_part = before.meta["parts"][0]["file"]
+    target, built = ingest_corpus(FIXTURE, cache)
+    inode = (target / first_part).stat().st_ino
+    _, stats = append_papers(FIXTURE, _new_file(tmp_path), cache)
+    assert (stats.papers, stats.duplicates, stats.skipped_malformed) == (2, 1, 1)
+    after = load_index(FIXTURE, cache)
+    assert len(after) == len(before) + 2 and after.version != before.version
+    assert (target / first_part).stat().st_ino == inode, "the papers already indexed are not rewritten"
+    assert [p.id for p in after.search("ocean swell waves", 5)][:2] == ["2501.00001", "2501.00002"]
+    assert after.row_of("2501.00002") == len(before) + 1 and after.paper(after.row_of("2106.09685")).title.startswith(
+        "LoRA: Low-Rank"
+    )
+    assert CorpusSource.open(FIXTURE, cache).content_hash == after.version
+    assert append_papers(FIXTURE, _new_file(tmp_path), cache)[1] is None, "the same file is appended once"
+    assert len(load_index(FIXTURE, cache)) == len(after)
+
+
+_KILLED_APPEND = """
+import os, signal, sys
+from pathlib import Path
+import tasks.corpus as corpus
+from tasks.lexical import LexicalWriter
+
+where = sys.argv[1]
+if where == "adding":  # in the middle of the new papers
+    LexicalWriter.add = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+else:  # everything written and committed, just before meta.json names it
+    corpus.write_atomic = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+corpus.append_papers(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+"""
+
+
+@pytest.mark.parametrize("where", ["adding", "before the swap"])
+def test_killed_append_leaves_the_previous_index_usable(tmp_path, where):
+    cache, new = tmp_path / "cache", _new_file(tmp_path)
+    old = load_index(FIXTURE, cache)
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_APPEND, where, str(FIXTURE), str(new), str(cache)],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])},
+        capture_output=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    corpus._loaded.clear()  # as a new process would
+    reopened = load_index(FIXTURE, cache)
+    assert len(reopened) == len(old) and reopened.version == old.version
+    assert reopened.row_of("2501.00001") is None
+    assert [p.id for p in reopened.search("mixture of experts LoRA", 3)] == [
+        p.id for p in old.search("mixture of experts LoRA", 3)
+    ]
+    _, stats = append_papers(FIXTURE, new, cache)  # the next append clears what the killed one left
+    assert stats.papers == 2 and load_index(FIXTURE, cache).row_of("2501.00001") == len(old)
+    target = ingest_corpus(FIXTURE, cache)[0]
+    assert sorted(p.name for p in target.iterdir() if p.name.startswith(("lexical-", "papers-", "."))) == [
+        "lexical-00001",
+        "papers-00000.arrow",
+        "papers-00001.arrow",
+    ]
+
+
+def test_an_append_that_fails_raises_and_changes_nothing(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    old = load_index(FIXTURE, cache)
+    monkeypatch.setattr(LexicalWriter, "commit", lambda self: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        append_papers(FIXTURE, _new_file(tmp_path), cache)
+    assert load_index(FIXTURE, cache) is old and len(old) == 14
+    target = ingest_corpus(FIXTURE, cache)[0]
+    assert not [p for p in target.iterdir() if ".partial-" in p.name]
+
+
+def test_an_append_of_nothing_new_keeps_the_index(tmp_path):
+    cache, same = tmp_path / "cache", tmp_path / "same.jsonl"
+    same.write_text(json.dumps({"id": "2106.09685", "title": "LoRA", "abstract": "Known."}) + "\n")
+    old = load_index(FIXTURE, cache)
+    _, stats = append_papers(FIXTURE, same, cache)
+    assert (stats.papers, stats.duplicates) == (0, 1) and load_index(FIXTURE, cache) is old
+    with pytest.raises(CorpusError, match="not found"):
+        append_papers(FIXTURE, tmp_path / "missing.jsonl", cache)
