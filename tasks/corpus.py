@@ -10,11 +10,15 @@ import os
 import random
 import re
 import shutil
+import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
+from multiprocessing import get_context
 from pathlib import Path
 from threading import Lock
 
@@ -26,7 +30,7 @@ from pydantic import BaseModel
 from tasks.atomic import staged_directory, staged_file, write_atomic
 from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
-from tasks.lexical import LexicalIndex, LexicalWriter, next_generation
+from tasks.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
 from tasks.models import Paper, normalize_id, paper_text
 from tasks.settings import CorpusIndexSettings
 from tasks.text import content_terms
@@ -271,8 +275,6 @@ class CorpusIndex:
         return [self.paper(r) for r in reciprocal_rank_fusion(channels, weights=weights)[:limit]]
 
 
-
-
 def reciprocal_rank_fusion(rankings: list[list], k: int = 60, weights: list[float] | None = None) -> list:
     """Items of several rankings ordered by the sum of weight / (k + rank)."""
     scores: dict = {}
@@ -300,33 +302,59 @@ class _Sample:
         self.size, self.seen, self.items = size, 0, []
         self._rng = random.Random(0)
 
-    def offer(self, item: object) -> None:
+    def offer(self, make: Callable[[], object]) -> None:
+        """Count one more item of the stream; `make` builds it only when the sample keeps it."""
         if len(self.items) < self.size:
-            self.items.append((self.seen, item))
+            self.items.append((self.seen, make()))
         else:
             slot = self._rng.randrange(self.seen + 1)
             if slot < self.size:
-                self.items[slot] = (self.seen, item)
+                self.items[slot] = (self.seen, make())
         self.seen += 1
 
     def in_order(self) -> list:
         return [item for _, item in sorted(self.items, key=lambda pair: pair[0])]
 
 
+def _tokenized(chunks: Iterator[list[Paper]], workers: int) -> Iterator[tuple[list[Paper], list[tuple[str, str]]]]:
+    """Each chunk with its papers' terms; past one chunk, worker processes tokenise the next chunks meanwhile."""
+    first, second = next(chunks, None), next(chunks, None)
+    ahead = [c for c in (first, second) if c is not None]
+    if second is None or workers < 2:
+        for chunk in chain(ahead, chunks):
+            yield chunk, paper_terms([(p.title, p.abstract) for p in chunk])
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        pending: deque = deque()
+        for chunk in chain(ahead, chunks):
+            pending.append((chunk, pool.submit(paper_terms, [(p.title, p.abstract) for p in chunk])))
+            if len(pending) > workers:  # at most workers + 1 chunks in memory
+                done, terms = pending.popleft()
+                yield done, terms.result()
+        while pending:
+            done, terms = pending.popleft()
+            yield done, terms.result()
+
+
 def _write_part(
-    papers: Iterator[Paper], first_row: int, part: Path, writer: LexicalWriter, batch: int, sample: _Sample | None
+    papers: Iterator[Paper],
+    first_row: int,
+    part: Path,
+    writer: LexicalWriter,
+    settings: CorpusIndexSettings,
+    sample: _Sample | None,
 ) -> tuple[int, int]:
     """Papers into one Arrow file and the lexical writer, batch by batch; (papers written, with searchable words)."""
     row, searchable = first_row, 0
+    chunks = _tokenized(_batched(papers, settings.batch_papers), settings.tokenize_workers)
     with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_file(sink, PAPER_SCHEMA) as arrow:
-        for chunk in _batched(papers, batch):
+        for chunk, terms in chunks:
             arrow.write_batch(pa.RecordBatch.from_pylist([p.model_dump() for p in chunk], schema=PAPER_SCHEMA))
-            for paper in chunk:
-                body = content_terms(paper_text(paper))
-                writer.add(row, paper.id, body, content_terms(paper.title))
+            for paper, (body, title) in zip(chunk, terms):
+                writer.add(row, paper.id, body, title)
                 searchable += bool(body)
-                if sample is not None:
-                    sample.offer(body)
+                if sample is not None:  # interned: the sample's 100k token lists share their strings
+                    sample.offer(lambda body=body: list(map(sys.intern, body.split())))
                 row += 1
     return row - first_row, searchable
 
@@ -339,9 +367,7 @@ def _build(source: Path, content_hash: str, target: Path, settings: CorpusIndexS
     started = time.perf_counter()
     stats, sample = CorpusStats(), _Sample(settings.lsa_fit_papers)
     writer = LexicalWriter(target / "lexical-00000", settings.writer_heap_mb << 20, settings.writer_threads)
-    papers, searchable = _write_part(
-        iter_papers(source, stats), 0, target / _part_name(0), writer, settings.batch_papers, sample
-    )
+    papers, searchable = _write_part(iter_papers(source, stats), 0, target / _part_name(0), writer, settings, sample)
     if not papers:
         raise CorpusError(f"corpus {source} has no rows with id, title and abstract")
     if not searchable:
@@ -461,7 +487,7 @@ def append_papers(
             papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
             with staged_file(target / part) as staging:
                 first_row = sum(p["papers"] for p in meta["parts"])
-                added, _ = _write_part(papers, first_row, staging, writer, settings.batch_papers, None)
+                added, _ = _write_part(papers, first_row, staging, writer, settings, None)
                 writer.commit()
             if not added:
                 return target, stats

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 import tantivy
+
+from tasks.models import Paper, paper_text
+from tasks.text import content_terms
 
 # the terms are tokenised by tasks/text.py:content_terms before they reach tantivy; it splits them on spaces only
 _TOKENIZER = "whitespace"
@@ -62,19 +64,27 @@ class LexicalWriter:
         self._index = tantivy.Index(SCHEMA, str(path), reuse=True)
         self._writer = self._index.writer(heap_bytes, threads)
 
-    def add(self, row: int, paper_id: str, body: Iterable[str], title: Iterable[str]) -> None:
-        """One paper: its row, id, and the content terms of its whole text and of its title."""
+    def add(self, row: int, paper_id: str, body: str, title: str) -> None:
+        """One paper: its row, id, and the content terms (space-joined) of its whole text and of its title."""
         doc = tantivy.Document()
         doc.add_unsigned("row", row)
         doc.add_text("id", paper_id)
-        doc.add_text("body", " ".join(body))
-        doc.add_text("title", " ".join(title))
+        doc.add_text("body", body)
+        doc.add_text("title", title)
         self._writer.add_document(doc)
 
     def commit(self) -> None:
         """Persist every added paper and wait for segment merges to finish."""
         self._writer.commit()
         self._writer.wait_merging_threads()
+
+
+def paper_terms(papers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The content terms of each (title, abstract), space-joined: of its whole text, and of its title alone."""
+    return [
+        (" ".join(content_terms(paper_text(Paper.model_construct(title=t, abstract=a)))), " ".join(content_terms(t)))
+        for t, a in papers
+    ]
 
 
 def next_generation(current: Path | None, target: Path) -> None:

@@ -515,6 +515,13 @@ class CorpusIndexSettings(BaseSettings):
         description="Memory of the lexical index writer (tantivy) before it flushes a segment; more means fewer, "
         "larger segments (2.7M synthetic papers: 400 MB keeps the build's peak RSS under 3 GiB).",
     )
+    tokenize_workers: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Processes that tokenise papers while the index is built, past its first batch; 1 tokenises in "
+        "the building process (tokenising is most of a build's time).",
+    )
     writer_threads: int = Field(
         1, ge=1, le=8, description="Indexing threads of the lexical writer; Python's tokenising is the bottleneck."
     )
