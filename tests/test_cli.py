@@ -94,6 +94,20 @@ def test_corpus_ingest_reports_what_it_skipped(tmp_path):
     assert "already cached" in again.output
 
 
+def test_corpus_ingest_append_adds_papers_and_reports_skips(tmp_path):
+    new = tmp_path / "new.jsonl"
+    rows = [{"id": "2501.00001", "title": "Ocean Waves", "abstract": "Swell."}, {"id": "2106.09685", "title": "x"}]
+    new.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    ingest = ["corpus", "ingest", str(FIXTURE), "--cache-dir", str(tmp_path / "cache"), "--append"]
+    result = runner.invoke(app, [*ingest, str(new)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "(15 papers)" in output and "added 1;" in output and "1 without id/title/abstract, 1 malformed" in output
+    assert "appended before" in runner.invoke(app, [*ingest, str(new)]).output
+    missing = runner.invoke(app, [*ingest, str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "not found" in missing.output and "Traceback" not in missing.output
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_prints_decision_and_output_paths(tmp_path):
     result = runner.invoke(
