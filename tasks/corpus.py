@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
-from tasks.atomic import staged_directory, staged_file, write_atomic
+from tasks.atomic import staged_directory, staged_file, swap_directory, write_atomic
 from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
 from tasks.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
@@ -191,12 +192,13 @@ def load_papers(path: Path) -> tuple[list[Paper], CorpusStats]:
     return papers, stats
 
 
-def file_hash(path: Path) -> str:
-    """sha256 of the file's bytes."""
-    digest = hashlib.sha256()
+def file_hash(path: Path, limit: int | None = None) -> str:
+    """sha256 of the file's bytes, or of its first `limit` bytes."""
+    digest, left = hashlib.sha256(), float("inf") if limit is None else limit
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        while left > 0 and (block := fh.read(int(min(1 << 20, left)))):
             digest.update(block)
+            left -= len(block)
     return digest.hexdigest()
 
 
@@ -377,6 +379,9 @@ def _build(source: Path, content_hash: str, target: Path, settings: CorpusIndexS
     meta = {
         "format": INDEX_FORMAT,
         "source": str(source),
+        # how far the file was indexed: a file that only grows is appended to (_grown_index), not rebuilt
+        "source_path": str(source.resolve()),
+        "source_bytes": source.stat().st_size,
         "content_hash": content_hash,
         "version": content_hash,
         "stats": stats.model_dump(),
@@ -422,6 +427,9 @@ def ingest_corpus(path: Path, cache_dir: Path, settings: CorpusIndexSettings | N
     if (target / "meta.json").is_file():
         return target, False
     target.parent.mkdir(parents=True, exist_ok=True)
+    earlier = _grown_index(path, cache_dir)
+    if earlier is not None:
+        _extend(earlier, path, digest, target, settings or CorpusIndexSettings())
     # Runs starting together on a cold cache build the index once: the others wait here, then find it built.
     with _locked(target):
         if (target / "meta.json").is_file():
@@ -458,50 +466,90 @@ def _remove_leftovers(target: Path, meta: dict) -> None:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
+def _append(target: Path, new: Path, settings: CorpusIndexSettings, updates: dict) -> CorpusStats | None:
+    """Append `new`'s papers to the index in `target` (its lock held), with `updates` to its meta.json; None when
+    this file was appended before.
+
+    The papers go to a new Arrow part and a new lexical generation that shares the current one's segments; meta.json
+    names them in one rename, so a killed append leaves the index as it was (the next one clears what it left).
+    """
+    new_hash, stats = file_hash(new), CorpusStats()
+    meta = json.loads((target / "meta.json").read_text())
+    _remove_leftovers(target, meta)
+    if any(part["content_hash"] == new_hash for part in meta["parts"]):
+        return None
+    current = target / meta["lexical"]
+    generation = target / f"lexical-{int(meta['lexical'].rsplit('-', 1)[1]) + 1:05d}"
+    part = _part_name(len(meta["parts"]))
+    try:
+        next_generation(current, generation)
+        writer = LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads)
+        papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
+        with staged_file(target / part) as staging:
+            first_row = sum(p["papers"] for p in meta["parts"])
+            added, _ = _write_part(papers, first_row, staging, writer, settings, None)
+            writer.commit()
+        updated = meta | updates
+        if added:
+            appended = {"file": part, "papers": added, "source": str(new), "content_hash": new_hash}
+            updated |= {
+                "parts": [*meta["parts"], appended | {"stats": stats.model_dump()}],
+                "version": hashlib.sha256(f"{meta['version']}+{new_hash}".encode()).hexdigest(),
+                "lexical": generation.name,
+            }
+        if updated != meta:
+            write_atomic(target / "meta.json", json.dumps(updated, indent=2))
+            meta = updated  # from here on the earlier generation is the leftover
+    finally:
+        _remove_leftovers(target, meta)
+    return stats
+
+
 def append_papers(
     path: Path, new: Path, cache_dir: Path, settings: CorpusIndexSettings | None = None
 ) -> tuple[Path, CorpusStats | None]:
     """Add the papers of `new` to the index of `path` (built first if needed) without rebuilding it.
 
-    Returns the index and what `new` held, or None when this very file was appended before. Known ids are skipped
-    as duplicates. The papers go to a new Arrow part and a new lexical generation that shares
-    the current one's segments; meta.json names them in one rename, so a killed append leaves the index as it was.
+    Returns the index and what `new` held (known ids are skipped as duplicates), or None when this very file was
+    appended before.
     """
     new = Path(new)
     if not new.is_file():
         raise CorpusError(f"papers to append not found: {new} (give a .jsonl, .jsonl.gz or .parquet file)")
     settings = settings or CorpusIndexSettings()
     target, _ = ingest_corpus(path, cache_dir, settings)
-    new_hash, stats = file_hash(new), CorpusStats()
     with _locked(target):
-        meta = json.loads((target / "meta.json").read_text())
-        _remove_leftovers(target, meta)
-        if any(part["content_hash"] == new_hash for part in meta["parts"]):
-            return target, None
-        current = target / meta["lexical"]
-        generation = target / f"lexical-{int(meta['lexical'].rsplit('-', 1)[1]) + 1:05d}"
-        part = _part_name(len(meta["parts"]))
-        try:
-            next_generation(current, generation)
-            writer = LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads)
-            papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
-            with staged_file(target / part) as staging:
-                first_row = sum(p["papers"] for p in meta["parts"])
-                added, _ = _write_part(papers, first_row, staging, writer, settings, None)
-                writer.commit()
-            if not added:
-                return target, stats
-            appended = {"file": part, "papers": added, "source": str(new), "content_hash": new_hash}
-            updated = meta | {
-                "parts": [*meta["parts"], appended | {"stats": stats.model_dump()}],
-                "version": hashlib.sha256(f"{meta['version']}+{new_hash}".encode()).hexdigest(),
-                "lexical": generation.name,
-            }
-            write_atomic(target / "meta.json", json.dumps(updated, indent=2))
-            meta = updated  # from here on the earlier generation is the leftover
-        finally:
-            _remove_leftovers(target, meta)
-    return target, stats
+        return target, _append(target, new, settings, {})
+
+
+def _grown_index(path: Path, cache_dir: Path) -> Path | None:
+    """The index of this file's earlier content, when the file has only grown since (JSON Lines added at its end)."""
+    if path.suffix == ".parquet":
+        return None
+    size, resolved = path.stat().st_size, str(path.resolve())
+    for meta_file in sorted((Path(cache_dir) / "corpus").glob(f"*-v{INDEX_FORMAT}/meta.json")):
+        meta = json.loads(meta_file.read_text())
+        if meta.get("source_path") == resolved and meta["source_bytes"] <= size:
+            if file_hash(path, meta["source_bytes"]) == meta["content_hash"]:
+                return meta_file.parent
+    return None
+
+
+def _extend(earlier: Path, path: Path, digest: str, target: Path, settings: CorpusIndexSettings) -> None:
+    """Index what the file gained since `earlier` was built, then name the index by the file's new hash."""
+    with _locked(earlier):
+        if not (earlier / "meta.json").is_file():
+            return  # another process extended it meanwhile
+        meta = json.loads((earlier / "meta.json").read_text())
+        updates = {"content_hash": digest, "source_bytes": path.stat().st_size}
+        # the bytes written since, as a file of their own (removed after; gzip members concatenate)
+        with tempfile.NamedTemporaryFile(dir=earlier.parent, prefix=".tail-", suffix=path.suffix) as tail:
+            with open(path, "rb") as src:
+                src.seek(meta["source_bytes"])
+                shutil.copyfileobj(src, tail)
+            tail.flush()
+            _append(earlier, Path(tail.name), settings, updates)
+        swap_directory(earlier, target)
 
 
 _loaded: dict[Path, CorpusIndex] = {}

@@ -74,17 +74,26 @@ def test_missing_and_empty_corpus_are_clear_errors(tmp_path):
         load_papers(empty)
 
 
-def test_index_is_built_once_per_content(tmp_path):
-    corpus = tmp_path / "c.jsonl"
+def test_index_is_built_once_per_content_and_extended_when_the_file_grows(tmp_path):
+    corpus, cache = tmp_path / "c.jsonl", tmp_path / "cache"
     shutil.copy(FIXTURE, corpus)
-    first, built = ingest_corpus(corpus, tmp_path / "cache")
-    again, built_again = ingest_corpus(corpus, tmp_path / "cache")
+    first, built = ingest_corpus(corpus, cache)
+    again, built_again = ingest_corpus(corpus, cache)
     assert built and not built_again and first == again
-    with open(corpus, "a") as fh:
+    inode = (first / "papers-00000.arrow").stat().st_ino
+    with open(corpus, "a") as fh:  # new papers written at the end: indexed in place, under the file's new hash
         fh.write(json.dumps({"id": "2401.00001", "title": "New paper", "abstract": "Fresh text."}) + "\n")
-    changed, rebuilt = ingest_corpus(corpus, tmp_path / "cache")
-    assert rebuilt and changed != first
-    assert not list((tmp_path / "cache" / "corpus").glob(".*.partial-*"))
+    grown, rebuilt = ingest_corpus(corpus, cache)
+    assert not rebuilt and grown != first and not first.exists()
+    assert (grown / "papers-00000.arrow").stat().st_ino == inode
+    index = load_index(corpus, cache)
+    assert len(index) == 15 and index.row_of("2401.00001") == 14 and index.content_hash != index.version
+    corpus.write_text(corpus.read_text().replace("MoLA", "MoLA!"))  # rewritten, not grown: built anew
+    changed, rebuilt = ingest_corpus(corpus, cache)
+    assert rebuilt and changed not in (first, grown) and len(load_index(corpus, cache)) == 15
+    assert {p.name for p in (cache / "corpus").iterdir()} == {grown.name, changed.name} | {
+        f"{name}.lock" for name in (first.name, grown.name, changed.name)
+    }
 
 
 def test_index_search_ranks_topical_papers_first(tmp_path):
@@ -189,3 +198,14 @@ def test_an_append_of_nothing_new_keeps_the_index(tmp_path):
     assert (stats.papers, stats.duplicates) == (0, 1) and load_index(FIXTURE, cache) is old
     with pytest.raises(CorpusError, match="not found"):
         append_papers(FIXTURE, tmp_path / "missing.jsonl", cache)
+
+
+def test_a_gzip_corpus_grown_by_a_new_member_is_extended(tmp_path):
+    corpus, cache = tmp_path / "c.jsonl.gz", tmp_path / "cache"
+    with open(FIXTURE, "rb") as src, gzip.open(corpus, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    first, _ = ingest_corpus(corpus, cache)
+    with gzip.open(corpus, "ab") as fh:  # what `gzip >>` or an appending writer does
+        fh.write((json.dumps({"id": "2401.00001", "title": "New paper", "abstract": "Fresh text."}) + "\n").encode())
+    grown, rebuilt = ingest_corpus(corpus, cache)
+    assert not rebuilt and grown != first and load_index(corpus, cache).row_of("2401.00001") == 14
