@@ -84,7 +84,7 @@ settings = Settings()
 settings = settings.model_copy(update={"rank": settings.rank.model_copy(update={"maxsim_candidates": 0})})
 source = CorpusSource.open(Path(sys.argv[1]), Path(sys.argv[2])).lexical_only()
 scores, seconds = {}, []
-for row in covered_queries(None, None):
+for row in covered_queries(int(sys.argv[3]), None):
     gold = {p["arxiv_id"] for p in row["cited_paper"]}
     started = time.perf_counter()
     ranked = [r.paper.id for r in rank_for_goal(row["query"], source, settings, max(KS))]
@@ -226,21 +226,30 @@ def main() -> None:
     parser.add_argument("--papers", default="96k", help="96k (the real corpus) or a number of synthetic papers")
     parser.add_argument("--label", default="tantivy", help="the engine's name in the results")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose code is measured")
-    parser.add_argument("--queries", type=int, default=100, help="benchmark questions timed (LitSearch first)")
+    parser.add_argument(
+        "--queries", type=int, default=100, help="questions timed (LitSearch first); --recall: per source"
+    )
     parser.add_argument("--goals", type=int, default=3, help="research runs timed (0: none)")
     parser.add_argument("--recall", action="store_true", help="instead: lexical R@5/20/100 at 96k on --code")
+    parser.add_argument("--cache", type=Path, default=None, help="--recall: an index cache that has the 96k index")
     args = parser.parse_args()
     code = args.code.resolve()
-    store = RESULTS / "scale.json"
+    if args.recall:
+        cache = args.cache or SCALE_DIR / f"cache-{args.label}"
+        measured = probe(code, RECALL, str(corpus_for(None)), str(cache), str(args.queries))
+    else:
+        measured = measure(
+            code, None if args.papers == "96k" else int(args.papers), args.label, args.queries, args.goals
+        )
+    print(json.dumps(measured))
+    store = RESULTS / "scale.json"  # read after measuring: other sizes may have been saved meanwhile
     saved = json.loads(store.read_text()) if store.is_file() else {"sizes": [], "recall": {}}
     if args.recall:
-        cache = SCALE_DIR / f"cache-{args.label}"
-        saved["recall"][args.label] = probe(code, RECALL, str(corpus_for(None)), str(cache))
+        saved["recall"][args.label] = measured
     else:
-        papers = None if args.papers == "96k" else int(args.papers)
-        row = measure(code, papers, args.label, args.queries, args.goals)
-        rows = [r for r in saved["sizes"] if (r["label"], r["papers_asked"]) != (row["label"], row["papers_asked"])]
-        saved["sizes"] = sorted([*rows, row], key=lambda r: (r["search"]["papers"], r["label"]))
+        key = (measured["label"], measured["papers_asked"])
+        rows = [r for r in saved["sizes"] if (r["label"], r["papers_asked"]) != key]
+        saved["sizes"] = sorted([*rows, measured], key=lambda r: (r["search"]["papers"], r["label"]))
     store.write_text(json.dumps(saved, indent=2) + "\n")
     table = render(saved)
     page = RESULTS / "scale.md"
