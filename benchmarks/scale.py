@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def directory_gib(path: Path) -> float:
 def measure(code: Path, papers: int | None, label: str, queries: int, goals: int) -> dict:
     """Every figure of one corpus size on one engine, from a cold cache."""
     corpus = corpus_for(papers)
-    cache = SCALE_DIR / f"cache-{label}"
+    cache = SCALE_DIR / f"cache-{re.sub(r'[^a-z0-9]+', '-', label.lower())}-{papers or '96k'}"
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     row: dict = {"label": label, "papers_asked": papers or "96k", "corpus": str(corpus)}
@@ -235,7 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     code = args.code.resolve()
     if args.recall:
-        cache = args.cache or SCALE_DIR / f"cache-{args.label}"
+        cache = args.cache or SCALE_DIR / "cache-recall"
         measured = probe(code, RECALL, str(corpus_for(None)), str(cache), str(args.queries))
     else:
         measured = measure(
