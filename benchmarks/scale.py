@@ -36,6 +36,11 @@ GOALS = (
 # A step's own measurement, printed as one JSON line: run in a fresh interpreter with the code under test.
 _PEAK = "import resource; peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20"
 _CHILD_PEAK = "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20"
+# CPU seconds of the step and the worker processes it waited for: what the wall time would be on idle cores, at most
+_CPU = (
+    "sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF), "
+    "resource.getrusage(resource.RUSAGE_CHILDREN)))"
+)
 BUILD = f"""
 import json, sys, time
 from pathlib import Path
@@ -44,7 +49,8 @@ started = time.perf_counter()
 ingest_corpus(Path(sys.argv[1]), Path(sys.argv[2]))
 seconds = time.perf_counter() - started
 {_PEAK}
-print(json.dumps({{"seconds": seconds, "peak_rss_gib": peak, "worker_peak_rss_gib": {_CHILD_PEAK}}}))
+workers = {_CHILD_PEAK}
+print(json.dumps({{"seconds": seconds, "cpu_seconds": {_CPU}, "peak_rss_gib": peak, "worker_peak_rss_gib": workers}}))
 """
 SEARCH = f"""
 import json, sys, time
@@ -71,7 +77,7 @@ started = time.perf_counter()
 _, stats = append_papers(Path(sys.argv[1]), Path(sys.argv[3]), Path(sys.argv[2]))
 seconds = time.perf_counter() - started
 {_PEAK}
-print(json.dumps({{"seconds": seconds, "peak_rss_gib": peak, "added": stats.papers}}))
+print(json.dumps({{"seconds": seconds, "cpu_seconds": {_CPU}, "peak_rss_gib": peak, "added": stats.papers}}))
 """
 RECALL = """
 import json, sys, time
@@ -194,17 +200,23 @@ def render(saved: dict) -> str:
     lines = [
         "`load`: the 1-minute load average during the step (2 cores, shared: figures stretch with it).",
         "",
-        "| engine | papers | build s (load) | build peak RSS GiB (workers) | disk GiB | open s | open RSS GiB "
-        "| search p50 / p95 ms (load) | search RSS GiB | append 5k s / RSS GiB | run wall median s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| engine | papers | build s (load) | build CPU s | build peak RSS GiB (workers) | disk GiB | open s "
+        "| open RSS GiB | search p50 / p95 ms (load) | search RSS GiB | append 5k s (CPU s) / RSS GiB "
+        "| run wall median s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in saved["sizes"]:
         build, search = row["build"], row["search"]
         append = row.get("append")
-        appended = f"{append['seconds']:.1f} / {append['peak_rss_gib']:.2f}" if append else "full rebuild"
+        appended = (
+            f"{append['seconds']:.1f} ({append['cpu_seconds']:.1f} CPU) / {append['peak_rss_gib']:.2f}"
+            if append
+            else "full rebuild"
+        )
         run = row.get("research_run")
         lines.append(
             f"| {row['label']} | {search['papers']:,} | {build['seconds']:.0f} ({build['load']}) "
+            f"| {build.get('cpu_seconds', 0):.0f} "
             f"| {build['peak_rss_gib']:.2f} ({build.get('worker_peak_rss_gib', 0):.2f}) | {row['disk_gib']:.2f} "
             f"| {search['open_seconds']:.2f} | {search['open_rss_gib']:.2f} "
             f"| {search['p50_ms']:.0f} / {search['p95_ms']:.0f} ({search['load']}) | {search['peak_rss_gib']:.2f} "
