@@ -512,8 +512,8 @@ class CorpusIndexSettings(BaseSettings):
     writer_heap_mb: int = Field(
         400,
         ge=16,
-        description="Memory of the lexical index writer (tantivy) before it flushes a segment; more means fewer, "
-        "larger segments (2.7M synthetic papers: 400 MB keeps the build's peak RSS under 3 GiB).",
+        description="Memory of the lexical index writer (tantivy) before it flushes a segment to disk: more means "
+        "fewer, larger segments and a higher peak RSS (benchmarks/results/scale.md).",
     )
     tokenize_workers: int = Field(
         2,
