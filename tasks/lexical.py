@@ -39,6 +39,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self._searcher.num_docs
 
+    def doc_freq(self, field: str, term: str) -> int:
+        """How many papers' `field` holds the term."""
+        return self._searcher.doc_freq(field, term)
+
     def _rows(self, query: tantivy.Query, k: int) -> list[int]:
         hits = self._searcher.search(query, limit=k, count=False).hits
         return self._searcher.fast_field_values("row", [address for _, address in hits]) if hits else []
