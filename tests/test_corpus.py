@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import shutil
 import signal
@@ -17,8 +18,9 @@ import pytest
 from tasks import corpus
 from tasks.corpus import CorpusError, append_papers, ingest_corpus, load_index, load_papers
 from tasks.lexical import LexicalWriter
-from tasks.models import normalize_id
+from tasks.models import normalize_id, paper_text
 from tasks.sources import CorpusSource
+from tasks.text import content_terms
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 
@@ -209,3 +211,25 @@ def test_a_gzip_corpus_grown_by_a_new_member_is_extended(tmp_path):
         fh.write((json.dumps({"id": "2401.00001", "title": "New paper", "abstract": "Fresh text."}) + "\n").encode())
     grown, rebuilt = ingest_corpus(corpus, cache)
     assert not rebuilt and grown != first and load_index(corpus, cache).row_of("2401.00001") == 14
+
+
+def test_lexical_channels_rank_by_exact_bm25_over_every_paper(tmp_path):
+    index = load_index(FIXTURE, tmp_path / "cache")
+    papers = [index.paper(row) for row in range(len(index))]
+    for field, text in (("body", paper_text), ("title", lambda p: p.title)):
+        docs = [content_terms(text(p)) for p in papers]
+        mean = sum(map(len, docs)) / len(docs)
+        terms = content_terms("LoRA experts memory LoRA")  # a repeated term counts twice
+        expected = {}
+        for row, doc in enumerate(docs):
+            score = 0.0
+            for term in terms:
+                df = sum(term in d for d in docs)
+                if tf := doc.count(term):
+                    idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+                    score += idf * tf / (tf + 1.5 * (1 - 0.75 + 0.75 * len(doc) / mean))
+            if score > 0:
+                expected[row] = score
+        ranked = index._bm25(field, terms, len(index))
+        assert set(ranked) == set(expected)
+        assert [round(expected[r], 9) for r in ranked] == sorted((round(s, 9) for s in expected.values()), reverse=True)
