@@ -32,7 +32,7 @@ from tasks.atomic import staged_directory, staged_file, swap_directory, write_at
 from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
 from tasks.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
-from tasks.models import Paper, normalize_id, paper_text
+from tasks.models import Paper, indexed_text, normalize_id, paper_text
 from tasks.settings import CorpusIndexSettings
 from tasks.text import content_terms
 
@@ -231,7 +231,7 @@ class CorpusIndex:
         """The indexed text of the papers in rows start to stop (default: all), in row order."""
         rows = self.papers.slice(start, (len(self) if stop is None else stop) - start)
         columns = zip(rows.column("title").to_pylist(), rows.column("abstract").to_pylist())
-        return [paper_text(Paper.model_construct(title=title, abstract=abstract)) for title, abstract in columns]
+        return [indexed_text(title, abstract) for title, abstract in columns]
 
     def row_of(self, paper_id: str) -> int | None:
         """The row of a paper id, or None when the corpus lacks it."""
@@ -265,13 +265,13 @@ class CorpusIndex:
             if df := self.lexical.doc_freq(field, term):
                 idf[term] = float(np.log(1 + (papers - df + 0.5) / (df + 0.5)))
         mean_length = self.meta["terms"][field] / papers
-        taken = self.papers.take(rows)
-        titles = taken.column("title").to_pylist()
+        # row by row: `take` on the memory-mapped, chunked table copies whole columns
+        titles = self.papers.column("title")
         if field == "title":
-            texts = titles
+            texts = [titles[r].as_py() for r in rows]
         else:
-            abstracts = taken.column("abstract").to_pylist()
-            texts = [paper_text(Paper.model_construct(title=t, abstract=a)) for t, a in zip(titles, abstracts)]
+            abstracts = self.papers.column("abstract")
+            texts = [indexed_text(titles[r].as_py(), abstracts[r].as_py()) for r in rows]
         scores = []
         for text in texts:
             tokens = content_terms(text)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tantivy
 
-from tasks.models import Paper, paper_text
+from tasks.models import indexed_text
 from tasks.text import content_terms
 
 # the terms are tokenised by tasks/text.py:content_terms before they reach tantivy; it splits them on spaces only
@@ -86,8 +86,8 @@ class LexicalWriter:
 def paper_terms(papers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The content terms of each (title, abstract), space-joined: of its whole text, and of its title alone."""
     return [
-        (" ".join(content_terms(paper_text(Paper.model_construct(title=t, abstract=a)))), " ".join(content_terms(t)))
-        for t, a in papers
+        (" ".join(content_terms(indexed_text(title, abstract))), " ".join(content_terms(title)))
+        for title, abstract in papers
     ]
 
 
