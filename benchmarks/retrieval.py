@@ -54,7 +54,7 @@ class PlainBM25:
 
     def __init__(self, source: CorpusSource):
         papers = source.index.papers
-        self.ids = papers.column("id").to_pylist()
+        self.ids = source.index.ids
         titles, abstracts = papers.column("title").to_pylist(), papers.column("abstract").to_pylist()
         corpus = [f"{title}. {abstract}" for title, abstract in zip(titles, abstracts)]
         self.retriever = bm25s.BM25()

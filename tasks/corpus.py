@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
@@ -222,6 +223,11 @@ class CorpusIndex:
 
     def __len__(self) -> int:
         return len(self.papers)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        """Every paper's id, in row order (read on first use: nothing that only searches needs them)."""
+        return self.papers.column("id").to_pylist()
 
     def paper(self, row: int) -> Paper:
         """The paper at a row of the index."""
