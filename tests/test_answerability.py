@@ -42,12 +42,15 @@ def test_near_topic_goal_is_not_approved_and_names_the_missing_aspect(goal, abse
     assert not any(word in corpus_text() for word in absent_words)  # the aspect is in no paper at all
     report = run(goal, tmp_path)
     assert report.draft.papers, "the topic is in the corpus"
-    assert report.decision.policy is Policy.SOFT_APPROVE
+    # a draft, or held for review when no quote reports a finding on any aspect (the quotes' filings are checked)
+    assert report.decision.policy in (Policy.SOFT_APPROVE, Policy.HUMAN_REVIEW)
     assert any(aspect in reason and "not addressed" in reason for reason in report.decision.reasons)
-    assert f"{aspect} (what is measured): not addressed" in report.draft.answer or (
-        f"- {aspect}: not addressed" in report.draft.answer
-    )
-    assert any("no revision was possible" in note for note in report.draft.revision_notes)
+    answer = report.draft.answer
+    if report.decision.policy is Policy.SOFT_APPROVE:
+        assert f"{aspect} (what is measured): not addressed" in answer or f"- {aspect}: not addressed" in answer
+        assert any("no revision was possible" in note for note in report.draft.revision_notes)
+    else:
+        assert "does not answer this question" in answer and aspect in answer
 
 
 def test_goal_whose_central_entity_no_paper_addresses_is_held_for_review(tmp_path):
