@@ -74,7 +74,7 @@ def main() -> None:
     settings = Settings()
     corpus = combined_corpus(settings.search.cache_dir)
     started = time.perf_counter()
-    source = CorpusSource.open(corpus, settings.search.cache_dir)
+    source = CorpusSource.open(corpus, settings.search.cache_dir, settings.search.hybrid)
     load_seconds = time.perf_counter() - started
     baseline = PlainBM25(source)
     methods = {"sovereign": (source, settings)}

@@ -66,7 +66,7 @@ def measure_queries(corpus: Path, settings: Settings, questions: list[str]) -> d
 
     ingest_corpus(corpus, settings.search.cache_dir)  # build first so the load below is a warm one
     started = time.perf_counter()
-    source = CorpusSource.open(corpus, settings.search.cache_dir)
+    source = CorpusSource.open(corpus, settings.search.cache_dir, settings.search.hybrid)
     load = time.perf_counter() - started
     search, ranking = [], []
     for question in questions:

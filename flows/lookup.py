@@ -63,7 +63,7 @@ def search_command(
     from tasks.sources import CorpusSource
 
     settings = Settings()
-    source = CorpusSource.open(corpus, settings.search.cache_dir)
+    source = CorpusSource.open(corpus, settings.search.cache_dir, settings.search.hybrid)
     if queries is not None:
         for row in _read_jsonl(queries, ("qid", "query")):
             ranked = rank_for_goal(str(row["query"]), source, settings, k)
@@ -99,7 +99,7 @@ def verify_command(
 
     if corpus is not None:
         rows = _read_jsonl(input, ("id", "claim"))
-        source = CorpusSource.open(corpus, settings.search.cache_dir)
+        source = CorpusSource.open(corpus, settings.search.cache_dir, settings.search.hybrid)
         row = source.index.row_of(paper)
         if row is None:
             raise InputError(f"paper {paper} is not in {corpus}")

@@ -27,7 +27,7 @@ def open_source(settings: Settings) -> PaperSource:
         )
     if search.corpus is None:
         raise CorpusError("source 'corpus' needs a corpus file: pass --corpus PATH or set SOVEREIGN_SEARCH__CORPUS")
-    return CorpusSource.open(search.corpus, search.cache_dir)
+    return CorpusSource.open(search.corpus, search.cache_dir, search.hybrid)
 
 
 def fit_term_weights(papers: list[Paper]) -> TermWeights:

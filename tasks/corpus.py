@@ -34,7 +34,7 @@ from tasks.dense import encode, load_dense
 from tasks.embedders import LsaModel
 from tasks.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
 from tasks.models import Paper, indexed_text, normalize_id, paper_text
-from tasks.settings import CorpusIndexSettings
+from tasks.settings import CorpusIndexSettings, HybridSearchSettings
 from tasks.text import content_terms
 
 INDEX_FORMAT = 4  # 4: tantivy segments and Arrow parts, appended in place (3: bm25s, rebuilt whole)
@@ -49,21 +49,11 @@ PAPER_SCHEMA = pa.schema(
         ("url", pa.string()),
     ]
 )
-# Hybrid search knobs, tuned on the PaSa AutoScholar queries (benchmarks/retrieval.py).
-CANDIDATES_PER_CHANNEL = 300
-FEEDBACK_DOCS, FEEDBACK_TERMS, FEEDBACK_MIN_DF = 10, 10, 3
-# The dense channel's vote in the fusion; 2 and 3 lowered AutoScholar R@20 (0.266 → 0.249 / 0.253).
-DENSE_WEIGHT = 1.0
-# Dense feedback (Rocchio): the query's vector plus the mean of the papers the channels rank highest, searched again.
-# AutoScholar R@5 / R@20 / R@100, without it 0.164 / 0.270 / 0.414; at weight 0.5: 0.165 / 0.277 / 0.426; at 1:
-# 0.156 / 0.281 / 0.429.
-DENSE_FEEDBACK_DOCS = 5
 # BM25 as the search was tuned with (bm25s's defaults); tantivy's own k1 is a fixed 1.2, and its per-field lengths are
 # rounded to a byte, which lowered the lexical R@20 at 96k (40 questions a source: LitSearch 0.438 → 0.412,
 # AutoScholar 0.246 → 0.225). So tantivy proposes RESCORED_DEPTH × k papers and these are scored again exactly.
 BM25_K1, BM25_B = 1.5, 0.75
 RESCORED_DEPTH = 2
-DENSE_FEEDBACK_WEIGHT = 0.5
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -243,13 +233,14 @@ class CorpusIndex:
         """The row of a paper id, or None when the corpus lacks it."""
         return self.lexical.row_of(normalize_id(paper_id))
 
-    def _feedback_terms(self, rows: list[int], query_terms: set[str]) -> list[str]:
+    def _feedback_terms(self, rows: list[int], query_terms: set[str], hybrid: HybridSearchSettings) -> list[str]:
         """Pseudo-relevance feedback: terms most of the top documents share that the query lacks."""
-        counts = Counter(t for r in rows[:FEEDBACK_DOCS] for t in set(content_terms(paper_text(self.paper(r)))))
+        leading = rows[: hybrid.feedback_docs]
+        counts = Counter(t for r in leading for t in set(content_terms(paper_text(self.paper(r)))))
         # Ties broken by the term itself: set iteration order varies with PYTHONHASHSEED.
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        common = [t for t, n in ranked if n >= FEEDBACK_MIN_DF and t not in query_terms]
-        return common[:FEEDBACK_TERMS]
+        common = [t for t, n in ranked if n >= hybrid.feedback_min_df and t not in query_terms]
+        return common[: hybrid.feedback_terms]
 
     def _nearest(self, vector: np.ndarray, k: int) -> list[int]:
         """Rows of the papers whose dense vectors are closest to `vector`."""
@@ -287,34 +278,36 @@ class CorpusIndex:
         order = sorted(range(len(rows)), key=lambda i: -scores[i])  # stable: ties keep tantivy's order
         return [rows[i] for i in order[:k] if scores[i] > 0]
 
-    def _lexical_channels(self, query: str, terms: list[str]) -> list[list[int]]:
+    def _lexical_channels(self, query: str, terms: list[str], hybrid: HybridSearchSettings) -> list[list[int]]:
         """BM25 over abstracts with feedback, BM25 over titles, and their candidates by LSA similarity."""
-        body = self._bm25("body", terms, CANDIDATES_PER_CHANNEL)
+        k = hybrid.channel_candidates
+        body = self._bm25("body", terms, k)
         if not body:
             return []
-        expansion = self._feedback_terms(body, set(terms))
-        expanded = self._bm25("body", terms * 2 + expansion, CANDIDATES_PER_CHANNEL) if expansion else body
-        titles = self._bm25("title", terms, CANDIDATES_PER_CHANNEL)
+        expansion = self._feedback_terms(body, set(terms), hybrid)
+        expanded = self._bm25("body", terms * 2 + expansion, k) if expansion else body
+        titles = self._bm25("title", terms, k)
         candidates = list(dict.fromkeys(expanded + titles))
         vectors = self.lsa.transform([paper_text(self.paper(r)) for r in candidates])
         similarity = vectors @ self.lsa.transform([query])[0]
         return [expanded, titles, [candidates[i] for i in np.argsort(-similarity, kind="stable")]]
 
-    def search(self, query: str, limit: int) -> list[Paper]:
+    def search(self, query: str, limit: int, hybrid: HybridSearchSettings | None = None) -> list[Paper]:
         """Hybrid ranking: the lexical channels and, when built, dense neighbours with feedback, fused by RRF."""
+        hybrid = hybrid or HybridSearchSettings()
         terms = content_terms(query)
         if not terms:
             return []
-        channels = self._lexical_channels(query, terms)
+        channels = self._lexical_channels(query, terms, hybrid)
         weights = [1.0] * len(channels)
         if self.dense is not None:
             vector = encode([query])[0].astype(np.float32)
-            channels.append(self._nearest(vector, CANDIDATES_PER_CHANNEL))
-            weights.append(DENSE_WEIGHT)
-            top = reciprocal_rank_fusion(channels, weights=weights)[:DENSE_FEEDBACK_DOCS]
+            channels.append(self._nearest(vector, hybrid.channel_candidates))
+            weights.append(hybrid.dense_weight)
+            top = reciprocal_rank_fusion(channels, weights=weights)[: hybrid.dense_feedback_docs]
             moved = vector + self.dense[top].mean(axis=0)
-            channels.append(self._nearest(moved / np.linalg.norm(moved), CANDIDATES_PER_CHANNEL))
-            weights.append(DENSE_FEEDBACK_WEIGHT)
+            channels.append(self._nearest(moved / np.linalg.norm(moved), hybrid.channel_candidates))
+            weights.append(hybrid.dense_feedback_weight)
         return [self.paper(r) for r in reciprocal_rank_fusion(channels, weights=weights)[:limit]]
 
 

@@ -34,11 +34,9 @@ EVIDENCE_CUES = re.compile(
     r"our (?:method|approach|model|analysis|results?)|ablations?|benchmarks?)\b",
     re.IGNORECASE,
 )
-MIN_CHARS, MAX_CHARS = 40, 900
-MIN_FINDING = 0.4
 
 
-def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
+def sentence_score(sentence: str, goal_terms: set[str], position: int, min_finding: float) -> float:
     """0..1: states a finding (cues, numbers) and relates to the goal's terms; 0 without a finding cue."""
     cues = len(FINDING_CUES.findall(sentence))
     evidence = 0.3 if EVIDENCE_CUES.search(sentence) else 0.0
@@ -47,7 +45,7 @@ def sentence_score(sentence: str, goal_terms: set[str], position: int) -> float:
         finding *= 0.4
     if position == 0:  # an abstract's first sentence usually sets the scene
         finding *= 0.3
-    if not cues or finding < MIN_FINDING:
+    if not cues or finding < min_finding:
         return 0.0
     overlap = len(goal_terms & term_set(sentence)) / max(1, len(goal_terms))
     return round(0.5 * finding + 0.5 * min(1.0, 2 * overlap), 4)
@@ -81,9 +79,9 @@ def extract_claims(
         scored = []
         for position, (start, end) in enumerate(split_sentences(abstract)):
             sentence = abstract[start:end]
-            if not MIN_CHARS <= len(sentence) <= MAX_CHARS:
+            if not settings.min_chars <= len(sentence) <= settings.max_chars:
                 continue
-            score = sentence_score(sentence, goal_terms, position)
+            score = sentence_score(sentence, goal_terms, position, settings.min_finding)
             if score >= settings.min_sentence_score:
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))

@@ -9,9 +9,6 @@ from tasks.prompts import JudgeReply
 from tasks.settings import VerifySettings
 from tasks.text import sentence_texts
 
-# How much each verdict vouches for a claim; averaged with the offline confidence.
-VERDICT_SCORE = {"SUPPORTS": 1.0, "NOT_ENOUGH_INFO": 0.4, "REFUTES": 0.0}
-
 
 def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:
     """The model's verdict on the claim against its source abstract."""
@@ -21,7 +18,8 @@ def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:
 
 def combine(claim: Claim, verdict: JudgeReply, settings: VerifySettings) -> Claim:
     """The offline verdict moved by the judge: it may confirm, demote or refute, never excuse a hard issue."""
-    confidence = round(0.5 * claim.confidence + 0.5 * VERDICT_SCORE[verdict.verdict], 4)
+    verdict_score = settings.judge_verdict_scores[verdict.verdict]
+    confidence = round((1 - settings.judge_share) * claim.confidence + settings.judge_share * verdict_score, 4)
     if claim.has_hard_issue or verdict.verdict == "REFUTES" or confidence < settings.weak_threshold:
         label = Label.UNSUPPORTED
     elif (

@@ -14,6 +14,24 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from tasks.models import AspectKind, FindingKind
 
 
+class HybridSearchSettings(BaseModel):
+    """The corpus's hybrid search, tuned on the PaSa AutoScholar queries (benchmarks/results/tuning.md)."""
+
+    channel_candidates: int = Field(300, ge=1, description="Candidates each search channel ranks before fusion.")
+    feedback_docs: int = Field(
+        10, ge=1, description="Leading BM25 results whose shared terms expand the query (pseudo-relevance feedback)."
+    )
+    feedback_terms: int = Field(10, ge=0, description="Most feedback terms added to the query.")
+    feedback_min_df: int = Field(3, ge=1, description="Leading results a term must occur in to be a feedback term.")
+    dense_weight: float = Field(1.0, ge=0.0, description="The dense channel's vote in the fusion.")
+    dense_feedback_docs: int = Field(
+        5, ge=1, description="Leading fused results whose mean vector moves the query's (dense feedback, Rocchio)."
+    )
+    dense_feedback_weight: float = Field(
+        0.5, ge=0.0, description="The moved query's dense channel's vote in the fusion."
+    )
+
+
 class SearchSettings(BaseModel):
     """Where papers come from and how many each query asks for."""
 
@@ -42,6 +60,9 @@ class SearchSettings(BaseModel):
     cache_dir: Path = Field(
         Path.home() / ".cache" / "sovereign",
         description="Where corpus indexes are cached, keyed by the corpus file's content hash.",
+    )
+    hybrid: HybridSearchSettings = Field(
+        default_factory=HybridSearchSettings, description="How the corpus's search channels are fused."
     )
 
 
@@ -170,6 +191,11 @@ class ExtractSettings(BaseModel):
         description="Added to a sentence's score per goal aspect it addresses that the paper's sentences chosen "
         "before it do not, so a paper's claims spread over the goal's aspects.",
     )
+    min_finding: float = Field(
+        0.4, ge=0.0, le=1.0, description="Finding strength (cues, evidence markers, numbers) a sentence needs to count."
+    )
+    min_chars: int = Field(40, ge=0, description="Shortest sentence taken as a claim.")
+    max_chars: int = Field(900, ge=1, description="Longest sentence taken as a claim.")
 
 
 class VerifySettings(BaseModel):
@@ -180,6 +206,20 @@ class VerifySettings(BaseModel):
     )
     verified_threshold: float = Field(0.76, ge=0.0, le=1.0, description="Support score for VERIFIED.")
     weak_threshold: float = Field(0.46, ge=0.0, le=1.0, description="Support score for WEAK.")
+    window_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the lexical support given to the best one- or two-sentence window; the rest is the "
+        "whole abstract's (tuned on SciFact train).",
+    )
+    semantic_share: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="With the dense extra, share of the support score given to the claim's projected MaxSim with the "
+        "abstract; the rest is lexical (cross-validated on SciFact train, benchmarks/results/tuning.md).",
+    )
     duplicate_similarity: float = Field(
         0.92, ge=0.0, le=1.0, description="Embedding cosine above which two claims are merged."
     )
@@ -212,6 +252,13 @@ class VerifySettings(BaseModel):
     )
     weak_probability: float = Field(
         0.25, ge=0.0, le=1.0, description="Entailment head: support probability, after issue penalties, for WEAK."
+    )
+    judge_verdict_scores: dict[Literal["SUPPORTS", "NOT_ENOUGH_INFO", "REFUTES"], float] = Field(
+        default_factory=lambda: {"SUPPORTS": 1.0, "NOT_ENOUGH_INFO": 0.4, "REFUTES": 0.0},
+        description="How much each verdict of the chat-model judge vouches for a claim (0-1).",
+    )
+    judge_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of a judged claim's confidence that is the judge's verdict score."
     )
 
 

@@ -6,11 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from tasks.corpus import CorpusIndex, load_index
 from tasks.dense import DENSE_MODEL
 from tasks.models import Paper
+from tasks.settings import HybridSearchSettings
 
 
 class SourceUnavailable(RuntimeError):
@@ -38,15 +39,17 @@ class CorpusSource(BaseModel):
     content_hash: str
     # in the cache key: searches rank differently once the corpus's dense vectors are built
     dense_model: str = ""
+    hybrid: HybridSearchSettings = Field(default_factory=HybridSearchSettings)
 
     _index: CorpusIndex = PrivateAttr()
 
     @classmethod
-    def open(cls, path: Path, cache_dir: Path) -> CorpusSource:
-        """Load (building once if needed) the index of the corpus at `path`."""
+    def open(cls, path: Path, cache_dir: Path, hybrid: HybridSearchSettings | None = None) -> CorpusSource:
+        """Load (building once if needed) the index of the corpus at `path`; `hybrid` tunes its search (defaults)."""
         index = load_index(path, cache_dir)
         dense_model = DENSE_MODEL if index.dense is not None else ""
-        source = cls(path=Path(path), content_hash=index.version, dense_model=dense_model)
+        hybrid = hybrid or HybridSearchSettings()
+        source = cls(path=Path(path), content_hash=index.version, dense_model=dense_model, hybrid=hybrid)
         source._index = index
         return source
 
@@ -61,4 +64,4 @@ class CorpusSource(BaseModel):
         return self._index
 
     def search(self, query: str, limit: int) -> list[Paper]:
-        return self._index.search(query, limit)
+        return self._index.search(query, limit, self.hybrid)

@@ -32,16 +32,6 @@ from tasks.text import (
     term_pairs,
 )
 
-# Share of the lexical support given to the best sentence window; the rest is the whole abstract's coverage.
-# Tuned on SciFact train (benchmarks/verification.py --split train).
-WINDOW_SHARE = 0.5
-# With the dense extra, share of the support score given to the claim's MaxSim with the abstract (ColBERT-style,
-# over MiniLM token states mapped by the evidence projection fitted on SciFact train). SciFact evidence-vs-NEI AUROC,
-# dev: lexical alone 0.843; raw MaxSim alone 0.880, blended 3:1 with lexical 0.881; projected MaxSim, 9:1 with
-# lexical (chosen by cross-validation on train: 0.941, alone 0.941, 3:1 0.936) 0.928. Without the projection, the
-# best sentence's embedding cosine (0.874 blended), MaxSim over ≤ 80-word chunks (0.873), IDF-weighted or
-# content-token-only MaxSim, and all-mpnet-base-v2's token states (0.880) gained nothing.
-SEMANTIC_SHARE = 0.9
 DIRECTION_CUES = {
     "up": re.compile(
         r"\b(?:increas\w*|higher|more|greater|elevat\w*|enhanc\w*|promot\w*|improv\w*|up-?regulat\w*|rais\w*)\b"
@@ -79,13 +69,18 @@ def alignment(claim: str, passage: str, weight: Callable[[str], float] = _unifor
 
 
 def support_score(
-    claim: str, paper: Paper, weight: Callable[[str], float], semantic: bool = False
+    claim: str,
+    paper: Paper,
+    weight: Callable[[str], float],
+    semantic: bool = False,
+    settings: VerifySettings | None = None,
 ) -> tuple[float, str]:
     """Support by the best one- or two-sentence window, blended with the whole abstract; and the best sentence.
 
     With `semantic`, most of the score is the claim's token-level MaxSim with the abstract, which credits
-    paraphrases, and the best sentence is the one with the highest MaxSim.
+    paraphrases, and the best sentence is the one with the highest MaxSim. `settings` give the shares (defaults).
     """
+    settings = settings or VerifySettings()
     source = paper.abstract
     sentences = sentence_texts(source)
     single = [alignment(claim, s, weight) for s in sentences]
@@ -93,18 +88,17 @@ def support_score(
     pairs = [alignment(claim, f"{a} {b}", weight) for a, b in zip(sentences, sentences[1:])]
     window = max([*single, *pairs])
     whole = alignment(claim, f"{paper.title} {source}", weight)
-    lexical = WINDOW_SHARE * window + (1 - WINDOW_SHARE) * whole
+    lexical = settings.window_share * window + (1 - settings.window_share) * whole
     if not semantic:
         return lexical, sentences[int(np.argmax(single))]
     best = maxsim(claim, sentences, evidence_projection())
     if not best.size:  # an empty claim: no tokens, and no terms either
         return 0.0, sentences[0]
-    # the sentence of highest raw MaxSim is in the gold rationale more often (SciFact train: 0.58) than the
-    # best-aligned one (0.50) or a half-and-half blend of alignment and sentence cosine (0.52); blending in `single`
-    # did not raise it. The projection, fitted to score the whole abstract, picks worse (in the rationale on train
-    # 0.560 vs 0.576, on dev 0.565 vs 0.579). The token states are held, so this second MaxSim costs only products.
+    # the sentence of highest unprojected MaxSim is most often in the gold rationale (benchmarks/results/tuning.md);
+    # the token states are held, so this second MaxSim costs only products
     evidence = sentences[int(np.argmax(maxsim(claim, sentences).mean(axis=1)))]
-    return (1 - SEMANTIC_SHARE) * lexical + SEMANTIC_SHARE * float(best.max(axis=0).mean()), evidence
+    share = settings.semantic_share
+    return (1 - share) * lexical + share * float(best.max(axis=0).mean()), evidence
 
 
 def consistency_issues(claim: str, evidence: str, context: str) -> list[ClaimIssue]:
@@ -185,7 +179,8 @@ def verify_one(
     if entailed:
         support, contradiction, evidence = entailed_support(claim.text, paper)
     else:
-        support, evidence = support_score(claim.text, paper, weights.weight if weights else _uniform, semantic)
+        weight = weights.weight if weights else _uniform
+        support, evidence = support_score(claim.text, paper, weight, semantic, settings)
     issues = consistency_issues(claim.text, evidence, f"{paper.title} {source}")
     hard_issue = any(i.hard for i in issues)
     confidence = support * (0.3 if hard_issue else 0.7 if issues else 1.0)

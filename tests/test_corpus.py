@@ -16,9 +16,11 @@ import pandas as pd
 import pytest
 
 from tasks import corpus
+from tasks.backends import open_source
 from tasks.corpus import CorpusError, append_papers, ingest_corpus, load_index, load_papers
 from tasks.lexical import LexicalWriter
 from tasks.models import normalize_id, paper_text
+from tasks.settings import Settings
 from tasks.sources import CorpusSource
 from tasks.text import content_terms
 
@@ -233,3 +235,14 @@ def test_lexical_channels_rank_by_exact_bm25_over_every_paper(tmp_path):
         ranked = index._bm25(field, terms, len(index))
         assert set(ranked) == set(expected)
         assert [round(expected[r], 9) for r in ranked] == sorted((round(s, 9) for s in expected.values()), reverse=True)
+
+
+def test_hybrid_search_settings_from_the_environment_shape_the_search(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOVEREIGN_SEARCH__CORPUS", str(FIXTURE))
+    monkeypatch.setenv("SOVEREIGN_SEARCH__CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOVEREIGN_SEARCH__HYBRID__CHANNEL_CANDIDATES", "1")
+    narrow = open_source(Settings())
+    assert narrow.hybrid.channel_candidates == 1  # in the search stage's cache key
+    query = "mixture of experts LoRA adapters"
+    # each of the three lexical channels ranks one candidate, where by default they rank every matching paper
+    assert len(narrow.search(query, 10)) <= 3 < len(load_index(FIXTURE, tmp_path / "cache").search(query, 10))

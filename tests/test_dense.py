@@ -20,7 +20,7 @@ from tasks.corpus import ingest_corpus, load_index
 from tasks.models import Claim, IssueKind, Label, Paper, SearchResult
 from tasks.plan import plan_queries
 from tasks.rank import goal_token_weights, merge_rank
-from tasks.settings import Settings
+from tasks.settings import HybridSearchSettings, Settings
 from tasks.sources import CorpusSource
 from tasks.verify import support_score, verify_one
 from tests.factories import MOE_LORA_PAPER as PAPER
@@ -106,7 +106,7 @@ def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, 
 
 def test_dense_feedback_lifts_a_paper_near_the_top_results_but_not_nearer_the_query(corpus, tmp_path, monkeypatch):
     index = load_index(corpus, tmp_path / "cache")
-    n, weight = len(index), corpus_module.DENSE_FEEDBACK_WEIGHT
+    n, weight = len(index), HybridSearchSettings().dense_feedback_weight
     query = "mixture of LoRA experts for multi-task fine-tuning"
     # synthetic vectors: the query is axis 0; each paper leans toward it, less with each row, on an axis of its own
     lean = np.linspace(0.2, 0.1, n)
@@ -116,8 +116,8 @@ def test_dense_feedback_lifts_a_paper_near_the_top_results_but_not_nearer_the_qu
     monkeypatch.setattr(corpus_module, "encode", lambda texts: np.eye(1, n + 1, dtype=np.float16))
 
     def ranked(feedback_weight: float) -> list[str]:
-        monkeypatch.setattr(corpus_module, "DENSE_FEEDBACK_WEIGHT", feedback_weight)
-        return [p.id for p in replace(index, dense=vectors).search(query, n)]
+        hybrid = HybridSearchSettings(dense_feedback_weight=feedback_weight)
+        return [p.id for p in replace(index, dense=vectors).search(query, n, hybrid)]
 
     before = ranked(0.0)
     top, last = [index.row_of(i) for i in before[:5]], index.row_of(before[-1])

@@ -263,3 +263,11 @@ def test_judge_support_never_excuses_a_direction_flip():
     assert flipped.has_hard_issue and any(i.kind is IssueKind.DIRECTION for i in flipped.issues)
     judged = combine(flipped, JudgeReply(verdict="SUPPORTS", reason="the abstract says so"), SETTINGS.verify)
     assert judged.label is Label.UNSUPPORTED
+
+
+def test_judge_share_weighs_the_verdict_against_the_offline_confidence():
+    checked = verify_one(claim("MoLA reduces trainable parameters"), SOURCE, SETTINGS.verify)
+    refuted = JudgeReply(verdict="REFUTES", reason="no")
+    ignored = combine(checked, refuted, SETTINGS.verify.model_copy(update={"judge_share": 0.0}))
+    assert ignored.confidence == round(checked.confidence, 4) > 0
+    assert combine(checked, refuted, SETTINGS.verify).confidence == round(0.5 * checked.confidence, 4)
