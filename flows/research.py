@@ -31,7 +31,7 @@ from tasks.models import (
 )
 from tasks.plan import clean_goal
 from tasks.policy import decide_policy, hard_gates, unmet_aspects
-from tasks.progress import timed
+from tasks.progress import StageClock, stage_clock
 from tasks.publish import PublishedBrief, publish
 from tasks.retrieve import FLOW_STAGES, Retrieval, rank_again, retrieve, run_searches
 from tasks.revise import revise
@@ -51,33 +51,28 @@ class Round:
 
 
 def _analyse(
-    round_: Round, settings: Settings, timings: dict[str, float], chat: ChatModel | None = None
+    round_: Round, settings: Settings, clock: StageClock, chat: ChatModel | None = None
 ) -> tuple[Draft, EmbeddingSet]:
-    """extract_claims → verify_claims → embed → compose_draft on the round's kept papers."""
+    """extract_claims → verify_claims → check_aspects → embed → corroborate → compose_draft on the kept papers."""
     plan, ranked, weights = round_.found.plan, round_.found.ranked, round_.found.weights
     kept = [r for r in ranked if r.kept]
-    with timed(timings, "extract_claims"):
-        claims = [c for c in extract_claims(plan, kept, settings.extract, chat) if c.id not in round_.dropped_claims]
-    with timed(timings, "verify_claims"):
-        claims = verify_claims(claims, [r.paper for r in kept], settings.verify, chat, weights)
+    claims = [c for c in extract_claims(plan, kept, settings.extract, chat) if c.id not in round_.dropped_claims]
+    claims = verify_claims(claims, [r.paper for r in kept], settings.verify, chat, weights)
+    with clock.timed("check_aspects"):
         # a claim counts for an aspect only when its evidence reports a finding on it (tasks/aspect_support.py)
         claims = check_aspects(claims, plan, [r.paper for r in kept])
-    with timed(timings, "embed"):
-        embeddings, claims = embed(
-            [r.paper for r in kept], claims, round_.found.embedder, settings.verify.duplicate_similarity
-        )
-    with timed(timings, "compose_draft"):
+    embeddings, claims = embed(
+        [r.paper for r in kept], claims, round_.found.embedder, settings.verify.duplicate_similarity
+    )
+    with clock.timed("corroborate"):
         claims = corroborate(claims, settings.verify)
-        draft = compose_draft(plan, ranked, claims, round_.number, round_.notes, chat, settings.verify)
+    draft = compose_draft(plan, ranked, claims, round_.number, round_.notes, chat, settings.verify)
     return draft, embeddings
 
 
-def _convene(
-    draft: Draft, settings: Settings, round_: int, timings: dict[str, float], chat: ChatModel | None = None
-) -> TribunalResult:
+def _convene(draft: Draft, settings: Settings, round_: int, chat: ChatModel | None = None) -> TribunalResult:
     """The three roles review the draft in parallel."""
-    with timed(timings, "tribunal"):
-        reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal), chat=unmapped(chat)).result()
+    reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal), chat=unmapped(chat)).result()
     return aggregate(reviews, round_)
 
 
@@ -119,7 +114,6 @@ def research_flow(
             empty uses SOVEREIGN_LLM__BACKEND.
         embedder_backend: Embedder: `nim`, `offline` or `auto`; empty uses SOVEREIGN_LLM__EMBEDDER.
     """
-    logger = get_run_logger()
     settings = RunParameters(
         source=source,
         corpus=corpus,
@@ -131,18 +125,23 @@ def research_flow(
         embedder_backend=embedder_backend,
     ).settings()
     goal = clean_goal(goal, settings.max_goal_chars)
-    timings: dict[str, float] = {}
-    with timed(timings, "open_models"):
-        chat, nim_embedder = open_chat(settings), open_embedder(settings)
+    with stage_clock(flow_run.id or "local") as clock:
+        return _research(goal, settings, clock)
 
-    with timed(timings, "open_source"):
+
+def _research(goal: str, settings: Settings, clock: StageClock) -> PublishedBrief:
+    """The run's stages, their wall times on `clock`: the tasks' from their state hooks, the other steps' by hand."""
+    logger = get_run_logger()
+    with clock.timed("open_models"):
+        chat, nim_embedder = open_chat(settings), open_embedder(settings)
+    with clock.timed("open_source"):
         paper_source = open_source(settings)
-    found = retrieve(goal, paper_source, settings, FLOW_STAGES, chat, nim_embedder, timings)
+    found = retrieve(goal, paper_source, settings, FLOW_STAGES, chat, nim_embedder)
     plan, search_errors = found.plan, list(found.search_errors)
 
     excluded, dropped, notes = [], [], []
-    draft, embeddings = _analyse(Round(0, found, dropped, notes), settings, timings, chat)
-    tribunal = _convene(draft, settings, 0, timings, chat)
+    draft, embeddings = _analyse(Round(0, found, dropped, notes), settings, clock, chat)
+    tribunal = _convene(draft, settings, 0, chat)
     history = [tribunal]
     logger.info("tribunal round 0: score %.2f", tribunal.score)
 
@@ -151,13 +150,11 @@ def research_flow(
         complete = not hard_gates(draft) and not unmet_aspects(draft, settings.tribunal)
         if tribunal.score >= settings.tribunal.approve_threshold and complete:
             break
-        with timed(timings, "revise"):
-            revision = revise(draft, tribunal, tried, chat)
+        revision = revise(draft, tribunal, tried, chat)
         tried += revision.queries
         more: list[SearchResult] = []
         if revision.queries:
-            with timed(timings, "search"):
-                more, more_errors = run_searches(revision.queries, paper_source, settings)
+            more, more_errors = run_searches(revision.queries, paper_source, settings)
             search_errors += more_errors
         seen = {p.id for r in found.results for p in r.papers}
         new_papers = {p.id for r in more for p in r.papers} - seen
@@ -167,14 +164,13 @@ def research_flow(
             break
         notes = notes + revision.notes
         excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
-        found = rank_again(found, more, excluded, settings, FLOW_STAGES, timings)
-        draft, embeddings = _analyse(Round(round_, found, dropped, notes), settings, timings, chat)
-        tribunal = _convene(draft, settings, round_, timings, chat)
+        found = rank_again(found, more, excluded, settings, FLOW_STAGES)
+        draft, embeddings = _analyse(Round(round_, found, dropped, notes), settings, clock, chat)
+        tribunal = _convene(draft, settings, round_, chat)
         history.append(tribunal)
         logger.info("tribunal round %d: score %.2f", round_, tribunal.score)
 
-    with timed(timings, "decide_policy"):
-        decision = decide_policy(draft, tribunal, settings.tribunal)
+    decision = decide_policy(draft, tribunal, settings.tribunal)
     owner_review = None
     if decision.policy is Policy.HUMAN_REVIEW and settings.approval.timeout_seconds:
         owner_review = request_owner_review(
@@ -195,14 +191,13 @@ def research_flow(
         search_errors=search_errors,
         settings=settings.model_dump(mode="json"),
         settings_hash=settings.fingerprint(),
-        stage_seconds=timings,
+        stage_seconds=clock.seconds(),
         embedding_model=embeddings.model,
         owner_review=owner_review,
         chat_model=chat.name if chat else "",
         llm_usage=take_usage(),
     )
-    with timed(timings, "publish"):
-        published = publish(report, embeddings, Path(settings.out_dir))
+    published = publish(report, embeddings, Path(settings.out_dir))
     record_artifacts(report, published)
     publish_usage_artifact(report.llm_usage)
     logger.info("%s: %s → %s", decision.policy.value, goal, published.directory)

@@ -18,7 +18,6 @@ from tasks.embedders import Embedder, TermWeights
 from tasks.llm import ChatModel
 from tasks.models import Plan, RankedPaper, SearchResult
 from tasks.plan import plan_queries
-from tasks.progress import timed
 from tasks.rank import merge_rank
 from tasks.search import search
 from tasks.settings import Settings
@@ -86,22 +85,18 @@ def retrieve(
     stages: RetrievalStages,
     chat: ChatModel | None = None,
     embedder: Embedder | None = None,
-    timings: dict[str, float] | None = None,
 ) -> Retrieval:
     """Plan the goal's queries, search them, fit the offline models and rank; `embedder` replaces the offline one."""
-    timings = {} if timings is None else timings
-    with timed(timings, "plan_queries"):
-        plan = stages.plan(goal, chat, source_term_weights(source), settings.plan)
-    with timed(timings, "search"):
-        results, errors = stages.search(plan.queries, source, settings)
-        spelled = spell_out_plan(plan, results, settings.search.acronym_min_definitions)
-        if new_queries := [q for q in spelled.queries if q not in plan.queries]:
-            more, more_errors = stages.search(new_queries, source, settings)
-            results, errors = results + more, errors + more_errors
-        plan = spelled
+    plan = stages.plan(goal, chat, source_term_weights(source), settings.plan)
+    results, errors = stages.search(plan.queries, source, settings)
+    spelled = spell_out_plan(plan, results, settings.search.acronym_min_definitions)
+    if new_queries := [q for q in spelled.queries if q not in plan.queries]:
+        more, more_errors = stages.search(new_queries, source, settings)
+        results, errors = results + more, errors + more_errors
+    plan = spelled
     offline_embedder, weights = offline_models(source, results)
     found = Retrieval(plan, results, errors, embedder or offline_embedder, weights, [])
-    return rank_again(found, [], [], settings, stages, timings)
+    return rank_again(found, [], [], settings, stages)
 
 
 def spell_out_plan(plan: Plan, results: list[SearchResult], min_count: int) -> Plan:
@@ -121,12 +116,10 @@ def rank_again(
     excluded_papers: list[str],
     settings: Settings,
     stages: RetrievalStages,
-    timings: dict[str, float] | None = None,
 ) -> Retrieval:
     """The retrieval with `more` results, ranked again without the excluded papers (the models stay as fitted)."""
     results = found.results + more
-    with timed({} if timings is None else timings, "merge_rank"):
-        ranked = stages.rank(found.plan, results, found.embedder, found.weights, settings.rank, excluded_papers)
+    ranked = stages.rank(found.plan, results, found.embedder, found.weights, settings.rank, excluded_papers)
     return replace(found, results=results, ranked=ranked)
 
 
