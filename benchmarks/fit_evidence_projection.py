@@ -48,16 +48,25 @@ def fit_projection(
     optimizer = torch.optim.Adam([projection, scale, bias], lr=learning_rate)
     tensors = [(torch.from_numpy(c), torch.from_numpy(p), float(label)) for c, p, label in examples]
 
-    def maxsim(claim: torch.Tensor, passage: torch.Tensor) -> torch.Tensor:
-        claim = torch.nn.functional.normalize(claim @ projection, dim=1)
-        passage = torch.nn.functional.normalize(passage @ projection, dim=1)
-        return (claim @ passage.T).max(dim=1).values.clamp(min=0).mean()
+    def padded(vectors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's token vectors zero-padded to one length, and which positions are tokens."""
+        mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(v)) for v in vectors], batch_first=True)
+        return torch.nn.utils.rnn.pad_sequence(vectors, batch_first=True), mask.bool()
+
+    def maxsims(claims: list[torch.Tensor], passages: list[torch.Tensor]) -> torch.Tensor:
+        """Each claim's MaxSim with its passage under the projection, the whole batch in one product."""
+        (claim, claim_mask), (passage, passage_mask) = padded(claims), padded(passages)
+        claim = torch.nn.functional.normalize(claim @ projection, dim=2)
+        passage = torch.nn.functional.normalize(passage @ projection, dim=2)
+        cosines = (claim @ passage.transpose(1, 2)).masked_fill(~passage_mask[:, None, :], float("-inf"))
+        best = cosines.max(dim=2).values.clamp(min=0) * claim_mask
+        return best.sum(dim=1) / claim_mask.sum(dim=1)
 
     for epoch in range(epochs):
         order = np.random.default_rng([seed, epoch]).permutation(len(tensors))
         for start in range(0, len(order), BATCH):
             batch = [tensors[i] for i in order[start : start + BATCH]]
-            scores = torch.stack([maxsim(claim, passage) for claim, passage, _ in batch])
+            scores = maxsims([claim for claim, *_ in batch], [passage for _, passage, _ in batch])
             labels = torch.tensor([label for *_, label in batch])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(scale * scores + bias, labels)
             loss = loss + l2 * ((projection - identity) ** 2).sum() / dims
