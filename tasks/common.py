@@ -14,7 +14,7 @@ from tasks.sources import SourceUnavailable
 
 TASKS_DIR = Path(__file__).parent
 # Everything a stage's result depends on besides its inputs: the code, its templates and fitted arrays.
-CODE_SUFFIXES = (".py", ".j2", ".npy")
+CODE_SUFFIXES = (".py", ".j2", ".npy", ".npz")
 
 
 @lru_cache(maxsize=1)
