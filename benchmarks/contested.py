@@ -77,7 +77,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=50)
     args = parser.parse_args()
     settings = Settings()
-    source = CorpusSource.open(combined_corpus(settings.search.cache_dir), settings.search.cache_dir)
+    source = CorpusSource.open(
+        combined_corpus(settings.search.cache_dir), settings.search.cache_dir, settings.search.hybrid
+    )
     scholar = sorted(covered_queries(None, "PASA_AutoScholar"), key=lambda row: -len(row["query"]))
     rows = [*LONG_GOALS, *(row["query"] for row in scholar)][: args.limit]
     per_question, pairs = [], []
