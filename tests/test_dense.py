@@ -223,18 +223,34 @@ def test_token_states_encode_each_text_once_and_hold_a_bounded_number_of_token_v
     monkeypatch.setattr(dense, "_TOKEN_VECTORS_HELD", rows[texts[0]] + rows[texts[1]])
     encoded: list[int] = []
     real = dense._hidden_states
-    monkeypatch.setattr(dense, "_hidden_states", lambda pieces: encoded.append(len(pieces)) or real(pieces))
+    monkeypatch.setattr(
+        dense, "_hidden_states", lambda pieces, quantized=False: encoded.append(len(pieces)) or real(pieces, quantized)
+    )
     first = dense.token_states([texts[0], texts[1], texts[0]])
     assert encoded == [2] and np.array_equal(first[0], first[2])
     dense.token_states([texts[1]])
     assert encoded == [2]  # held from the first call, and now the most recently used
     (third,) = dense.token_states([texts[2]])
-    assert encoded == [2, 1] and list(dense._token_vectors) == [texts[1], texts[2]]  # the least recently used went
+    assert encoded == [2, 1] and list(dense._token_vectors) == [(texts[1], False), (texts[2], False)]  # oldest went
     # a call needing more than the bound still returns every text's vectors, then the oldest go first
     mixed = dense.token_states(texts)
     assert encoded == [2, 1, 2] and np.array_equal(mixed[2], third) and len(mixed) == 4
     dense.token_states([texts[3]])
-    assert encoded == [2, 1, 2] and list(dense._token_vectors) == [texts[2], texts[3]]
+    assert encoded == [2, 1, 2] and list(dense._token_vectors) == [(texts[2], False), (texts[3], False)]
+    dense.token_states([texts[3]], quantized=True)  # the int8 model's states are held apart from the float ones
+    assert encoded == [2, 1, 2, 1] and list(dense._token_vectors)[-1] == (texts[3], True)
+
+
+def test_the_int8_model_is_written_once_and_its_token_states_keep_to_the_float_models(monkeypatch):
+    directory = dense._model_directory()
+    written = dense.quantize_model(directory)
+    modified = written.stat().st_mtime_ns
+    assert dense.quantize_model(directory) == written and written.stat().st_mtime_ns == modified
+    assert written.stat().st_size < (directory / "model.onnx").stat().st_size / 3  # int8 weights, not float32
+    texts = [FILLER + TAIL, "Routing tokens among several low-rank experts works better than one adapter."]
+    for exact, quantized in zip(dense.token_states(texts), dense.token_states(texts, quantized=True)):
+        cosines = (exact * quantized).sum(axis=1)
+        assert cosines.mean() > 0.95 and not np.allclose(cosines, 1.0, atol=1e-4)
 
 
 def test_semantic_support_credits_a_paraphrase_and_not_an_unrelated_claim():

@@ -10,6 +10,7 @@ def run(wall: float, **stages: float) -> dict:
     return {
         "goal": "g",
         "process_wall_seconds": wall,
+        "process_cpu_seconds": wall / 2,
         "flow_stage_seconds_total": sum(stages.values()),
         "stage_seconds": stages,
     }
@@ -33,6 +34,7 @@ def test_a_stage_some_runs_skip_counts_zero_in_them_and_the_report_renders():
     }
     text = report({"cli": cli})
     assert "| revise | 2.0 / 3.6 | – |" in text and "| long goals | 2 | 11.0 /" in text
+    assert "| 5.5 / 5.9 (5.0–6.0) |" in text  # CPU seconds beside the wall time
 
 
 def test_the_long_goals_are_at_least_twenty_distinct_questions():
