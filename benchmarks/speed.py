@@ -3,9 +3,10 @@
 Run: .venv/bin/python -m benchmarks.speed [--parts index,cli,first] [--api-url URL] [--repeats 3] [--goals N]
 
 `cli`: the wall and CPU (user + system) time of each `sovereign run` process (`python -m flows.cli`, the code on
-PYTHONPATH) over the long, specific goals of `benchmarks/speed_goals.py` and the `make run` goal, on the 96k corpus with a warm index and a
-local Prefect server already up (its own home under a temporary directory, or --api-url), beside each run's
-per-stage seconds from report.json; the `make run` goal also on Prefect's ephemeral server; and `--help`.
+PYTHONPATH) over the long, specific goals of `benchmarks/speed_goals.py` and the `make run` goal, on the 96k corpus
+with a warm index and a local Prefect server already up (its own home under a temporary directory, or --api-url),
+beside each run's per-stage seconds from report.json; the `make run` goal also on Prefect's ephemeral server; and
+`--help`.
 `first`: the first run after a fresh install: a fresh cache (index build, model export) and server home.
 `index`: index build, load and query latency at 10k and 96k papers.
 Parts not measured are carried over from the previous results file.
