@@ -68,6 +68,39 @@ def test_ingest_and_verify_load_only_what_they_use(tmp_path):
     assert verify == {"sklearn", "prefect"}
 
 
+# A command standing in for `app` that registers an exit hook (as Prefect's log and event queues do) and prints.
+MAIN_WITH_HOOK = """
+import atexit, sys
+from flows import cli
+report = sys.argv[1]
+
+def command():
+    atexit.register(lambda: open(report, "w").write("hook ran"))
+    print("output of the command", end="")  # no newline: flushed only at exit
+    raise SystemExit(3)
+
+cli.app = command
+cli.main()
+"""
+
+
+def test_main_keeps_the_exit_code_the_output_and_the_exit_hooks_registered_while_the_command_ran(tmp_path):
+    report = tmp_path / "hook.txt"
+    process = subprocess.run(
+        [sys.executable, "-c", MAIN_WITH_HOOK, str(report)], cwd=PROJECT, capture_output=True, text=True, timeout=60
+    )
+    assert process.returncode == 3 and process.stdout == "output of the command"
+    assert report.read_text() == "hook ran"
+    mistake = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "   ", "--corpus", str(FIXTURE)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert mistake.returncode == 2 and "goal is empty" in mistake.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
