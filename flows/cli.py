@@ -464,7 +464,7 @@ def main() -> None:
     atexit.register(leave)
     try:
         app()
-    except SystemExit as done:  # typer always ends by raising it; Python prints a message code before exit hooks
+    except SystemExit as done:  # typer ends by raising it; a message given as its code is printed before exit hooks
         code = done.code if isinstance(done.code, int) else int(done.code is not None)
         raise
 

@@ -207,6 +207,7 @@ def quantize_model(directory: Path) -> Path:
 
 
 def _model_directory() -> Path:
+    """The exported model's directory under the cache, exported first if needed."""
     from tasks.settings import Settings
 
     return export_model(Settings().search.cache_dir / "models" / DENSE_MODEL.split("/")[-1])
@@ -280,8 +281,7 @@ _TOKEN_VECTORS_HELD = 200_000
 
 
 def token_states(texts: list[str], quantized: bool = False) -> list[np.ndarray]:
-    """Unit-length token vectors of each text ([CLS], [SEP] dropped), each encoded once while held; by the int8 model
-    when `quantized`."""
+    """Unit-length token vectors of each text ([CLS], [SEP] dropped), encoded once while held; int8 if `quantized`."""
     wanted = [(text, quantized) for text in dict.fromkeys(texts)]
     # one caller at a time: a sweep's goals rank and verify in threads, and one's eviction must not take another's
     # texts mid-call (ONNX Runtime already uses every core, so waiting costs little)
