@@ -217,6 +217,8 @@ def _session(model: Path):
     """An ONNX Runtime session of `model` on the CPU."""
     import onnxruntime
 
+    from tasks.settings import Settings
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = Settings().embed.onnx_threads or os.cpu_count() or 1
     # idle threads that spin between runs take the cores this shared 2-core machine class needs elsewhere: without
