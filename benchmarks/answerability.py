@@ -38,9 +38,9 @@ from sklearn.metrics import roc_auc_score
 from benchmarks.common import combined_corpus, write_results
 from benchmarks.retrieval import SOURCES, covered_queries
 from flows.server import ensure_server, stop_server
-from tasks.atomic import staged_file
+from tasks.io.atomic import staged_file
 from tasks.settings import LocalServerSettings, Settings
-from tasks.sources import CorpusSource
+from tasks.sources.paper_source import CorpusSource
 
 CONDITIONS = ("present", "removed")
 POLICIES = ("AUTO_APPROVE", "SOFT_APPROVE", "HUMAN_REVIEW", "REJECT")

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tasks.atomic import staged_file
+from tasks.io.atomic import staged_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"

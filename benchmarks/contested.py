@@ -24,7 +24,7 @@ from tasks.extract import extract_claims
 from tasks.models import CrossPaperStatus, Label
 from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
+from tasks.sources.paper_source import CorpusSource
 from tasks.verify import verify_claims
 
 RULES = {"moving the other way": "direction", "not the value here": "value"}

@@ -24,7 +24,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_ANALY
 from benchmarks.answerability import prefect_server
 from benchmarks.common import combined_corpus, write_results
 from flows.embed import embed_flow_on
-from tasks.corpus import load_index
+from tasks.index.corpus import load_index
 from tasks.settings import Settings
 from tests.embed_helpers import executed_per_worker, loopback_cluster
 
@@ -49,7 +49,7 @@ def sample_corpus(papers: int, target: Path) -> Path:
 def warm_up() -> None:
     """On a worker: import the flow's modules and load the model, so that the timing is of embedding alone."""
     import flows.embed  # noqa: F401  (what the first task would import)
-    from tasks.dense import encode
+    from tasks.ml.dense import encode
 
     encode(["warm up"])
 

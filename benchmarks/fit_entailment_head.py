@@ -1,4 +1,4 @@
-"""Fit the entailment head (tasks/entailment_head.npz) on SciFact train and HealthVer dev.
+"""Fit the entailment head (tasks/ml/entailment_head.npz) on SciFact train and HealthVer dev.
 
 Only those two sets are used; SciFact dev and HealthVer test stay held out for benchmarks/verification.py.
 Run: .venv/bin/python -m benchmarks.fit_entailment_head [--cv] (--cv prints grouped 5-fold figures, writes nothing)
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.verification import load_healthver, load_pairs
-from tasks.entail import CLASSES, ENTAILMENT_HEAD, pair_features
-from tasks.text import sentence_texts
+from tasks.index.text import sentence_texts
+from tasks.ml.entail import CLASSES, ENTAILMENT_HEAD, pair_features
 from tasks.verify import alignment
 
 TARGET = {"SUPPORT": 0, "CONTRADICT": 1, "NEI": 2}

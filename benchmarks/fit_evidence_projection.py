@@ -3,7 +3,7 @@
 Under the map, a claim's MaxSim with an abstract that states its evidence stands out from its MaxSim with a related
 abstract that does not (SciFact's not-enough-info pairs). It starts as the identity and is pulled back towards it, so
 what MiniLM knows of paraphrase stays; only SciFact train is used, dev stays held out for the benchmark.
-Run: .venv/bin/python -m benchmarks.fit_evidence_projection (writes tasks/evidence_projection.npy)
+Run: .venv/bin/python -m benchmarks.fit_evidence_projection (writes tasks/ml/evidence_projection.npy)
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.verification import load_pairs
-from tasks.atomic import staged_file
-from tasks.dense import EVIDENCE_PROJECTION, token_states
-from tasks.text import sentence_texts
+from tasks.index.text import sentence_texts
+from tasks.io.atomic import staged_file
+from tasks.ml.dense import EVIDENCE_PROJECTION, token_states
 
 # Chosen by 3-fold cross-validation on SciFact train, folds grouped by claim. Evidence-vs-NEI AUROC of MaxSim blended
 # 9:1 with lexical support, identity map 0.904; after 6 / 12 epochs at L2 3.0 0.920 / 0.921, at 1.0 0.928 / 0.933, at

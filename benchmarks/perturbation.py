@@ -13,11 +13,11 @@ import random
 import re
 
 from benchmarks.common import DATA, require_data, write_results
-from tasks.backends import fit_term_weights
-from tasks.corpus import paper_from_row
+from tasks.backends.factory import fit_term_weights
+from tasks.index.corpus import paper_from_row
+from tasks.index.text import named_entities, normalize_space, numbers, split_sentences
 from tasks.models import Claim, Label, Paper
 from tasks.settings import Settings
-from tasks.text import named_entities, normalize_space, numbers, split_sentences
 from tasks.verify import verify_one
 
 CATALOG = DATA / "arxiv" / "llm_papers_catalog.jsonl.gz"

@@ -16,7 +16,7 @@ import bm25s
 from benchmarks.common import DATA, combined_corpus, require_data, write_results
 from tasks.retrieve import rank_for_goal
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
+from tasks.sources.paper_source import CorpusSource
 
 BENCH = DATA / "litsearch" / "scholargym"
 KS = (5, 20, 100)

@@ -44,7 +44,7 @@ _CPU = (
 BUILD = f"""
 import json, sys, time
 from pathlib import Path
-from tasks.corpus import ingest_corpus
+from tasks.index.corpus import ingest_corpus
 started = time.perf_counter()
 ingest_corpus(Path(sys.argv[1]), Path(sys.argv[2]))
 seconds = time.perf_counter() - started
@@ -55,7 +55,7 @@ print(json.dumps({{"seconds": seconds, "cpu_seconds": {_CPU}, "peak_rss_gib": pe
 SEARCH = f"""
 import json, sys, time
 from pathlib import Path
-from tasks.corpus import load_index
+from tasks.index.corpus import load_index
 started = time.perf_counter()
 index = load_index(Path(sys.argv[1]), Path(sys.argv[2]))
 opened = time.perf_counter() - started
@@ -72,7 +72,7 @@ print(json.dumps({{"open_seconds": opened, "open_rss_gib": open_peak, "latencies
 APPEND = f"""
 import json, sys, time
 from pathlib import Path
-from tasks.corpus import append_papers
+from tasks.index.corpus import append_papers
 started = time.perf_counter()
 _, stats = append_papers(Path(sys.argv[1]), Path(sys.argv[3]), Path(sys.argv[2]))
 seconds = time.perf_counter() - started
@@ -86,7 +86,7 @@ from statistics import mean
 from benchmarks.retrieval import KS, covered_queries, recall
 from tasks.retrieve import rank_for_goal
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
+from tasks.sources.paper_source import CorpusSource
 settings = Settings()
 settings = settings.model_copy(update={"rank": settings.rank.model_copy(update={"maxsim_candidates": 0})})
 source = CorpusSource.open(Path(sys.argv[1]), Path(sys.argv[2])).lexical_only()

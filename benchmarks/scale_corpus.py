@@ -23,8 +23,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from benchmarks.common import ARXIV_FILES, require_data
-from tasks.atomic import staged_file
-from tasks.text import split_sentences
+from tasks.index.text import split_sentences
+from tasks.io.atomic import staged_file
 
 SCALE_DIR = Path.home() / ".cache" / "sovereign" / "scale"
 DEFAULT_PAPERS = 2_700_000

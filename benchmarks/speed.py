@@ -32,7 +32,7 @@ from tasks.settings import Settings
 
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
 BUILD = (
-    "import sys; from pathlib import Path; from tasks.corpus import ingest_corpus; "
+    "import sys; from pathlib import Path; from tasks.index.corpus import ingest_corpus; "
     "ingest_corpus(Path(sys.argv[1]), Path(sys.argv[2]))"
 )
 CLI = [sys.executable, "-m", "flows.cli"]
@@ -61,9 +61,9 @@ def measure_build(corpus: Path) -> dict:
 
 def measure_queries(corpus: Path, settings: Settings, questions: list[str]) -> dict:
     """Warm-index latency of one source search and of the whole plan → search → merge_rank."""
-    from tasks.corpus import ingest_corpus
+    from tasks.index.corpus import ingest_corpus
     from tasks.retrieve import rank_for_goal
-    from tasks.sources import CorpusSource
+    from tasks.sources.paper_source import CorpusSource
 
     ingest_corpus(corpus, settings.search.cache_dir)  # build first so the load below is a warm one
     started = time.perf_counter()
@@ -164,7 +164,7 @@ def measure_help(repeats: int) -> dict:
 
 def measure_cli(corpus: Path, api_url: str | None, repeats: int, goals: int) -> dict:
     """Warm index, local server already up: the first `goals` long goals, the `make run` goal, ephemeral; `--help`."""
-    from tasks.corpus import ingest_corpus
+    from tasks.index.corpus import ingest_corpus
 
     ingest_corpus(corpus, Settings().search.cache_dir)
     with tempfile.TemporaryDirectory() as home:

@@ -17,10 +17,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import DATA, require_data, write_results
-from tasks.backends import fit_term_weights
+from tasks.backends.factory import fit_term_weights
+from tasks.index.text import normalize_space
 from tasks.models import Claim, Label, Paper
 from tasks.settings import Settings
-from tasks.text import normalize_space
 from tasks.verify import verify_one
 
 SCIFACT = DATA / "scifact"

@@ -56,10 +56,10 @@ err = Console(stderr=True)
 def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean a user's mistake: a goal, a corpus, a source, a model choice."""
     # imported when needed, not at the top: their modules load prefect and scikit-learn, which `--help` does without
-    from tasks.corpus import CorpusError
-    from tasks.llm import ModelUnavailable
+    from tasks.backends.llm import ModelUnavailable
+    from tasks.index.corpus import CorpusError
     from tasks.plan import GoalError
-    from tasks.sources import SourceUnavailable
+    from tasks.sources.paper_source import SourceUnavailable
 
     return GoalError, CorpusError, SourceUnavailable, ModelUnavailable
 
@@ -159,7 +159,7 @@ def run(
     for option, value in (("--llm", llm), ("--embedder", embedder)):
         if value not in (None, "nim", "offline", "auto"):
             _fail(f"unknown {option} '{value}': use nim or offline")
-    from tasks.corpus import CorpusError, ingest_corpus
+    from tasks.index.corpus import CorpusError, ingest_corpus
     from tasks.plan import clean_goal
 
     try:
@@ -309,7 +309,7 @@ def corpus_ingest(
     ] = None,
 ) -> None:
     """Build the cached index of a corpus ahead of time (later runs reuse it), or append new papers to it."""
-    from tasks.corpus import CorpusError, CorpusStats, append_papers, ingest_corpus
+    from tasks.index.corpus import CorpusError, CorpusStats, append_papers, ingest_corpus
 
     try:
         cache = cache_dir or Settings().search.cache_dir
@@ -357,7 +357,7 @@ def corpus_embed(
     ] = None,
 ) -> None:
     """Build a corpus's dense vectors as a Prefect flow over chunks of papers: resumable, reused across corpora."""
-    from tasks.dense import dense_installed
+    from tasks.ml.dense import dense_installed
 
     if embedder not in ("offline", "nim"):
         _fail(f"unknown --embedder '{embedder}': use offline or nim")

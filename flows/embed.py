@@ -1,6 +1,6 @@
 """corpus-embed flow: a corpus's papers embedded chunk by chunk on a local process pool or a Dask cluster.
 
-Each chunk of `SOVEREIGN_EMBED__CHUNK_PAPERS` rows with papers the vector store (tasks/vectors.py) lacks is one
+Each chunk of `SOVEREIGN_EMBED__CHUNK_PAPERS` rows with papers the vector store (tasks/index/vectors.py) lacks is one
 `embed-chunk` task. The flow stores each chunk's vectors as soon as it finishes, so a killed or failed run keeps them
 and the next run embeds only what is still missing; once every paper has a vector, the corpus's vectors file is
 assembled and renamed into place.
@@ -22,16 +22,16 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import BaseModel
 
-from tasks.atomic import write_atomic
-from tasks.backends import open_embedder
+from tasks.backends.factory import open_embedder
+from tasks.backends.llm import ModelUnavailable
 from tasks.common import retry_transient
-from tasks.corpus import index_dir, load_index
-from tasks.dense import dense_dir
-from tasks.embedders import Embedder
-from tasks.llm import ModelUnavailable
+from tasks.index.corpus import index_dir, load_index
+from tasks.index.vectors import MiniLmEmbedder, VectorStore, from_legacy, legacy_vectors, paper_keys, vectors_file
+from tasks.io.atomic import write_atomic
+from tasks.ml.dense import dense_dir
+from tasks.ml.embedders import Embedder
 from tasks.progress import report
 from tasks.settings import Settings
-from tasks.vectors import MiniLmEmbedder, VectorStore, from_legacy, legacy_vectors, paper_keys, vectors_file
 
 CHUNK_STAGE = "embed-chunk"
 

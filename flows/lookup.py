@@ -60,7 +60,7 @@ def search_command(
     if (query is None) == (queries is None):
         raise InputError("give either a QUERY or --queries FILE")
     from tasks.retrieve import rank_for_goal
-    from tasks.sources import CorpusSource
+    from tasks.sources.paper_source import CorpusSource
 
     settings = Settings()
     source = CorpusSource.open(corpus, settings.search.cache_dir, settings.search.hybrid)
@@ -92,9 +92,9 @@ def verify_command(
     settings = Settings()
     if (corpus is None) != (paper is None):
         raise InputError("--corpus and --paper go together")
-    from tasks.backends import fit_term_weights, offline_models
+    from tasks.backends.factory import fit_term_weights, offline_models
     from tasks.models import Claim, Paper, content_id
-    from tasks.sources import CorpusSource
+    from tasks.sources.paper_source import CorpusSource
     from tasks.verify import verify_one
 
     if corpus is not None:

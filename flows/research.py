@@ -14,12 +14,12 @@ from slugify import slugify
 from tasks.approval import request_owner_review, review_prompt
 from tasks.artifacts import record_artifacts
 from tasks.aspect_support import check_aspects
-from tasks.backends import open_chat, open_embedder, open_source
+from tasks.backends.factory import open_chat, open_embedder, open_source
+from tasks.backends.llm import ChatModel, publish_usage_artifact, take_usage
 from tasks.corroborate import corroborate
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
-from tasks.llm import ChatModel, publish_usage_artifact, take_usage
 from tasks.models import (
     Draft,
     EmbeddingSet,

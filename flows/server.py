@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tasks.atomic import write_atomic
+from tasks.io.atomic import write_atomic
 from tasks.settings import LocalServerSettings
 
 HOST = "127.0.0.1"

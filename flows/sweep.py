@@ -15,8 +15,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 from slugify import slugify
 
-from tasks.backends import open_chat, open_embedder, open_source
-from tasks.ledger import (
+from tasks.backends.factory import open_chat, open_embedder, open_source
+from tasks.io.ledger import (
     LEDGER_FILE,
     GoalCheck,
     LedgerEntry,

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from tasks.goal import goal_words
-from tasks.text import content_terms
+from tasks.index.text import content_terms
 
 # Two or more capitals among letters only, an optional plural "s": CoT, RAG, VLMs, MoE; not GPT-4o or 7B.
 _ACRONYM = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z][A-Za-z]*")

@@ -8,9 +8,9 @@ from prefect.cache_policies import NO_CACHE
 from slugify import slugify
 
 from tasks.brief import md_escape
+from tasks.io.render import render_markdown
 from tasks.models import Report, content_id
 from tasks.publish import PublishedBrief
-from tasks.render import render_markdown
 
 
 def goal_key(goal: str) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from tasks.coverage import FINDING, GENERIC_QUANTITIES, QUANTITY_SYNONYMS, SELF_REFERENCE, speaks_of
+from tasks.index.text import content_terms, numbers
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
-from tasks.text import content_terms, numbers
 from tasks.verify import DIRECTION_CUES
 
 # How many words from an aspect's own words a finding may stand and still be about it: about a clause ("MixLoRA

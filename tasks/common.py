@@ -9,8 +9,8 @@ from pathlib import Path
 
 from prefect.cache_policies import INPUTS, CachePolicy
 
-from tasks.llm import ModelUnavailable
-from tasks.sources import SourceUnavailable
+from tasks.backends.llm import ModelUnavailable
+from tasks.sources.paper_source import SourceUnavailable
 
 TASKS_DIR = Path(__file__).parent
 # Everything a stage's result depends on besides its inputs: the code, its templates and fitted arrays.

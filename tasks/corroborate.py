@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 
 from tasks.coverage import QUANTITY_SYNONYMS
-from tasks.dense import dense_installed
-from tasks.entail import entailment, head_installed
+from tasks.index.text import content_terms, named_entities
+from tasks.ml.dense import dense_installed
+from tasks.ml.entail import entailment, head_installed
 from tasks.models import Claim, CrossCheck, CrossPaperStatus, Label
 from tasks.settings import VerifySettings
-from tasks.text import content_terms, named_entities
 from tasks.verify import alignment, directions
 
 # Words naming a measured quantity: two findings moving the same one in opposite directions conflict.

@@ -6,8 +6,8 @@ import re
 
 from tasks.abbreviations import text_terms
 from tasks.goal import goal_words, is_model_size, is_name
+from tasks.index.text import content_terms, numbers
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
-from tasks.text import content_terms, numbers
 
 # Quantities that frame a question rather than name a measurement: any reported finding with a number or a
 # comparison speaks to "the trade-offs" or "the effects" of the entity it is about.

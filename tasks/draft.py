@@ -6,15 +6,15 @@ import re
 
 from prefect import task
 
-from tasks import prompts
+from tasks.backends import prompts
+from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
 from tasks.compare import evidence_table
 from tasks.coverage import aspect_verdicts
-from tasks.llm import ChatModel, ask
+from tasks.index.text import normalize_space, sentence_texts
 from tasks.models import AspectKind, AspectVerdict, Citation, Claim, Draft, Label, Paper, Plan, RankedPaper
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
-from tasks.text import normalize_space, sentence_texts
 from tasks.verify import verify_one
 
 # The answer stays readable: the strongest few claims per aspect; every claim is still listed in the brief.

@@ -6,10 +6,10 @@ import numpy as np
 from prefect import task
 
 from tasks.common import STAGE_CACHE, retry_transient
-from tasks.embedders import Embedder
+from tasks.index.text import numbers
+from tasks.ml.embedders import Embedder
 from tasks.models import Claim, EmbeddingSet, Paper, paper_text
 from tasks.progress import STAGE_HOOKS
-from tasks.text import numbers
 
 
 def _twins(a: Claim, b: Claim, similarity: float, threshold: float) -> bool:

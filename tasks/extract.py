@@ -6,14 +6,14 @@ import re
 
 from prefect import task
 
-from tasks import prompts
+from tasks.backends import prompts
+from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
 from tasks.coverage import aspects_addressed
-from tasks.llm import ChatModel, ask
+from tasks.index.text import normalize_space, numbers, split_sentences, term_set
 from tasks.models import Claim, Plan, RankedPaper, content_id
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import ExtractSettings
-from tasks.text import normalize_space, numbers, split_sentences, term_set
 
 FINDING_CUES = re.compile(
     r"\b(?:outperform\w*|achiev\w*|improv\w*|reduc\w*|increas\w*|decreas\w*|surpass\w*|exceed\w*|"

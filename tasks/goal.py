@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tasks.embedders import TermWeights
+from tasks.index.text import STOP_WORDS, content_terms
+from tasks.ml.embedders import TermWeights
 from tasks.models import Aspect, AspectKind
 from tasks.settings import PlanSettings
-from tasks.text import STOP_WORDS, content_terms
 
 # Words naming what is measured; a phrase whose head is one of them is a measured quantity of the goal.
 QUANTITY_WORDS = frozenset(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tasks import prompts
-from tasks.llm import ChatModel, ask
+from tasks.backends import prompts
+from tasks.backends.llm import ChatModel, ask
+from tasks.backends.prompts import JudgeReply
+from tasks.index.text import sentence_texts
 from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
-from tasks.prompts import JudgeReply
 from tasks.settings import VerifySettings
-from tasks.text import sentence_texts
 
 
 def judge_claim(chat: ChatModel, claim: Claim, paper: Paper) -> JudgeReply:

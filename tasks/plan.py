@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from prefect import task
 
-from tasks import prompts
+from tasks.backends import prompts
+from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
-from tasks.embedders import TermWeights
 from tasks.goal import QUANTITY_WORDS, goal_words, is_model_size, parse_goal, specificity, word_idf
-from tasks.llm import ChatModel, ask
+from tasks.index.text import content_terms
+from tasks.ml.embedders import TermWeights
 from tasks.models import Aspect, AspectKind, Plan
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import PlanSettings
-from tasks.text import content_terms
 
 
 def _rarest_words(aspects: list[Aspect], weights: TermWeights, settings: PlanSettings) -> str:

@@ -1,4 +1,4 @@
-"""Publish stage: the brief (rendered by tasks/render.py) and its data (tasks/tables.py) written in one atomic step."""
+"""Publish stage: the brief (rendered by tasks/io/render.py) and its data (tasks/io/tables.py), written atomically."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from tasks.atomic import staged_directory
-from tasks.bibtex import references_bib
 from tasks.brief import reference_numbers
+from tasks.io.atomic import staged_directory
+from tasks.io.bibtex import references_bib
+from tasks.io.render import render_html, render_markdown, render_pdf
+from tasks.io.tables import claims_table, papers_table
 from tasks.models import EmbeddingSet, Policy, Report
 from tasks.progress import STAGE_HOOKS
-from tasks.render import render_html, render_markdown, render_pdf
-from tasks.tables import claims_table, papers_table
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _LEFTOVER = re.compile(r"\.(?P<run>[A-Za-z0-9][A-Za-z0-9._-]*)\.(?P<kind>partial|old)-(?P<pid>\d{1,9})")

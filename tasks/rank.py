@@ -7,13 +7,13 @@ from prefect import task
 
 from tasks.abbreviations import text_terms
 from tasks.common import STAGE_CACHE
-from tasks.dense import dense_installed, token_maxima, token_states, token_words
-from tasks.embedders import Embedder, TermWeights
 from tasks.goal import QUANTITY_WORDS, is_name, is_phrasing, word_idf
+from tasks.index.text import content_terms, term_pairs, term_set, words
+from tasks.ml.dense import dense_installed, token_maxima, token_states, token_words
+from tasks.ml.embedders import Embedder, TermWeights
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import RankSettings
-from tasks.text import content_terms, term_pairs, term_set, words
 
 
 def fuse(

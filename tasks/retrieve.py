@@ -13,15 +13,15 @@ from prefect import unmapped
 from prefect.tasks import exponential_backoff
 
 from tasks.abbreviations import spell_out
-from tasks.backends import offline_models, source_term_weights
-from tasks.embedders import Embedder, TermWeights
-from tasks.llm import ChatModel
+from tasks.backends.factory import offline_models, source_term_weights
+from tasks.backends.llm import ChatModel
+from tasks.ml.embedders import Embedder, TermWeights
 from tasks.models import Plan, RankedPaper, SearchResult
 from tasks.plan import plan_queries
 from tasks.rank import merge_rank
 from tasks.search import search
 from tasks.settings import Settings
-from tasks.sources import PaperSource
+from tasks.sources.paper_source import PaperSource
 
 Searches = Callable[[list[str], PaperSource, Settings], tuple[list[SearchResult], list[str]]]
 

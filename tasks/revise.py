@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import task
 
-from tasks import prompts
+from tasks.backends import prompts
+from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
-from tasks.llm import ChatModel, ask
 from tasks.models import Draft, FindingKind, RevisionPlan, TribunalResult
 from tasks.progress import STAGE_HOOKS
 

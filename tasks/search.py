@@ -9,7 +9,7 @@ from prefect import task
 from tasks.common import STAGE_CACHE, retry_transient
 from tasks.models import SearchResult
 from tasks.progress import STAGE_HOOKS
-from tasks.sources import PaperSource
+from tasks.sources.paper_source import PaperSource
 
 
 # Live sources change; a cached search older than this is asked again (nightly sweeps see new papers).

@@ -237,8 +237,8 @@ class VerifySettings(BaseModel):
     )
     entailment_head: bool = Field(
         True,
-        description="With the dense extra, label claims by the entailment head (tasks/entailment_head.npz, fitted on "
-        "SciFact train and HealthVer dev by benchmarks/fit_entailment_head.py): support is its probability that "
+        description="With the dense extra, label claims by the entailment head (tasks/ml/entailment_head.npz, fitted "
+        "on SciFact train and HealthVer dev by benchmarks/fit_entailment_head.py): support is its probability that "
         "the abstract supports the claim, and a claim it refutes is CONTRADICTED.",
     )
     supported_probability: float = Field(

@@ -7,9 +7,9 @@ from statistics import mean
 from prefect import task
 from pydantic import BaseModel
 
-from tasks import prompts
+from tasks.backends import prompts
+from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
-from tasks.llm import ChatModel, ask
 from tasks.models import AspectKind, Draft, Finding, FindingKind, IssueKind, Label, Review, TribunalResult
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import TribunalSettings

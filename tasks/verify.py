@@ -13,16 +13,9 @@ from prefect import task
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
+from tasks.backends.llm import ChatModel
 from tasks.common import STAGE_CACHE
-from tasks.dense import dense_installed, evidence_projection, maxsim
-from tasks.embedders import TermWeights
-from tasks.entail import entailment, head_installed
-from tasks.judge import judge_claims
-from tasks.llm import ChatModel
-from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
-from tasks.progress import STAGE_HOOKS
-from tasks.settings import VerifySettings
-from tasks.text import (
+from tasks.index.text import (
     content_terms,
     named_entities,
     negations,
@@ -31,6 +24,13 @@ from tasks.text import (
     sentence_texts,
     term_pairs,
 )
+from tasks.judge import judge_claims
+from tasks.ml.dense import dense_installed, evidence_projection, maxsim
+from tasks.ml.embedders import TermWeights
+from tasks.ml.entail import entailment, head_installed
+from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
+from tasks.progress import STAGE_HOOKS
+from tasks.settings import VerifySettings
 
 DIRECTION_CUES = {
     "up": re.compile(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import settings
 
-from tasks.llm import Completion
+from tasks.backends.llm import Completion
 from tasks.models import Message
 
 # Fuzz tests (tests/test_fuzz.py) run few generated cases by default; their `slow` twins load "sovereign-full".
@@ -63,7 +63,7 @@ class FakeChat:
 @pytest.fixture
 def fake_chat() -> Iterator[Callable[..., FakeChat]]:
     """Build a FakeChat from its replies; the usage it records is dropped afterwards."""
-    from tasks.llm import take_usage
+    from tasks.backends.llm import take_usage
 
     yield lambda *replies: FakeChat(list(replies))
     take_usage()

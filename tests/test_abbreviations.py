@@ -8,7 +8,7 @@ from pathlib import Path
 from tasks.abbreviations import goal_acronyms, spell_out, text_terms
 from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
+from tasks.sources.paper_source import CorpusSource
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 COT_PAPER = "2201.90001"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.research import research_flow
-from tasks.corpus import load_papers
+from tasks.index.corpus import load_papers
 from tasks.plan import plan_queries
 from tests.atom_server import AtomServer
 

@@ -15,10 +15,10 @@ import pytest
 from prefect import flow, task, unmapped
 from prefect.client.orchestration import get_client
 
-from tasks.arxiv_source import ArxivSource, host_turn
+from tasks.backends.rate_limits import ensure_rate_limit
 from tasks.models import Paper
-from tasks.rate_limits import ensure_rate_limit
-from tasks.sources import PaperSource, SourceUnavailable, TransientSourceError
+from tasks.sources.arxiv import ArxivSource, host_turn
+from tasks.sources.paper_source import PaperSource, SourceUnavailable, TransientSourceError
 from tests.atom_server import AtomServer, Fault
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -221,7 +221,7 @@ TURN_DRIVER = """
 import os, sys
 from pathlib import Path
 import requests
-from tasks.arxiv_source import host_turn
+from tasks.sources.arxiv import host_turn
 
 lock_file, interval, url, processes, count = sys.argv[1:]
 children = []

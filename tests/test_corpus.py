@@ -15,14 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks import corpus
-from tasks.backends import open_source
-from tasks.corpus import CorpusError, append_papers, ingest_corpus, load_index, load_papers
-from tasks.lexical import LexicalWriter
+from tasks.backends.factory import open_source
+from tasks.index import corpus
+from tasks.index.corpus import CorpusError, append_papers, ingest_corpus, load_index, load_papers
+from tasks.index.lexical import LexicalWriter
+from tasks.index.text import content_terms
 from tasks.models import normalize_id, paper_text
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
-from tasks.text import content_terms
+from tasks.sources.paper_source import CorpusSource
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 
@@ -144,8 +144,8 @@ def test_append_adds_papers_in_place_and_counts_skips(tmp_path):
 _KILLED_APPEND = """
 import os, signal, sys
 from pathlib import Path
-import tasks.corpus as corpus
-from tasks.lexical import LexicalWriter
+import tasks.index.corpus as corpus
+from tasks.index.lexical import LexicalWriter
 
 where = sys.argv[1]
 if where == "adding":  # in the middle of the new papers

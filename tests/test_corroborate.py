@@ -6,8 +6,8 @@ import pytest
 from factories import sentence_claim
 
 from tasks.corroborate import conflicting_number, corroborate, cross_check_one, opposite_direction, quantity_values
-from tasks.dense import dense_installed
-from tasks.entail import head_installed
+from tasks.ml.dense import dense_installed
+from tasks.ml.entail import head_installed
 from tasks.models import Claim, CrossPaperStatus, Label
 from tasks.settings import VerifySettings
 

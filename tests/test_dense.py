@@ -12,16 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import atomic, dense
-from tasks import corpus as corpus_module
-from tasks.arxiv_source import ArxivSource
-from tasks.backends import offline_models
-from tasks.corpus import ingest_corpus, load_index
+from tasks.backends.factory import offline_models
+from tasks.index import corpus as corpus_module
+from tasks.index.corpus import ingest_corpus, load_index
+from tasks.io import atomic
+from tasks.ml import dense
 from tasks.models import Claim, IssueKind, Label, Paper, SearchResult
 from tasks.plan import plan_queries
 from tasks.rank import goal_token_weights, merge_rank
 from tasks.settings import HybridSearchSettings, Settings
-from tasks.sources import CorpusSource
+from tasks.sources.arxiv import ArxivSource
+from tasks.sources.paper_source import CorpusSource
 from tasks.verify import support_score, verify_one
 from tests.factories import MOE_LORA_PAPER as PAPER
 
@@ -337,7 +338,7 @@ def test_the_model_exports_to_onnx_without_torch_and_matches_the_running_model(t
     # torch and transformers made unimportable: the export must not need them (they are not installed by default)
     script = (
         "import sys; sys.modules['torch'] = sys.modules['transformers'] = None; from pathlib import Path; "
-        "from tasks.dense import export_model; export_model(Path(sys.argv[1]))"
+        "from tasks.ml.dense import export_model; export_model(Path(sys.argv[1]))"
     )
     root = Path(__file__).parents[1]
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "model")], check=True, cwd=root)

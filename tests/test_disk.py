@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks import publish
-from tasks.atomic import staged_file, write_atomic
+from tasks.io.atomic import staged_file, write_atomic
 from tasks.models import Policy
 from tasks.publish import STALE_AFTER_SECONDS, PublishError, publish_report, remove_leftovers
 from tests.factories import make_embeddings, make_report
@@ -36,7 +36,7 @@ DRIVER = """
 import sys, time
 from pathlib import Path
 from tasks import publish
-from tasks.atomic import staged_file, write_atomic
+from tasks.io.atomic import staged_file, write_atomic
 from tests.factories import make_embeddings, make_report
 
 out_dir, marker = map(Path, sys.argv[1:])

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from flows import embed as embed_module
 from flows.cli import app
 from flows.embed import EmbedFailed, embed_flow_on
-from tasks import corpus as corpus_module
-from tasks.corpus import index_dir, load_index
-from tasks.dense import DENSE_MODEL, dense_dir, dense_installed, load_dense
-from tasks.vectors import vectors_file
+from tasks.index import corpus as corpus_module
+from tasks.index.corpus import index_dir, load_index
+from tasks.index.vectors import vectors_file
+from tasks.ml.dense import DENSE_MODEL, dense_dir, dense_installed, load_dense
 from tests.embed_helpers import CountingEmbedder, executed_per_worker, fake_vector, loopback_cluster
 from tests.openai_server import OpenAIServer, hashed_vector
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.dense import dense_installed
-from tasks.entail import entailment, head_installed
+from tasks.ml.dense import dense_installed
+from tasks.ml.entail import entailment, head_installed
 from tasks.models import Claim, ClaimIssue, IssueKind, Label, Paper
 from tasks.settings import VerifySettings
 from tasks.verify import entailment_label, verify_one

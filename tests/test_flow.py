@@ -91,7 +91,7 @@ def test_rerun_reuses_every_finished_stage(tmp_path):
 
 
 def test_flow_on_live_arxiv_source_against_loopback_atom_server(tmp_path, monkeypatch):
-    from tasks.corpus import load_papers
+    from tasks.index.corpus import load_papers
     from tests.atom_server import AtomServer
 
     papers = [p.model_dump() for p in load_papers(FIXTURE)[0]]

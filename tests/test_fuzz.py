@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import flows.research
 from flows.cli import app
-from tasks.corpus import CorpusError, ingest_corpus, load_papers
+from tasks.index.corpus import CorpusError, ingest_corpus, load_papers
 from tasks.models import Policy
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.publish import PublishedBrief

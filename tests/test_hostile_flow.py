@@ -21,8 +21,8 @@ from pypdf import PdfReader
 
 from flows.research import research_flow
 from tasks.embed import merge_duplicates
+from tasks.io.render import DataOnlyFetcher
 from tasks.models import Claim, Report
-from tasks.render import DataOnlyFetcher
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"

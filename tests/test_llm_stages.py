@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from tasks.corpus import load_papers
+from tasks.index.corpus import load_papers
 from tasks.models import Claim, Label, Policy, RankedPaper
 from tasks.plan import plan_queries
 from tasks.revise import revise

@@ -29,7 +29,7 @@ DEADLINE_SECONDS = 420
 DRIVER = """
 import os, sys, time, traceback
 from pathlib import Path
-from tasks import corpus
+from tasks.index import corpus
 
 builds, goal, corpus_path, out_dir, results, runs = sys.argv[1:]
 build = corpus._build

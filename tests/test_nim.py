@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from tasks.backends import open_chat, open_embedder
-from tasks.corpus import load_papers
+from tasks.backends.factory import open_chat, open_embedder
+from tasks.backends.llm import MalformedReply, ModelCallFailed, ModelUnavailable, ask, take_usage
+from tasks.backends.nim import NimChat, NimEmbedder, NimTransport
+from tasks.backends.prompts import PlanReply, plan_messages
 from tasks.coverage import aspect_verdicts
 from tasks.draft import compose_draft
 from tasks.extract import extract_claims
-from tasks.llm import MalformedReply, ModelCallFailed, ModelUnavailable, ask, take_usage
+from tasks.index.corpus import load_papers
 from tasks.models import Label, Policy, RankedPaper
-from tasks.nim import NimChat, NimEmbedder, NimTransport
 from tasks.plan import plan_queries
 from tasks.policy import decide_policy
-from tasks.prompts import PlanReply, plan_messages
 from tasks.settings import NimCredentials, Settings, TribunalSettings
 from tasks.tribunal import ROLES, aggregate, review
 from tests.factories import make_report

@@ -14,10 +14,10 @@ from pypdf import PdfReader
 
 from tasks import publish
 from tasks.brief import DRAFT_BANNER, md_escape, reference_numbers
+from tasks.io.render import DataOnlyFetcher, render_html, render_markdown, render_pdf
+from tasks.io.tables import CLAIMS_SCHEMA, PAPERS_SCHEMA
 from tasks.models import CrossCheck, CrossPaperStatus, Label, Policy, Report
 from tasks.publish import PublishError, publish_report
-from tasks.render import DataOnlyFetcher, render_html, render_markdown, render_pdf
-from tasks.tables import CLAIMS_SCHEMA, PAPERS_SCHEMA
 from tests.factories import make_embeddings, make_report
 
 BRIEF_FILES = {"report.pdf", "report.md", "references.bib", "report.json", "claims.parquet", "papers.parquet"}
@@ -380,7 +380,7 @@ def test_references_bib_has_one_entry_per_numbered_paper(approved):
 
 
 def test_bibtex_fields_cannot_break_out_of_their_braces():
-    from tasks.bibtex import entry
+    from tasks.io.bibtex import entry
     from tasks.models import Paper
 
     hostile = Paper(id="2401.01234", title="Gains of 5% } @misc{evil, & more_", abstract="", authors=["Ada {Lovelace"])

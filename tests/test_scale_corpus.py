@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks import scale_corpus
 from benchmarks.scale_corpus import ScaleCorpus, write_corpus
-from tasks.corpus import load_papers
+from tasks.index.corpus import load_papers
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 

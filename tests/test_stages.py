@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tasks.arxiv_source import ArxivSource
-from tasks.backends import offline_models, source_term_weights
+from tasks.backends.factory import offline_models, source_term_weights
+from tasks.backends.prompts import JudgeReply
 from tasks.coverage import aspect_verdicts
 from tasks.draft import compose_draft
 from tasks.embed import embed
 from tasks.extract import extract_claims
+from tasks.index.text import content_terms
 from tasks.judge import combine
 from tasks.models import (
     Aspect,
@@ -27,14 +28,13 @@ from tasks.models import (
 )
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
-from tasks.prompts import JudgeReply
 from tasks.rank import merge_rank
 from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.revise import revise
 from tasks.search import search
 from tasks.settings import Settings
-from tasks.sources import CorpusSource
-from tasks.text import content_terms
+from tasks.sources.arxiv import ArxivSource
+from tasks.sources.paper_source import CorpusSource
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims, verify_one
 from tests.factories import MOE_LORA_PAPER

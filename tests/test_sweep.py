@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.sweep import SweepRow, read_goals, sweep_flow
-from tasks.ledger import (
+from tasks.io.ledger import (
     LEDGER_FILE,
     GoalCheck,
     LedgerEntry,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from tasks.arxiv_source import ArxivSource
-from tasks.corpus import CorpusError
-from tasks.embedders import LsaEmbedder, LsaModel, TermWeights
-from tasks.llm import ChatModel, ModelUnavailable
+from tasks.backends.llm import ChatModel, ModelUnavailable
+from tasks.backends.nim import HOSTED_HOSTS, NimChat, NimEmbedder, NimTransport, host_of
+from tasks.index.corpus import CorpusError
+from tasks.index.text import content_terms
+from tasks.ml.embedders import LsaEmbedder, LsaModel, TermWeights
 from tasks.models import Paper, SearchResult, content_id, paper_text
-from tasks.nim import HOSTED_HOSTS, NimChat, NimEmbedder, NimTransport, host_of
 from tasks.settings import LlmSettings, NimCredentials, Settings
-from tasks.sources import CorpusSource, PaperSource
-from tasks.text import content_terms
+from tasks.sources.arxiv import ArxivSource
+from tasks.sources.paper_source import CorpusSource, PaperSource
 
 
 def open_source(settings: Settings) -> PaperSource:

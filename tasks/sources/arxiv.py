@@ -20,11 +20,11 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
+from tasks.backends.rate_limits import ensure_rate_limit_once
+from tasks.index.text import normalize_space
 from tasks.models import Paper, normalize_id
-from tasks.rate_limits import ensure_rate_limit_once
 from tasks.settings import Settings
-from tasks.sources import SourceUnavailable, TransientSourceError
-from tasks.text import normalize_space
+from tasks.sources.paper_source import SourceUnavailable, TransientSourceError
 
 RATE_LIMIT_NAME = "sovereign-arxiv"
 _ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"

@@ -23,8 +23,7 @@ import requests
 from prefect.concurrency.sync import rate_limit
 from pydantic import BaseModel, PrivateAttr, SecretStr
 
-from tasks.embedders import TextKind
-from tasks.llm import (
+from tasks.backends.llm import (
     Completion,
     ContentCache,
     ModelCallFailed,
@@ -32,8 +31,9 @@ from tasks.llm import (
     current_stage,
     record_usage,
 )
+from tasks.backends.rate_limits import ensure_rate_limit_once
+from tasks.ml.embedders import TextKind
 from tasks.models import Message
-from tasks.rate_limits import ensure_rate_limit_once
 
 # langchain (about a second to import) is loaded when a NIM client is first built, so offline runs never pay for it
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tasks.dense import token_states
-from tasks.text import negations
+from tasks.index.text import negations
+from tasks.ml.dense import token_states
 
 ENTAILMENT_HEAD = Path(__file__).with_name("entailment_head.npz")
 # the order of the head's classes, as fitted
@@ -41,7 +41,7 @@ def pair_features(claim: str, sentences: list[str], lexical: float) -> tuple[np.
     """
     claim_vectors, *sentence_vectors = token_states([claim, *sentences])
     passage = np.concatenate(sentence_vectors)
-    # einsum, not `@`: see tasks.dense.maxsim
+    # einsum, not `@`: see tasks.ml.dense.maxsim
     similarity = np.einsum("qd,pd->qp", claim_vectors, passage)
     bounds = np.cumsum([0, *(len(v) for v in sentence_vectors)])
     per_sentence = np.stack([similarity[:, a:b].max(axis=1) for a, b in zip(bounds, bounds[1:])]).clip(min=0)

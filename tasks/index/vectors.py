@@ -3,7 +3,7 @@
 A paper's key is a digest of its id and its text, so a corpus with papers added or removed reuses every vector it
 already has, and a paper whose abstract changed is embedded again. A store is a directory of shards (`.npz`: keys
 and float16 vectors), each written whole by one rename; `assemble` writes a corpus's vectors in its index's row order
-(`tasks.dense.load_dense` maps that file for the dense search channel).
+(`tasks.ml.dense.load_dense` maps that file for the dense search channel).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from tasks.atomic import staged_file, write_atomic
-from tasks.dense import DENSE_MODEL, MAX_TOKENS, dense_dir, encode
-from tasks.embedders import TextKind
+from tasks.io.atomic import staged_file, write_atomic
+from tasks.ml.dense import DENSE_MODEL, MAX_TOKENS, dense_dir, encode
+from tasks.ml.embedders import TextKind
 
 STORE_FORMAT = 1
 
@@ -108,7 +108,7 @@ class VectorStore:
             for number, rows in zip(numbers, np.split(order, starts[1:])):
                 with np.load(catalog.shards[number]) as data:
                     vectors = data["vectors"]
-                if out is None:  # float32: see `tasks.dense.load_dense`; written piece by piece, never whole in RAM
+                if out is None:  # float32: see `tasks.ml.dense.load_dense`; written piece by piece, never whole in RAM
                     shape = (len(keys), vectors.shape[1])
                     out = np.lib.format.open_memmap(staging, mode="w+", dtype=np.float32, shape=shape)
                 out[rows] = vectors[catalog.row[at[rows]]]

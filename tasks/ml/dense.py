@@ -11,7 +11,7 @@ second to load it rather than the 5–15 s of importing torch and sentence-trans
 
 The vectors the search channel maps live beside the corpus index (`<index>/dense/vectors.npy`, in its row order).
 Building them takes an hour on a CPU for 96k papers, so it is a separate, resumable flow (`sovereign corpus embed`,
-flows/embed.py) over a store keyed by paper (tasks/vectors.py); searches use them only once they are complete.
+flows/embed.py) over a store keyed by paper (tasks/index/vectors.py); searches use them only once they are complete.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.atomic import staged_directory, staged_file
+from tasks.io.atomic import staged_directory, staged_file
 
 if TYPE_CHECKING:
     import onnx

@@ -16,8 +16,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from tasks.artifacts import goal_key
-from tasks.atomic import staged_file, write_atomic
 from tasks.brief import md_escape
+from tasks.io.atomic import staged_file, write_atomic
 from tasks.models import Report
 from tasks.publish import PublishedBrief
 

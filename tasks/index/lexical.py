@@ -8,10 +8,10 @@ from pathlib import Path
 
 import tantivy
 
+from tasks.index.text import content_terms
 from tasks.models import indexed_text
-from tasks.text import content_terms
 
-# the terms are tokenised by tasks/text.py:content_terms before they reach tantivy; it splits them on spaces only
+# the terms are tokenised by tasks/index/text.py:content_terms before they reach tantivy; it splits them on spaces only
 _TOKENIZER = "whitespace"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -12,13 +13,17 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from tasks.text import content_terms
+from tasks.index.text import content_terms
 
 TextKind = Literal["query", "passage"]
 
 
 def _identity(tokens: list[str]) -> list[str]:
     return tokens
+
+
+# corpus indexes built before tasks/ had subpackages pickled `_identity` as tasks.embedders._identity
+sys.modules.setdefault("tasks.embedders", sys.modules[__name__])
 
 
 class LsaModel:

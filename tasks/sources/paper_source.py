@@ -8,8 +8,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from tasks.corpus import CorpusIndex, load_index
-from tasks.dense import DENSE_MODEL
+from tasks.index.corpus import CorpusIndex, load_index
+from tasks.ml.dense import DENSE_MODEL
 from tasks.models import Paper
 from tasks.settings import HybridSearchSettings
 

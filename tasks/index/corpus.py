@@ -29,13 +29,13 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
-from tasks.atomic import staged_directory, staged_file, swap_directory, write_atomic
-from tasks.dense import encode, load_dense
-from tasks.embedders import LsaModel
-from tasks.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
+from tasks.index.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
+from tasks.index.text import content_terms
+from tasks.io.atomic import staged_directory, staged_file, swap_directory, write_atomic
+from tasks.ml.dense import encode, load_dense
+from tasks.ml.embedders import LsaModel
 from tasks.models import Paper, indexed_text, normalize_id, paper_text
 from tasks.settings import CorpusIndexSettings, HybridSearchSettings
-from tasks.text import content_terms
 
 INDEX_FORMAT = 4  # 4: tantivy segments and Arrow parts, appended in place (3: bm25s, rebuilt whole)
 PAPER_SCHEMA = pa.schema(

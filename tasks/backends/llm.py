@@ -15,8 +15,8 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ValidationError
 
-from tasks import prompts
-from tasks.atomic import write_atomic
+from tasks.backends import prompts
+from tasks.io.atomic import write_atomic
 from tasks.models import Message, StageUsage
 
 T = TypeVar("T", bound=BaseModel)

@@ -1,0 +1,1 @@
+"""Writing outputs: atomic file and directory swaps, the rendered brief, Parquet tables, BibTeX, the sweep ledger."""

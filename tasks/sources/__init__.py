@@ -1,0 +1,1 @@
+"""Paper sources behind one interface: the local corpus and live arXiv."""
