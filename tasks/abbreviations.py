@@ -1,4 +1,4 @@
-"""The goal's abbreviations spelled out as the retrieved papers define them: "CoT" → "chain-of-thought"."""
+"""The goal's abbreviations spelled out as the retrieved papers define them: "CoT" → "chain of thought"."""
 
 from __future__ import annotations
 
