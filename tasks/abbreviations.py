@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from tasks.goal import goal_words
+from tasks.goal import defines_acronym, goal_words
 from tasks.index.text import content_terms
 
 # Two or more capitals among letters only, an optional plural "s": CoT, RAG, VLMs, MoE; not GPT-4o or 7B.
@@ -16,7 +16,7 @@ _SMALL_WORDS = frozenset({"of", "and", "the", "for", "to", "in", "on", "a", "an"
 def goal_acronyms(goal: str) -> list[str]:
     """Acronyms the goal uses without spelling them out ("CoT prompting"; not "Mixture of Experts (MoE)")."""
     words = goal_words(goal)
-    defined = {words[i] for i in range(1, len(words) - 1) if words[i - 1] == "(" and words[i + 1] == ")"}
+    defined = {w for i, w in enumerate(words) if defines_acronym(words, i)}
     found = [w for w in words if _ACRONYM.fullmatch(w) and 2 <= len(singular(w)) <= 8 and w not in defined]
     return list(dict.fromkeys(found))
 

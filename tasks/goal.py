@@ -106,7 +106,7 @@ def _titled_of(words: list[str], i: int) -> bool:
     return inside and words[i].lower() == "of" and words[i - 1][:1].isupper() and words[i + 1][:1].isupper()
 
 
-def _abbreviation(words: list[str], i: int) -> bool:
+def defines_acronym(words: list[str], i: int) -> bool:
     """Whether words[i] is an acronym in parentheses right after a phrase: "Knowledge Graph (KG)"."""
     return (
         0 < i < len(words) - 1
@@ -125,7 +125,7 @@ def _chunks(goal: str) -> list[_Chunk]:
     tokens = goal_words(goal)
     for i, word in enumerate(tokens):
         lowered = word.lower()
-        if _abbreviation(tokens, i):  # the phrase before it already names the aspect
+        if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
         is_topic = not is_phrasing(word) and word not in ",;:()?!" and (len(word) > 1 or word.isupper())
         if is_topic or (current.words and _titled_of(tokens, i)):
