@@ -99,13 +99,18 @@ def server_for_command(settings: LocalServerSettings, start: bool = True) -> tup
 @contextmanager
 def prefect_api_url(url: str) -> Iterator[None]:
     """PREFECT_API_URL is `url` for this process's Prefect client, and the processes it starts, while inside."""
+    from prefect.context import SettingsContext, _temporary_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     before = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # Dask workers and other child processes read it from the environment
     try:
         with temporary_settings({PREFECT_API_URL: url}):
-            yield
+            # threads Prefect starts without copying the context (the process pool's event forwarder) read the
+            # global settings, made at import: left alone, they start an ephemeral server of their own, which then
+            # fails to record task runs of a flow run it never saw (Prefect's test harness swaps them the same way)
+            with _temporary_global_settings_context(SettingsContext.get()):
+                yield
     finally:
         if before is None:
             del os.environ["PREFECT_API_URL"]

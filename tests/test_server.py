@@ -11,16 +11,25 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.server import LocalServer, ensure_server, healthy, running_server, server_for_command, stop_server
+from flows.server import (
+    LocalServer,
+    ensure_server,
+    healthy,
+    prefect_api_url,
+    running_server,
+    server_for_command,
+    stop_server,
+)
 from tasks.settings import LocalServerSettings
 from tests.test_load import FIXTURE, GOAL, assert_whole_briefs
 
@@ -151,3 +160,18 @@ def test_six_runs_started_at_once_share_one_server_and_all_publish(server_settin
         f"{server.api_url}/flow_runs/count", json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
     )
     assert completed.json() == 6, "the server (and so its UI) shows every CLI run"
+
+
+def test_threads_prefect_starts_without_the_context_use_the_local_server_too():
+    url = "http://127.0.0.1:9/api"
+    seen: list[str | None] = []
+
+    def read() -> None:
+        seen.append(get_current_settings().api.url)
+
+    with prefect_api_url(url):
+        thread = threading.Thread(target=read)  # as the process pool's event forwarder is started
+        thread.start()
+        thread.join()
+    assert seen == [url]
+    assert get_current_settings().api.url != url, "the API is restored on leaving"
