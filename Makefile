@@ -6,6 +6,8 @@ SHARED_CORPUS := ../shared/data/arxiv/llm_papers_catalog.jsonl.gz
 CORPUS ?= $(if $(wildcard $(SHARED_CORPUS)),$(SHARED_CORPUS),tests/fixtures/mini_corpus.jsonl)
 GOAL ?= What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?
 OUT ?= runs
+# `make test` runs the test files on this many processes (pytest-xdist; each file's tests stay on one, with its fixtures)
+TEST_WORKERS ?= 2
 
 # Prefect operations: `make server` (UI at http://127.0.0.1:4200), then `make deploy` and `make worker`.
 PREFECT_PORT ?= 4200
@@ -32,7 +34,7 @@ run: install
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/sovereign run "$(GOAL)" --corpus "$(CORPUS)" --out "$(OUT)"
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check tasks flows deployments tests benchmarks
