@@ -46,10 +46,13 @@ RELATION_WORDS = frozenset(
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
     suggest recommend implement present develop leverage adopt employ illustrate consider showcase reveal report
-    conduct address tackle specify express determine highlight emphasize provide aim seek obtain""".split()
+    conduct address tackle specify express determine highlight emphasize provide aim seek obtain exemplify""".split()
 
 
 def _inflections(verb: str) -> set[str]:
+    """The verb with -s, -es, -ed and -ing as English writes them (specify: specifies, specified, specifying)."""
+    if re.search(r"[^aeiou]y$", verb):
+        return {verb, f"{verb[:-1]}ies", f"{verb[:-1]}ied", f"{verb}ing"}
     stem = verb[:-1] if verb.endswith("e") else verb
     return {verb, f"{verb}s", f"{verb}es", f"{stem}ed", f"{stem}ing"}
 

@@ -79,6 +79,8 @@ def test_abbreviations_and_capitalised_names_with_of_stay_one_aspect():
         ("Which study explicitly determines the faithfulness of explanations?", "explicitly", "faithfulness"),
         ("Papers expressing concerns about benchmark validity?", "expressing", "benchmark validity"),
         ("How can we efficiently detect an anomaly in a family of tasks?", "efficiently", "anomaly"),
+        ("Works that exemplified a weighted voting mechanism among LLMs?", "exemplified", "weighted voting mechanism"),
+        ("Which paper specified the reward model's calibration error?", "specified", "reward model calibration error"),
     ],
 )
 def test_request_verbs_in_any_inflection_and_adverbs_are_not_topic(goal, phrasing, topic):
