@@ -248,10 +248,11 @@ class CorpusIndex:
         top = np.argpartition(-similarity, min(k, len(self)) - 1)[:k]
         return [int(r) for r in top[np.argsort(-similarity[top], kind="stable")]]
 
-    def _bm25(self, field: str, terms: list[str], k: int) -> list[int]:
+    def _bm25(self, field: str, terms: list[str], k: int, row_terms: dict[tuple[str, int], list[str]]) -> list[int]:
         """Rows of the k best papers by BM25 (k1 1.5, b 0.75) of `field`: tantivy's candidates scored exactly.
 
-        A repeated query term counts again. The candidates' terms come from their text in the Arrow file.
+        A repeated query term counts again. The candidates' terms come from their text in the Arrow file, read and
+        tokenised once per search into `row_terms` (the query and its expansion share most candidates).
         """
         rows = self.lexical.search(field, terms, k * RESCORED_DEPTH)
         if not rows:
@@ -263,15 +264,14 @@ class CorpusIndex:
                 idf[term] = float(np.log(1 + (papers - df + 0.5) / (df + 0.5)))
         mean_length = self.meta["terms"][field] / papers
         # row by row: `take` on the memory-mapped, chunked table copies whole columns
-        titles = self.papers.column("title")
-        if field == "title":
-            texts = [titles[r].as_py() for r in rows]
-        else:
-            abstracts = self.papers.column("abstract")
-            texts = [indexed_text(titles[r].as_py(), abstracts[r].as_py()) for r in rows]
+        titles, abstracts = self.papers.column("title"), self.papers.column("abstract")
+        for r in rows:
+            if (field, r) not in row_terms:
+                text = titles[r].as_py() if field == "title" else indexed_text(titles[r].as_py(), abstracts[r].as_py())
+                row_terms[field, r] = content_terms(text)
         scores = []
-        for text in texts:
-            tokens = content_terms(text)
+        for r in rows:
+            tokens = row_terms[field, r]
             counts = Counter(tokens)
             norm = BM25_K1 * (1 - BM25_B + BM25_B * len(tokens) / mean_length)
             scores.append(sum(w * idf[t] * counts[t] / (counts[t] + norm) for t, w in weights.items() if counts[t]))
@@ -280,13 +280,13 @@ class CorpusIndex:
 
     def _lexical_channels(self, query: str, terms: list[str], hybrid: HybridSearchSettings) -> list[list[int]]:
         """BM25 over abstracts with feedback, BM25 over titles, and their candidates by LSA similarity."""
-        k = hybrid.channel_candidates
-        body = self._bm25("body", terms, k)
+        k, row_terms = hybrid.channel_candidates, {}
+        body = self._bm25("body", terms, k, row_terms)
         if not body:
             return []
         expansion = self._feedback_terms(body, set(terms), hybrid)
-        expanded = self._bm25("body", terms * 2 + expansion, k) if expansion else body
-        titles = self._bm25("title", terms, k)
+        expanded = self._bm25("body", terms * 2 + expansion, k, row_terms) if expansion else body
+        titles = self._bm25("title", terms, k, row_terms)
         candidates = list(dict.fromkeys(expanded + titles))
         vectors = self.lsa.transform([paper_text(self.paper(r)) for r in candidates])
         similarity = vectors @ self.lsa.transform([query])[0]
