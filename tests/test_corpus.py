@@ -232,7 +232,7 @@ def test_lexical_channels_rank_by_exact_bm25_over_every_paper(tmp_path):
                     score += idf * tf / (tf + 1.5 * (1 - 0.75 + 0.75 * len(doc) / mean))
             if score > 0:
                 expected[row] = score
-        ranked = index._bm25(field, terms, len(index))
+        ranked = index._bm25(field, terms, len(index), {})
         assert set(ranked) == set(expected)
         assert [round(expected[r], 9) for r in ranked] == sorted((round(s, 9) for s in expected.values()), reverse=True)
 
