@@ -32,13 +32,16 @@ from flows.server import (
     LocalServer,
     ServerError,
     ensure_server,
+    ensure_worker,
     prefect_api_url,
     running_server,
+    running_worker,
     server_for_command,
     stop_server,
+    worker_storage,
 )
 from tasks.progress import subscribe
-from tasks.settings import CorpusIndexSettings, LocalServerSettings, RunParameters, Settings
+from tasks.settings import CorpusIndexSettings, LocalServerSettings, NimCredentials, RunParameters, Settings
 
 app = typer.Typer(
     help="SOVEREIGN research kernel: a question in, a reviewed and cited brief out.", no_args_is_help=True
@@ -51,14 +54,15 @@ server_app = typer.Typer(
 app.add_typer(server_app, name="server")
 console = Console()
 err = Console(stderr=True)
+NO_CORPUS = "no corpus given: pass --corpus PATH, or --source arxiv to search arXiv live"
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
+def user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean a user's mistake: a goal, a corpus, a source, a model choice."""
     # imported when needed, not at the top: their modules load prefect and scikit-learn, which `--help` does without
     from tasks.backends.llm import ModelUnavailable
+    from tasks.goal_form import GoalError
     from tasks.index.corpus import CorpusError
-    from tasks.plan import GoalError
     from tasks.sources.paper_source import SourceUnavailable
 
     return GoalError, CorpusError, SourceUnavailable, ModelUnavailable
@@ -126,8 +130,9 @@ def _announce(server: LocalServer) -> None:
 
 
 @contextmanager
-def _local_prefect(start: bool = True) -> Iterator[None]:
-    """This command's Prefect API: PREFECT_API_URL when configured, else the shared local server (started if none)."""
+def _local_prefect(start: bool = True) -> Iterator[LocalServer | None]:
+    """This command's Prefect API: PREFECT_API_URL when configured, else the shared local server (started if none),
+    which it yields (None for a configured API)."""
     try:
         server, started = server_for_command(_server_settings(), start)
     except ServerError as exc:
@@ -135,7 +140,7 @@ def _local_prefect(start: bool = True) -> Iterator[None]:
     if started:
         _announce(server)
     with prefect_api_url(server.api_url) if server else nullcontext():
-        yield
+        yield server
 
 
 @app.command()
@@ -159,9 +164,6 @@ def run(
     for option, value in (("--llm", llm), ("--embedder", embedder)):
         if value not in (None, "nim", "offline", "auto"):
             _fail(f"unknown {option} '{value}': use nim or offline")
-    from tasks.index.corpus import CorpusError, ingest_corpus
-    from tasks.plan import clean_goal
-
     try:
         settings = Settings().with_overrides(
             source=source,
@@ -172,15 +174,23 @@ def run(
             llm=llm,
             embedder=embedder,
         )
+    except ValidationError as exc:  # an out-of-range option or SOVEREIGN_* value
+        _fail(_invalid(exc))
+    server_settings = _server_settings()
+    if server_settings.warm_worker and _offline(settings) and _run_warm(goal, settings, server_settings):
+        return
+
+    from tasks.index.corpus import CorpusError, ingest_corpus
+    from tasks.plan import clean_goal
+
+    try:
         goal = clean_goal(goal, settings.max_goal_chars)
         if settings.search.source == "corpus":
             if settings.search.corpus is None:
-                raise CorpusError("no corpus given: pass --corpus PATH, or --source arxiv to search arXiv live")
+                raise CorpusError(NO_CORPUS)
             with console.status("Loading corpus index (built once per corpus file)…"):
                 ingest_corpus(settings.search.corpus, settings.search.cache_dir)
-    except ValidationError as exc:  # an out-of-range option or SOVEREIGN_* value
-        _fail(_invalid(exc))
-    except _user_errors() as exc:
+    except user_errors() as exc:
         _fail(str(exc))
 
     from flows.research import research_flow
@@ -197,16 +207,97 @@ def run(
                 finally:
                     unsubscribe_live()
                     live.update(board.render())
-        except (*_user_errors(), PublishError) as exc:
+        except (*user_errors(), PublishError) as exc:
             _fail(str(exc))
         except Exception as exc:
             _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
         finally:
             unsubscribe()
+    _print_published(goal, published.policy, published.score, published.files())
 
-    console.print(f"\n[bold]{published.policy}[/] (score {published.score:.2f}) — {escape(goal)}", soft_wrap=True)
-    for label, path in published.files().items():
+
+def _print_published(goal: str, policy: str, score: float, files: dict[str, Path | str]) -> None:
+    """The run's decision and score, then the path of every file of its brief."""
+    console.print(f"\n[bold]{policy}[/] (score {score:.2f}) — {escape(goal)}", soft_wrap=True)
+    for label, path in files.items():
         console.print(f"  {label:<15} {escape(str(path))}", soft_wrap=True)
+
+
+def _offline(settings: Settings) -> bool:
+    """Whether both the LLM stages and the embedder are the offline ones (tasks/backends/factory.py's rule)."""
+    no_key = NimCredentials().api_key is None
+    choices = (settings.llm.backend, settings.llm.embedder)
+    return all(choice == "offline" or (choice == "auto" and no_key) for choice in choices)
+
+
+def _run_warm(goal: str, settings: Settings, server_settings: LocalServerSettings) -> bool:
+    """Run on the warm worker beside the local server; False when the run must go ahead in-process instead.
+
+    False, with a one-line note, when the worker cannot be started or does not take the run up; a user's mistake or a
+    failed run exits as in-process.
+    """
+    from tasks.goal_form import GoalError, tidy_goal
+
+    try:
+        # the form here; whether the goal has searchable words, the worker's planner says (same message, same exit)
+        goal = tidy_goal(goal, settings.max_goal_chars)
+    except GoalError as exc:
+        _fail(str(exc))
+    corpus = settings.search.corpus
+    if settings.search.source == "corpus":
+        if corpus is None:
+            _fail(NO_CORPUS)
+        if not corpus.is_file():
+            _fail(f"corpus not found: {corpus} (give a .jsonl, .jsonl.gz or .parquet file)")
+    # explicit and absolute: the worker's own environment and working directory change nothing of the run
+    parameters = RunParameters.of(settings).model_copy(
+        update={
+            "corpus": str(corpus.resolve()) if corpus else None,
+            "out_dir": str(settings.out_dir.resolve()),
+            "llm_backend": "offline",
+            "embedder_backend": "offline",
+        }
+    )
+    with _local_prefect() as server:
+        if server is None:  # PREFECT_API_URL is configured: the worker serves the local server only
+            return False
+        try:
+            worker, _ = ensure_worker(server_settings, server)
+        except OSError as exc:
+            _note(f"the warm worker could not be started ({exc}); running in-process")
+            return False
+        from flows.warm import WarmRunFailed, WorkerUnavailable, run_warm
+
+        started = time.perf_counter()
+        try:
+            with console.status("Research run in the warm worker…") as status:
+
+                def show(state: str) -> None:
+                    status.update(
+                        f"Research run in the warm worker (pid {worker.pid}): {state}, "
+                        f"{time.perf_counter() - started:.0f} s"
+                    )
+
+                result = run_warm(
+                    goal,
+                    parameters,
+                    worker_storage(server_settings),
+                    worker,
+                    server_settings.worker_pickup_timeout_seconds,
+                    show,
+                )
+        except WarmRunFailed as exc:
+            _fail(exc.message, exc.code)
+        except WorkerUnavailable as exc:
+            _note(f"{exc}; running in-process (its log: {server_settings.home / 'worker.log'})")
+            return False
+    _print_published(goal, result["policy"], result["score"], result["files"])
+    return True
+
+
+def _note(message: str) -> None:
+    """One line on stderr that does not stop the command."""
+    err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
 
 
 @app.command()
@@ -251,7 +342,7 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
             _fail(str(exc))
         except ValidationError as exc:
             _fail(_invalid(exc))
-        except _user_errors() as exc:
+        except user_errors() as exc:
             _fail(str(exc))
 
     return checked
@@ -382,7 +473,7 @@ def corpus_embed(
             )
         except ValidationError as exc:
             _fail(_invalid(exc))
-        except _user_errors() as exc:
+        except user_errors() as exc:
             _fail(str(exc))
         except EmbedFailed as exc:
             _fail(str(exc), 1)
@@ -405,7 +496,7 @@ def corpus_embed(
 
 @server_app.command("start")
 def server_start() -> None:
-    """Start the local Prefect server now (run and sweep start it themselves when needed)."""
+    """Start the local Prefect server and its warm worker now (run and sweep start them themselves when needed)."""
     settings = _server_settings()
     try:
         server, started = ensure_server(settings)
@@ -415,13 +506,20 @@ def server_start() -> None:
         _announce(server)
     else:
         console.print(f"The local Prefect server is already running: API {server.api_url}, UI {server.ui_url}")
+    if settings.warm_worker:
+        try:
+            worker, _ = ensure_worker(settings, server)
+            console.print(f"The warm worker is running: pid {worker.pid}, log {settings.home / 'worker.log'}")
+        except OSError as exc:
+            _note(f"the warm worker could not be started ({exc}); runs go ahead in-process")
     if os.environ.get("PREFECT_API_URL"):
         console.print(f"Note: PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}); commands use that API instead.")
 
 
 @server_app.command("status")
 def server_status() -> None:
-    """Say whether the local Prefect server is running, where, and on which database (exit 1 when it is not)."""
+    """Say whether the local Prefect server and its warm worker run, where, and on which database (exit 1 when the
+    server does not)."""
     settings = _server_settings()
     server = running_server(settings)
     if server is None:
@@ -434,6 +532,13 @@ def server_status() -> None:
             soft_wrap=True,
         )
         console.print(f"  database {settings.home / 'prefect.db'}, log {settings.home / 'server.log'}", soft_wrap=True)
+        worker = running_worker(settings)
+        if worker:
+            console.print(
+                f"The warm worker is running: pid {worker.pid}, log {settings.home / 'worker.log'}", soft_wrap=True
+            )
+        else:
+            console.print("The warm worker is not running; the next offline `sovereign run` starts it.")
     if os.environ.get("PREFECT_API_URL"):
         console.print(f"PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}): commands use that API instead.")
     if server is None:
@@ -442,8 +547,13 @@ def server_status() -> None:
 
 @server_app.command("stop")
 def server_stop() -> None:
-    """Stop the local Prefect server; the next `sovereign run` or `sweep` starts a new one on the same database."""
-    server = stop_server(_server_settings())
+    """Stop the local Prefect server and its warm worker; the next `sovereign run` or `sweep` starts a new one on the
+    same database."""
+    settings = _server_settings()
+    worker = running_worker(settings)
+    server = stop_server(settings)
+    if worker:
+        console.print(f"Stopped the warm worker (pid {worker.pid}).")
     if server is None:
         console.print("No local Prefect server was running.")
     else:

@@ -2,11 +2,16 @@
 
 Its state (pid and port) is recorded in `<home>/server.json`; a file lock makes concurrent first commands agree on
 one server, and a recorded server whose process is gone or whose health check does not answer is replaced.
+
+Beside it runs the warm worker (flows/warm.py), a Prefect task worker that keeps the kernel loaded for offline runs:
+recorded in `<home>/worker.json` under the same lock, replaced when its process is gone or when it was started for
+another server, other kernel code or other SOVEREIGN_* settings, and stopped with the server.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -25,6 +30,8 @@ from tasks.io.atomic import write_atomic
 from tasks.settings import LocalServerSettings
 
 HOST = "127.0.0.1"
+WORKER_MODULE = "flows.warm"
+KERNEL = Path(__file__).resolve().parent.parent  # the code this command runs, and so the warm worker too
 POLL_SECONDS = 0.2
 _NOT_FOR_THE_SERVER = ("PREFECT_API_", "PREFECT_SERVER_DATABASE_", "PREFECT_UI_API_URL")
 # a proxy configured for the internet must not see, or answer, loopback health checks
@@ -64,6 +71,61 @@ def ensure_server(settings: LocalServerSettings) -> tuple[LocalServer, bool]:
         return _start(settings), True
 
 
+@dataclass(frozen=True)
+class WarmWorker:
+    """A warm worker this module started: its process (a group leader) and the key of what it was started with."""
+
+    pid: int
+    key: str
+
+
+def ensure_worker(settings: LocalServerSettings, server: LocalServer) -> tuple[WarmWorker, bool]:
+    """The warm worker for `server` and this command's code and settings, started when none is; True when started.
+
+    It is not waited for: the server queues the runs submitted meanwhile until it subscribes.
+    """
+    key = worker_key(server)
+    with _locked(settings.home):
+        worker = _recorded_worker(settings.home)
+        if worker and worker.key == key and worker_alive(worker):
+            return worker, False
+        _stop_worker(settings)  # dead, or started for another server, code or settings: replaced below
+        return _start_worker(settings, server, key), True
+
+
+def running_worker(settings: LocalServerSettings) -> WarmWorker | None:
+    """The recorded warm worker when its process is alive, else None."""
+    worker = _recorded_worker(settings.home)
+    return worker if worker and worker_alive(worker) else None
+
+
+def worker_alive(worker: WarmWorker) -> bool:
+    """Whether the worker's process is still running (and is the worker, not a process that reused its pid)."""
+    return _is_server_process(worker.pid, WORKER_MODULE.encode())
+
+
+def worker_storage(settings: LocalServerSettings) -> Path:
+    """Where warm runs' parameters and results (and their stages' results, unless SOVEREIGN_RESULT_STORAGE is set)
+    are stored: set explicitly in both the CLI and the worker."""
+    return settings.home / "worker-storage"
+
+
+def worker_key(server: LocalServer) -> str:
+    """What a warm run depends on beyond its parameters: the server, the kernel's files, the SOVEREIGN_* settings."""
+    files = sorted(p for folder in ("flows", "tasks") for p in (KERNEL / folder).rglob("*") if p.is_file())
+    code = [(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files if "__pycache__" not in p.parts]
+    # the server's own settings do not shape a run, and the API key never goes into a state file, not even hashed
+    env = sorted(
+        (k, v)
+        for k, v in os.environ.items()
+        if k.startswith("SOVEREIGN_") and not k.startswith(("SOVEREIGN_SERVER__", "SOVEREIGN_NVIDIA_API_KEY"))
+    )
+    dotenv = Path(".env")  # read by Settings from the working directory, which the worker inherits
+    dotenv_values = [(k, v) for k, v in _dotenv(dotenv).items() if k.upper() != "NVIDIA_API_KEY"]
+    payload = json.dumps([asdict(server), sys.executable, code, env, dotenv_values])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def running_server(settings: LocalServerSettings) -> LocalServer | None:
     """The recorded server when it is alive and answers its health check, else None."""
     server = _recorded(settings.home)
@@ -73,6 +135,7 @@ def running_server(settings: LocalServerSettings) -> LocalServer | None:
 def stop_server(settings: LocalServerSettings) -> LocalServer | None:
     """Stop the recorded server and forget it; returns it when its process was still there to stop."""
     with _locked(settings.home):
+        _stop_worker(settings)
         server = _recorded(settings.home)
         if server is None:
             return None
@@ -127,6 +190,52 @@ def healthy(server: LocalServer, timeout_seconds: float) -> bool:
         return False
 
 
+def _dotenv(path: Path) -> dict[str, str | None]:
+    from dotenv import dotenv_values
+
+    return dict(dotenv_values(path)) if path.is_file() else {}
+
+
+def _start_worker(settings: LocalServerSettings, server: LocalServer, key: str) -> WarmWorker:
+    """Start the warm worker detached, on `server`'s API and the shared warm-run storage."""
+    home = settings.home
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_FOR_THE_SERVER)}
+    env |= {
+        "PREFECT_API_URL": server.api_url,
+        "PREFECT_LOCAL_STORAGE_PATH": str(worker_storage(settings)),
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO",  # its log file says which runs it took up and how they ended
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(KERNEL), os.environ.get("PYTHONPATH")])),
+    }
+    command = [sys.executable, "-m", WORKER_MODULE]
+    with open(home / "worker.log", "ab") as log:
+        # a session of its own, as the server's: it outlives this command and Ctrl-C does not reach it
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    worker = WarmWorker(pid=process.pid, key=key)
+    write_atomic(_worker_path(home), json.dumps(asdict(worker)))
+    return worker
+
+
+def _stop_worker(settings: LocalServerSettings) -> None:
+    """Stop the recorded warm worker, if any, and forget it."""
+    worker = _recorded_worker(settings.home)
+    if worker:
+        _stop_group(worker.pid, settings, WORKER_MODULE.encode())
+    _worker_path(settings.home).unlink(missing_ok=True)
+
+
+def _recorded_worker(home: Path) -> WarmWorker | None:
+    try:
+        return WarmWorker(**json.loads(_worker_path(home).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _worker_path(home: Path) -> Path:
+    return home / "worker.json"
+
+
 def _answers(server: LocalServer, settings: LocalServerSettings) -> bool:
     return _is_server_process(server.pid) and healthy(server, settings.health_timeout_seconds)
 
@@ -166,20 +275,27 @@ def _start(settings: LocalServerSettings) -> LocalServer:
 
 
 def _terminate(server: LocalServer, settings: LocalServerSettings) -> None:
-    """SIGTERM the server's process group, SIGKILL it after the stop timeout; forget the server either way."""
-    if _is_server_process(server.pid):
-        for stop in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(server.pid, stop)
-            except ProcessLookupError:
-                break
-            # the group's web workers outlive their leader briefly: wait until none of them runs
-            deadline = time.monotonic() + settings.stop_timeout_seconds
-            while (_is_server_process(server.pid) or _group_running(server.pid)) and time.monotonic() < deadline:
-                time.sleep(POLL_SECONDS)
-            if not _group_running(server.pid):
-                break
+    """Stop the server's process group and forget the server; its warm worker goes with it."""
+    _stop_worker(settings)
+    _stop_group(server.pid, settings)
     _state_path(settings.home).unlink(missing_ok=True)
+
+
+def _stop_group(pid: int, settings: LocalServerSettings, marker: bytes = b"prefect") -> None:
+    """SIGTERM the process group `pid` leads, SIGKILL it after the stop timeout (when it is still ours)."""
+    if not _is_server_process(pid, marker):
+        return
+    for stop in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, stop)
+        except ProcessLookupError:
+            break
+        # the group's web workers outlive their leader briefly: wait until none of them runs
+        deadline = time.monotonic() + settings.stop_timeout_seconds
+        while (_is_server_process(pid, marker) or _group_running(pid)) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if not _group_running(pid):
+            break
 
 
 def _group_running(pgid: int) -> bool:
@@ -194,8 +310,9 @@ def _group_running(pgid: int) -> bool:
     return False
 
 
-def _is_server_process(pid: int) -> bool:
-    """Whether `pid` is still a live Prefect server leading its own process group, not a process that reused it."""
+def _is_server_process(pid: int, marker: bytes = b"prefect") -> bool:
+    """Whether `pid` is still a live process of ours (its command line holds `marker`) leading its own process
+    group, not a process that reused the pid."""
     try:
         # reaps the server when this very process started it, so that a stopped server is not left a zombie
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
@@ -209,7 +326,7 @@ def _is_server_process(pid: int) -> bool:
         return False
     cmdline = Path(f"/proc/{pid}/cmdline")  # Linux; elsewhere the process group check stands alone
     try:
-        return b"prefect" in cmdline.read_bytes()
+        return marker in cmdline.read_bytes()
     except FileNotFoundError:
         return not Path("/proc/self").exists()
     except OSError:

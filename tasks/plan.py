@@ -8,6 +8,7 @@ from tasks.backends import prompts
 from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
 from tasks.goal import QUANTITY_WORDS, goal_words, is_model_size, parse_goal, specificity, word_idf
+from tasks.goal_form import GoalError, tidy_goal
 from tasks.index.text import content_terms
 from tasks.ml.embedders import TermWeights
 from tasks.models import Aspect, AspectKind, Plan
@@ -37,17 +38,9 @@ def _dedupe_words(parts: list[str]) -> str:
     return " ".join(out)
 
 
-class GoalError(ValueError):
-    """The research goal cannot be researched as given."""
-
-
 def clean_goal(goal: str, max_chars: int) -> str:
     """The goal with whitespace and control characters normalised, or a GoalError saying what is wrong."""
-    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in goal or "").split())
-    if not cleaned:
-        raise GoalError('the research goal is empty; pass a question such as "How does X affect Y?"')
-    if len(cleaned) > max_chars:
-        raise GoalError(f"the research goal has {len(cleaned)} characters; keep it under {max_chars}")
+    cleaned = tidy_goal(goal, max_chars)
     if not parse_goal(cleaned):
         raise GoalError("the research goal has no searchable words; ask a question about a topic")
     return cleaned

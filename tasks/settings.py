@@ -553,6 +553,17 @@ class LocalServerSettings(BaseSettings):
     stop_timeout_seconds: float = Field(
         10.0, gt=0, description="How long a stopped server may take to exit after SIGTERM before it is killed."
     )
+    warm_worker: bool = Field(
+        True,
+        description="Start a Prefect task worker beside the server that keeps the kernel imported and corpus indexes "
+        "and models loaded: an offline `run` on the local server runs there instead of in a fresh process.",
+    )
+    worker_pickup_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest wait for the warm worker to take up a run (a new worker imports the kernel first); past "
+        "it the run goes ahead in-process.",
+    )
 
 
 class CorpusIndexSettings(BaseSettings):

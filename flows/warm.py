@@ -1,0 +1,115 @@
+"""The warm worker: a Prefect task worker beside the local server that runs offline `sovereign run`s with the kernel
+imported once and its corpus indexes and models kept loaded (`python -m flows.warm`, started by flows/server.py).
+
+The CLI imports this module to submit a run and wait for it: it loads Prefect's client, not the kernel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from uuid import UUID
+
+from prefect import task
+from prefect.client.orchestration import get_client
+from prefect.context import TaskRunContext
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+from flows.server import WarmWorker, worker_alive
+from tasks.settings import RunParameters
+
+POLL_SECONDS = 0.5
+# runs the worker takes up at once; more wait in the server's queue (two cores: more at once only share them)
+RUNS_AT_ONCE = 2
+
+
+class WarmRunFailed(Exception):
+    """A warm run failed: the one-line message the CLI prints and its exit code (2: a user's mistake, 1: a failure)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message, code)  # both in args: the exception is pickled back to the CLI
+        self.message = message
+        self.code = code
+
+
+class WorkerUnavailable(RuntimeError):
+    """The warm worker did not take up the run, or exited during it: the CLI runs it in-process instead."""
+
+
+def _own_key(context: TaskRunContext, _: dict) -> str:
+    """A result key no other run has: every submitted run runs, and its result is stored under it for the CLI."""
+    # a task worker caches its tasks by their inputs unless told otherwise; no key at all stores no result
+    return f"sovereign-run-{context.task_run.id}"
+
+
+@task(name="sovereign-run", cache_key_fn=_own_key, persist_result=True)
+def warm_run(goal: str, parameters: RunParameters) -> dict:
+    """research_flow(goal, parameters) in the worker (a flow run of its own): the brief's decision, score and files."""
+    from flows.cli import user_errors
+    from flows.research import research_flow
+    from tasks.publish import PublishError
+
+    try:
+        published = research_flow(goal=goal, **parameters.model_dump())
+    except (*user_errors(), PublishError) as exc:
+        raise WarmRunFailed(str(exc), 2) from exc
+    except Exception as exc:
+        message = f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)"
+        raise WarmRunFailed(message, 1) from exc
+    files = {label: str(path) for label, path in published.files().items()}
+    return {"policy": published.policy.value, "score": published.score, "files": files}
+
+
+def run_warm(
+    goal: str,
+    parameters: RunParameters,
+    storage: Path,
+    worker: WarmWorker,
+    pickup_timeout_seconds: float,
+    on_state: Callable[[str], None],
+) -> dict:
+    """Submit the run to the warm worker and wait for it: its result, or WarmRunFailed, or WorkerUnavailable.
+
+    `storage` holds the run's parameters and result for both processes; `on_state` hears the run's state name.
+    """
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}):
+        future = warm_run.delay(goal, parameters)
+        _wait(future.task_run_id, worker, pickup_timeout_seconds, on_state)
+        return future.result()
+
+
+def _wait(task_run_id: UUID, worker: WarmWorker, pickup_seconds: float, on_state: Callable[[str], None]) -> None:
+    """Until the task run is final; WorkerUnavailable when the worker exits or does not take it up in time."""
+    deadline = time.monotonic() + pickup_seconds
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_task_run(task_run_id).state
+            if state is not None and state.is_final():
+                return
+            if not worker_alive(worker):
+                raise WorkerUnavailable(f"the warm worker (pid {worker.pid}) exited")
+            if (state is None or state.is_scheduled()) and time.monotonic() > deadline:
+                client.delete_task_run(task_run_id)  # a worker that subscribes later must not run it as well
+                raise WorkerUnavailable(
+                    f"the warm worker did not take up the run within {pickup_seconds:g} s "
+                    "(SOVEREIGN_SERVER__WORKER_PICKUP_TIMEOUT_SECONDS)"
+                )
+            on_state(state.name if state else "Scheduled")
+            time.sleep(POLL_SECONDS)
+
+
+def serve_warm() -> None:
+    """Import the kernel once, then take up warm runs until stopped (SIGTERM)."""
+    from prefect.task_worker import serve
+
+    import flows.research  # noqa: F401  the kernel's imports, paid here once instead of by every run
+
+    serve(warm_run, limit=RUNS_AT_ONCE)
+
+
+if __name__ == "__main__":
+    # through the module's own name, so that the exceptions and results it pickles are ones the CLI can load
+    from flows.warm import serve_warm as serve_under_its_name
+
+    serve_under_its_name()
