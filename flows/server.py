@@ -204,7 +204,7 @@ def _start_worker(settings: LocalServerSettings, server: LocalServer, key: str) 
         "PREFECT_API_URL": server.api_url,
         "PREFECT_LOCAL_STORAGE_PATH": str(worker_storage(settings)),
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO",  # its log file says which runs it took up and how they ended
-        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the warm task's own lines: no flow run to file them under
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the warm task logs outside any flow run
         "PYTHONPATH": os.pathsep.join(filter(None, [str(KERNEL), os.environ.get("PYTHONPATH")])),
     }
     command = [sys.executable, "-m", WORKER_MODULE]
