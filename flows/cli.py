@@ -291,6 +291,8 @@ def _run_warm(goal: str, settings: Settings, server_settings: LocalServerSetting
         except WorkerUnavailable as exc:
             _note(f"{exc}; running in-process (its log: {server_settings.home / 'worker.log'})")
             return False
+        except Exception as exc:  # the API failed the submission or the wait: as an in-process run's failure
+            _fail(f"research run failed: {type(exc).__name__}: {exc} (see the run in the Prefect UI to retry)", 1)
     _print_published(goal, result["policy"], result["score"], result["files"])
     return True
 

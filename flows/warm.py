@@ -19,7 +19,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from flows.server import WarmWorker, worker_alive
 from tasks.settings import RunParameters
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 # runs the worker takes up at once; more wait in the server's queue (two cores: more at once only share them)
 RUNS_AT_ONCE = 2
 
