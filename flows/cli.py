@@ -266,6 +266,9 @@ def _run_warm(goal: str, settings: Settings, server_settings: LocalServerSetting
         except OSError as exc:
             _note(f"the warm worker could not be started ({exc}); running in-process")
             return False
+        if worker is None:
+            _note("the warm worker is busy with runs of other kernel code or SOVEREIGN_* settings; running in-process")
+            return False
         from flows.warm import WarmRunFailed, WorkerUnavailable, run_warm
 
         started = time.perf_counter()
@@ -511,7 +514,10 @@ def server_start() -> None:
     if settings.warm_worker:
         try:
             worker, _ = ensure_worker(settings, server)
-            console.print(f"The warm worker is running: pid {worker.pid}, log {settings.home / 'worker.log'}")
+            if worker is None:
+                console.print("The warm worker is busy with runs of other kernel code or settings; it stays as it is.")
+            else:
+                console.print(f"The warm worker is running: pid {worker.pid}, log {settings.home / 'worker.log'}")
         except OSError as exc:
             _note(f"the warm worker could not be started ({exc}); runs go ahead in-process")
     if os.environ.get("PREFECT_API_URL"):

@@ -79,17 +79,21 @@ class WarmWorker:
     key: str
 
 
-def ensure_worker(settings: LocalServerSettings, server: LocalServer) -> tuple[WarmWorker, bool]:
+def ensure_worker(settings: LocalServerSettings, server: LocalServer) -> tuple[WarmWorker | None, bool]:
     """The warm worker for `server` and this command's code and settings, started when none is; True when started.
 
-    It is not waited for: the server queues the runs submitted meanwhile until it subscribes.
+    None when the recorded one was started for other code or settings and is busy: it is left to finish its runs.
+    A started worker is not waited for: the server queues the runs submitted meanwhile until it subscribes.
     """
     key = worker_key(server)
     with _locked(settings.home):
         worker = _recorded_worker(settings.home)
-        if worker and worker.key == key and worker_alive(worker):
-            return worker, False
-        _stop_worker(settings)  # dead, or started for another server, code or settings: replaced below
+        if worker and worker_alive(worker):
+            if worker.key == key:
+                return worker, False
+            if _worker_busy(settings.home):
+                return None, False
+        _stop_worker(settings)  # dead, or idle and started for another server, code or settings: replaced below
         return _start_worker(settings, server, key), True
 
 
@@ -102,6 +106,24 @@ def running_worker(settings: LocalServerSettings) -> WarmWorker | None:
 def worker_alive(worker: WarmWorker) -> bool:
     """Whether the worker's process is still running (and is the worker, not a process that reused its pid)."""
     return _is_server_process(worker.pid, WORKER_MODULE.encode())
+
+
+@contextmanager
+def worker_running(home: Path) -> Iterator[None]:
+    """Held by the warm worker while it runs a run: a shared lock, released with its process whatever happens."""
+    with open(home / "worker-runs.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+
+
+def _worker_busy(home: Path) -> bool:
+    """Whether the warm worker is running a run now (it holds `worker_running`)."""
+    with open(home / "worker-runs.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file is closed
+        except BlockingIOError:
+            return True
+    return False
 
 
 def worker_storage(settings: LocalServerSettings) -> Path:
@@ -207,7 +229,7 @@ def _start_worker(settings: LocalServerSettings, server: LocalServer, key: str) 
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the warm task logs outside any flow run
         "PYTHONPATH": os.pathsep.join(filter(None, [str(KERNEL), os.environ.get("PYTHONPATH")])),
     }
-    command = [sys.executable, "-m", WORKER_MODULE]
+    command = [sys.executable, "-m", WORKER_MODULE, key, str(home)]
     with open(home / "worker.log", "ab") as log:
         # a session of its own, as the server's: it outlives this command and Ctrl-C does not reach it
         process = subprocess.Popen(

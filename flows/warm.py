@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import TaskRunContext
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-from flows.server import WarmWorker, worker_alive
+from flows.server import WarmWorker, worker_alive, worker_running
 from tasks.settings import RunParameters
 
 POLL_SECONDS = 0.25
@@ -34,7 +34,13 @@ class WarmRunFailed(Exception):
 
 
 class WorkerUnavailable(RuntimeError):
-    """The warm worker did not take up the run, or exited during it: the CLI runs it in-process instead."""
+    """The warm worker did not take up the run, or was started for other code or settings: the CLI runs it
+    in-process instead."""
+
+
+# the key (flows/server.py's worker_key) of the code and settings this process serves, and the server home; set when
+# it starts serving
+serving: dict[str, str] = {}
 
 
 def _own_key(context: TaskRunContext, _: dict) -> str:
@@ -44,14 +50,20 @@ def _own_key(context: TaskRunContext, _: dict) -> str:
 
 
 @task(name="sovereign-run", cache_key_fn=_own_key, persist_result=True)
-def warm_run(goal: str, parameters: RunParameters) -> dict:
-    """research_flow(goal, parameters) in the worker (a flow run of its own): the brief's decision, score and files."""
+def warm_run(goal: str, parameters: RunParameters, key: str) -> dict:
+    """research_flow(goal, parameters) in the worker (a flow run of its own): the brief's decision, score and files.
+
+    A run submitted for other code or settings than the worker's (`key`) is refused before it starts.
+    """
+    if key != serving.get("key"):
+        raise WorkerUnavailable("the warm worker runs other kernel code or SOVEREIGN_* settings than this command")
     from flows.cli import user_errors
     from flows.research import research_flow
     from tasks.publish import PublishError
 
     try:
-        published = research_flow(goal=goal, **parameters.model_dump())
+        with worker_running(Path(serving["home"])):  # not replaced while it runs (flows/server.py)
+            published = research_flow(goal=goal, **parameters.model_dump())
     except (*user_errors(), PublishError) as exc:
         raise WarmRunFailed(str(exc), 2) from exc
     except Exception as exc:
@@ -74,7 +86,7 @@ def run_warm(
     `storage` holds the run's parameters and result for both processes; `on_state` hears the run's state name.
     """
     with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}):
-        future = warm_run.delay(goal, parameters)
+        future = warm_run.delay(goal, parameters, worker.key)
         _wait(future.task_run_id, worker, pickup_timeout_seconds, on_state)
         return future.result()
 
@@ -87,8 +99,10 @@ def _wait(task_run_id: UUID, worker: WarmWorker, pickup_seconds: float, on_state
             state = client.read_task_run(task_run_id).state
             if state is not None and state.is_final():
                 return
-            if not worker_alive(worker):
+            if not worker_alive(worker) and (state is None or state.is_scheduled()):
                 raise WorkerUnavailable(f"the warm worker (pid {worker.pid}) exited")
+            if not worker_alive(worker):  # it may have published already: running it again could publish twice
+                raise WarmRunFailed(f"the warm worker (pid {worker.pid}) exited during the run; see its log", 1)
             if (state is None or state.is_scheduled()) and time.monotonic() > deadline:
                 client.delete_task_run(task_run_id)  # a worker that subscribes later must not run it as well
                 raise WorkerUnavailable(
@@ -99,17 +113,20 @@ def _wait(task_run_id: UUID, worker: WarmWorker, pickup_seconds: float, on_state
             time.sleep(POLL_SECONDS)
 
 
-def serve_warm() -> None:
-    """Import the kernel once, then take up warm runs until stopped (SIGTERM)."""
+def serve_warm(key: str, home: str) -> None:
+    """Import the kernel once, then take up warm runs for `key` (of the server at `home`) until stopped (SIGTERM)."""
     from prefect.task_worker import serve
 
     import flows.research  # noqa: F401  the kernel's imports, paid here once instead of by every run
 
+    serving.update(key=key, home=home)
     serve(warm_run, limit=RUNS_AT_ONCE)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m flows.warm KEY HOME, as flows/server.py starts it
+    import sys
+
     # through the module's own name, so that the exceptions and results it pickles are ones the CLI can load
     from flows.warm import serve_warm as serve_under_its_name
 
-    serve_under_its_name()
+    serve_under_its_name(sys.argv[1], sys.argv[2])
