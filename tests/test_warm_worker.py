@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.server import _worker_busy, worker_running
 from tests.factories import brief_content
 from tests.test_cli import LOADED_AT_EXIT
 from tests.test_load import FIXTURE, GOAL
@@ -90,6 +91,23 @@ def test_a_run_that_fails_in_the_worker_exits_non_zero_with_one_line(env, tmp_pa
     assert "no searchable words" in failed.stderr and "Traceback" not in failed.stderr + failed.stdout
     assert "note:" not in failed.stderr, "failed in the worker, not run again in-process"
     assert not (tmp_path / "runs").exists(), "nothing published"
+
+
+def test_a_run_with_other_settings_replaces_an_idle_worker(env, tmp_path):
+    before = worker_pid(env)
+    other = {**env, "SOVEREIGN_EXTRACT__MIN_CHARS": "41"}  # a setting the worker was not started with
+    ran = sovereign(other, *run_args(tmp_path / "runs"))
+    brief_of(ran)
+    assert "note:" not in ran.stderr, ran.stderr
+    assert worker_pid(env) != before and gone(before), "replaced, since it was idle"
+    assert json.loads((brief_of(ran) / "report.json").read_text())["settings"]["extract"]["min_chars"] == 41
+
+
+def test_a_busy_worker_is_seen_busy(tmp_path):
+    assert not _worker_busy(tmp_path)
+    with worker_running(tmp_path):
+        assert _worker_busy(tmp_path)
+    assert not _worker_busy(tmp_path)
 
 
 def test_status_reports_the_worker_and_stop_ends_it(env):
