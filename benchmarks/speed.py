@@ -1,10 +1,12 @@
 """Speed from the user's side: `sovereign run` and `--help` wall times, first run, index build, query latency.
 
 Run: .venv/bin/python -m benchmarks.speed [--parts index,cli,first] [--api-url URL] [--repeats 3] [--goals N]
+    [--no-warm-worker]
 
 `cli`: the wall and CPU (user + system) time of each `sovereign run` process (`python -m flows.cli`, the code on
 PYTHONPATH) over the long, specific goals of `benchmarks/speed_goals.py` and the `make run` goal, on the 96k corpus
-with a warm index and a local Prefect server already up (its own home under a temporary directory, or --api-url),
+with a warm index and a local Prefect server and its warm worker already up (its own home under a temporary
+directory; --no-warm-worker: runs in the CLI process; or --api-url),
 beside each run's per-stage seconds from report.json; the `make run` goal also on Prefect's ephemeral server; and
 `--help`.
 `first`: the first run after a fresh install: a fresh cache (index build, model export) and server home.
@@ -162,13 +164,16 @@ def measure_help(repeats: int) -> dict:
     return spread(walls)
 
 
-def measure_cli(corpus: Path, api_url: str | None, repeats: int, goals: int) -> dict:
-    """Warm index, local server already up: the first `goals` long goals, the `make run` goal, ephemeral; `--help`."""
+def measure_cli(corpus: Path, api_url: str | None, repeats: int, goals: int, warm_worker: bool) -> dict:
+    """Warm index, local server already up: the first `goals` long goals, the `make run` goal, ephemeral; `--help`.
+
+    With `warm_worker`, the local server's warm worker runs them (flows/warm.py), else each CLI process does.
+    """
     from tasks.index.corpus import ingest_corpus
 
     ingest_corpus(corpus, Settings().search.cache_dir)
     with tempfile.TemporaryDirectory() as home:
-        env = cli_env(Path(home), api_url)
+        env = cli_env(Path(home), api_url, SOVEREIGN_SERVER__WARM_WORKER=str(warm_worker).lower())
         try:
             if not api_url:
                 subprocess.run([*CLI, "server", "start"], env=env, check=True, capture_output=True)
@@ -181,7 +186,7 @@ def measure_cli(corpus: Path, api_url: str | None, repeats: int, goals: int) -> 
         ephemeral = cli_env(Path(home), None, SOVEREIGN_SERVER__AUTO_START="false")
         ephemeral_runs = [measure_run(GOAL, corpus, ephemeral) for _ in range(repeats)]
     return {
-        "server": api_url or "local (started before)",
+        "server": api_url or f"local (started before{', warm worker' if warm_worker else ''})",
         "long_goals": {**summarize(long_runs), "each": long_runs},
         "make_run_goal": {**summarize(make_runs), "each": make_runs},
         "make_run_goal_ephemeral": {**summarize(ephemeral_runs), "each": ephemeral_runs},
@@ -281,6 +286,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3, help="runs of the `make run` goal per server")
     parser.add_argument("--goals", type=int, default=len(LONG_GOALS), help="long goals measured (the first N)")
+    parser.add_argument(
+        "--no-warm-worker", action="store_true", help="`cli`: runs in each CLI process, not on the local warm worker"
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     settings = Settings()
@@ -299,7 +307,8 @@ def main() -> None:
             **stamp(),
         }
     if "cli" in parts:
-        payload["cli"] = {**stamp(), **measure_cli(full, args.api_url, args.repeats, args.goals)}
+        warm_worker = not args.no_warm_worker
+        payload["cli"] = {**stamp(), **measure_cli(full, args.api_url, args.repeats, args.goals, warm_worker)}
         (RESULTS / "speed.json").write_text(json.dumps(payload, indent=2) + "\n")  # kept should a later part fail
     if "first" in parts:
         payload["first"] = {**stamp(), **measure_first(full)}

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from flows.server import _worker_busy, worker_running
@@ -75,6 +76,11 @@ def test_a_warm_run_publishes_the_in_process_brief_without_loading_the_kernel_in
     assert "note:" not in warm_run.stderr, warm_run.stderr
     loaded = set(json.loads(modules.read_text()))
     assert not KERNEL_MODULES & loaded, "the CLI only submits: the worker runs the kernel"
+    port = json.loads((Path(env["SOVEREIGN_SERVER__HOME"]) / "server.json").read_text())["port"]
+    completed = {"state": {"type": {"any_": ["COMPLETED"]}}}
+    research_runs = {"flows": {"name": {"any_": ["research"]}}, "flow_runs": completed}
+    counted = httpx.post(f"http://127.0.0.1:{port}/api/flow_runs/count", json=research_runs)
+    assert counted.json() == 1, "the worker's run is a flow run on the server, as in the UI"
     first = worker_pid(env)
 
     in_process = brief_of(sovereign({**env, "SOVEREIGN_SERVER__WARM_WORKER": "false"}, *run_args(tmp_path / "cold")))
