@@ -143,7 +143,8 @@ def worker_key(server: LocalServer) -> str:
         if k.startswith("SOVEREIGN_") and not k.startswith(("SOVEREIGN_SERVER__", "SOVEREIGN_NVIDIA_API_KEY"))
     )
     dotenv = Path(".env")  # read by Settings from the working directory, which the worker inherits
-    dotenv_values = [(k, v) for k, v in _dotenv(dotenv).items() if k.upper() != "NVIDIA_API_KEY"]
+    secret = ("NVIDIA_API_KEY", "SOVEREIGN_NVIDIA_API_KEY")
+    dotenv_values = [(k, v) for k, v in _dotenv(dotenv).items() if k.upper() not in secret]
     payload = json.dumps([asdict(server), sys.executable, code, env, dotenv_values])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
