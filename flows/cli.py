@@ -38,7 +38,6 @@ from flows.server import (
     running_worker,
     server_for_command,
     stop_server,
-    worker_storage,
 )
 from tasks.progress import subscribe
 from tasks.settings import CorpusIndexSettings, LocalServerSettings, NimCredentials, RunParameters, Settings
@@ -284,7 +283,7 @@ def _run_warm(goal: str, settings: Settings, server_settings: LocalServerSetting
                 result = run_warm(
                     goal,
                     parameters,
-                    worker_storage(server_settings),
+                    server_settings.home,
                     worker,
                     server_settings.worker_pickup_timeout_seconds,
                     show,

@@ -126,10 +126,10 @@ def _worker_busy(home: Path) -> bool:
     return False
 
 
-def worker_storage(settings: LocalServerSettings) -> Path:
+def worker_storage(home: Path) -> Path:
     """Where warm runs' parameters and results (and their stages' results, unless SOVEREIGN_RESULT_STORAGE is set)
     are stored: set explicitly in both the CLI and the worker."""
-    return settings.home / "worker-storage"
+    return home / "worker-storage"
 
 
 def worker_key(server: LocalServer) -> str:
@@ -225,7 +225,7 @@ def _start_worker(settings: LocalServerSettings, server: LocalServer, key: str) 
     env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_FOR_THE_SERVER)}
     env |= {
         "PREFECT_API_URL": server.api_url,
-        "PREFECT_LOCAL_STORAGE_PATH": str(worker_storage(settings)),
+        "PREFECT_LOCAL_STORAGE_PATH": str(worker_storage(home)),
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO",  # its log file says which runs it took up and how they ended
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the warm task logs outside any flow run
         "PYTHONPATH": os.pathsep.join(filter(None, [str(KERNEL), os.environ.get("PYTHONPATH")])),

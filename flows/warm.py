@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import TaskRunContext
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-from flows.server import WarmWorker, worker_alive, worker_running
+from flows.server import WarmWorker, worker_alive, worker_running, worker_storage
 from tasks.settings import RunParameters
 
 POLL_SECONDS = 0.25
@@ -57,6 +57,8 @@ def warm_run(goal: str, parameters: RunParameters, key: str) -> dict:
     """
     if key != serving.get("key"):
         raise WorkerUnavailable("the warm worker runs other kernel code or SOVEREIGN_* settings than this command")
+    if not _claim(Path(serving["home"]), TaskRunContext.get().task_run.id):
+        raise WorkerUnavailable("the command that submitted the run went ahead without the warm worker")
     from flows.cli import user_errors
     from flows.research import research_flow
     from tasks.publish import PublishError
@@ -76,41 +78,59 @@ def warm_run(goal: str, parameters: RunParameters, key: str) -> dict:
 def run_warm(
     goal: str,
     parameters: RunParameters,
-    storage: Path,
+    home: Path,
     worker: WarmWorker,
     pickup_timeout_seconds: float,
     on_state: Callable[[str], None],
 ) -> dict:
-    """Submit the run to the warm worker and wait for it: its result, or WarmRunFailed, or WorkerUnavailable.
-
-    `storage` holds the run's parameters and result for both processes; `on_state` hears the run's state name.
-    """
-    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}):
+    """Submit the run to the warm worker of the server at `home` and wait for it: its result, or WarmRunFailed, or
+    WorkerUnavailable; `on_state` hears the run's state name."""
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: worker_storage(home)}):
         future = warm_run.delay(goal, parameters, worker.key)
-        _wait(future.task_run_id, worker, pickup_timeout_seconds, on_state)
-        return future.result()
+        _wait(future.task_run_id, home, worker, pickup_timeout_seconds, on_state)
+        result = future.result()
+    _claims(home).joinpath(str(future.task_run_id)).unlink(missing_ok=True)  # final: no one runs it again
+    return result
 
 
-def _wait(task_run_id: UUID, worker: WarmWorker, pickup_seconds: float, on_state: Callable[[str], None]) -> None:
-    """Until the task run is final; WorkerUnavailable when the worker exits or does not take it up in time."""
+def _wait(
+    task_run_id: UUID, home: Path, worker: WarmWorker, pickup_seconds: float, on_state: Callable[[str], None]
+) -> None:
+    """Until the task run is final; WorkerUnavailable when the worker exits, or is not running it in time, before it
+    claimed the run (which it then never runs)."""
     deadline = time.monotonic() + pickup_seconds
     with get_client(sync_client=True) as client:
         while True:
             state = client.read_task_run(task_run_id).state
             if state is not None and state.is_final():
                 return
-            if not worker_alive(worker) and (state is None or state.is_scheduled()):
+            alive = worker_alive(worker)
+            if not alive and _claim(home, task_run_id):
                 raise WorkerUnavailable(f"the warm worker (pid {worker.pid}) exited")
-            if not worker_alive(worker):  # it may have published already: running it again could publish twice
+            if not alive:  # it claimed the run and may have published: running it again could publish twice
                 raise WarmRunFailed(f"the warm worker (pid {worker.pid}) exited during the run; see its log", 1)
-            if (state is None or state.is_scheduled()) and time.monotonic() > deadline:
-                client.delete_task_run(task_run_id)  # a worker that subscribes later must not run it as well
+            if time.monotonic() > deadline and _claim(home, task_run_id):
                 raise WorkerUnavailable(
                     f"the warm worker did not take up the run within {pickup_seconds:g} s "
                     "(SOVEREIGN_SERVER__WORKER_PICKUP_TIMEOUT_SECONDS)"
                 )
             on_state(state.name if state else "Scheduled")
             time.sleep(POLL_SECONDS)
+
+
+def _claim(home: Path, task_run_id: UUID) -> bool:
+    """Whether this process claimed the run first: the worker to run it, or the CLI to run it in-process instead."""
+    claims = _claims(home)
+    claims.mkdir(parents=True, exist_ok=True)
+    try:
+        (claims / str(task_run_id)).open("x").close()  # exclusive creation: of two claims, one fails
+    except FileExistsError:
+        return False
+    return True
+
+
+def _claims(home: Path) -> Path:
+    return worker_storage(home) / "claims"
 
 
 def serve_warm(key: str, home: str) -> None:

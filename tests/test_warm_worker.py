@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tests.test_server import WAIT_SECONDS, gone
 PROJECT = Path(__file__).resolve().parent.parent
 KERNEL_MODULES = {"sklearn", "weasyprint", "langchain_core", "langchain_nvidia_ai_endpoints", "onnxruntime"}
 KERNEL_MODULES |= {"flows.research", "tasks.publish", "tasks.index.corpus"}
+NOT_FINAL = ["SCHEDULED", "PENDING", "RUNNING"]
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,21 @@ def test_a_run_with_other_settings_replaces_an_idle_worker(env, tmp_path):
     assert "note:" not in ran.stderr, ran.stderr
     assert worker_pid(env) != before and gone(before), "replaced, since it was idle"
     assert json.loads((brief_of(ran) / "report.json").read_text())["settings"]["extract"]["min_chars"] == 41
+
+
+def test_a_run_the_worker_does_not_take_up_in_time_goes_ahead_in_process(env, tmp_path):
+    other = {**env, "SOVEREIGN_EXTRACT__MIN_CHARS": "42", "SOVEREIGN_SERVER__WORKER_PICKUP_TIMEOUT_SECONDS": "0.01"}
+    ran = sovereign(other, *run_args(tmp_path / "runs"))  # a new worker, still importing the kernel, is too late
+    brief = brief_of(ran)
+    assert "did not take up the run" in ran.stderr and "running in-process" in ran.stderr, ran.stderr
+    assert json.loads((brief / "report.json").read_text())["settings"]["extract"]["min_chars"] == 42
+    port = json.loads((Path(env["SOVEREIGN_SERVER__HOME"]) / "server.json").read_text())["port"]
+    waiting = {"task_runs": {"name": {"any_": ["sovereign-run"]}, "state": {"type": {"any_": NOT_FINAL}}}}
+    count = f"http://127.0.0.1:{port}/api/task_runs/count"
+    deadline = time.monotonic() + float(WAIT_SECONDS)
+    while httpx.post(count, json=waiting).json() and time.monotonic() < deadline:
+        time.sleep(0.5)  # the new worker takes the submitted run up once it has imported the kernel, and refuses it
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [brief.name], "published once"
 
 
 def test_a_busy_worker_is_seen_busy(tmp_path):
