@@ -242,11 +242,26 @@ def _start_worker(settings: LocalServerSettings, server: LocalServer, key: str) 
 
 
 def _stop_worker(settings: LocalServerSettings) -> None:
-    """Stop the recorded warm worker, if any, and forget it."""
+    """Stop every warm worker of this home, recorded or not, and forget the recorded one."""
     worker = _recorded_worker(settings.home)
-    if worker:
-        _stop_group(worker.pid, settings, WORKER_MODULE.encode())
+    # concurrent commands that replace each other's workers have been seen to leave one unrecorded and running
+    pids = {worker.pid} if worker else set()
+    for pid in pids | workers_of(settings.home):
+        _stop_group(pid, settings, WORKER_MODULE.encode())
     _worker_path(settings.home).unlink(missing_ok=True)
+
+
+def workers_of(home: Path) -> set[int]:
+    """The processes running `python -m flows.warm KEY HOME` for this home (Linux /proc; elsewhere none found)."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # the process ended while we looked
+        if argv[1:3] == ["-m", WORKER_MODULE] and argv[4:5] == [str(home)]:
+            found.add(int(cmdline.parent.name))
+    return found
 
 
 def _recorded_worker(home: Path) -> WarmWorker | None:

@@ -29,6 +29,7 @@ from flows.server import (
     running_server,
     server_for_command,
     stop_server,
+    workers_of,
 )
 from tasks.settings import LocalServerSettings
 from tests.test_load import FIXTURE, GOAL, assert_whole_briefs
@@ -160,6 +161,9 @@ def test_six_runs_started_at_once_share_one_server_and_all_publish(server_settin
         f"{server.api_url}/flow_runs/count", json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
     )
     assert completed.json() == 6, "the server (and so its UI) shows every CLI run"
+    # the runs' different SOVEREIGN_RESULT_STORAGE made them replace each other's warm workers
+    stop_server(server_settings)
+    assert not workers_of(server_settings.home), "no warm worker outlives the server"
 
 
 def test_threads_prefect_starts_without_the_context_use_the_local_server_too():
