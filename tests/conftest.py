@@ -26,6 +26,25 @@ os.environ["SOVEREIGN_SEARCH__RETRY_DELAY_SECONDS"] = "0"
 os.environ["SOVEREIGN_SERVER__HOME"] = tempfile.mkdtemp(prefix="sovereign-server-")
 os.environ["SOVEREIGN_SERVER__AUTO_START"] = "false"
 
+# The files that take a minute or more, started first: `make test` hands whole files to two processes in collection
+# order, and one of these started last would leave the other process idle while it runs (longest first packs best).
+LONGEST_FILES = (
+    "test_load.py",
+    "test_resume.py",
+    "test_server.py",
+    "test_deployments.py",
+    "test_arxiv_runs.py",
+    "test_warm_worker.py",
+    "test_embed.py",
+    "test_sweep.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the longest files first (the rest keep their order)."""
+    order = {name: rank for rank, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: order.get(item.path.name, len(order)))
+
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
