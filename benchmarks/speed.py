@@ -114,7 +114,8 @@ def cpu_seconds_of_children() -> float:
 
 
 def measure_run(goal: str, corpus: Path, env: dict[str, str]) -> dict:
-    """One `sovereign run` process: its wall and CPU time and its report's per-stage seconds."""
+    """One `sovereign run` process: its wall and CPU time, its report's per-stage seconds, and its notes (a run
+    that fell back from the warm worker says so in one)."""
     with tempfile.TemporaryDirectory() as out:
         started, cpu = time.perf_counter(), cpu_seconds_of_children()
         done = subprocess.run(
@@ -131,6 +132,7 @@ def measure_run(goal: str, corpus: Path, env: dict[str, str]) -> dict:
         "process_cpu_seconds": round(cpu, 2),
         "flow_stage_seconds_total": round(sum(stages.values()), 2),
         "stage_seconds": stages,
+        "notes": [line for line in done.stderr.splitlines() if line.startswith("note:")],
     }
 
 

@@ -12,16 +12,14 @@ of benchmarks/speed_goals.py and the `make run` goal (`--repeats` times). Stages
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from statistics import median
 
 from benchmarks.common import write_results
-from benchmarks.speed import CLI, GOAL, cli_env, spread, stamp
+from benchmarks.speed import CLI, GOAL, cli_env, measure_run, spread, stamp
 from benchmarks.speed_goals import LONG_GOALS
 from tasks.settings import Settings
 
@@ -29,21 +27,14 @@ MODES = {"warm worker": "true", "in-process": "false"}
 
 
 def timed_run(goal: str, corpus: Path, env: dict[str, str]) -> dict:
-    """One `sovereign run` under /usr/bin/time: wall, user and system seconds of the CLI process (and its children)."""
-    with tempfile.TemporaryDirectory() as out:
-        command = ["/usr/bin/time", "-f", "TIME %e %U %S", *CLI, "run", goal, "--corpus", str(corpus), "--out", out]
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode or not list(Path(out).glob("**/report.json")):
-            sys.exit(f"research run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        stages = json.loads(next(Path(out).glob("**/report.json")).read_text())["stage_seconds"]
-    wall, user, system = (float(v) for v in done.stderr.strip().splitlines()[-1].split()[1:])
-    note = [line for line in done.stderr.splitlines() if line.startswith("note:")]
+    """One `sovereign run` (benchmarks/speed.py's measure): wall and CPU seconds of the CLI process and its children."""
+    run = measure_run(goal, corpus, env)
     return {
         "goal": goal,
-        "wall": wall,
-        "cpu": round(user + system, 2),
-        "stages": round(sum(stages.values()), 2),
-        "notes": note,
+        "wall": run["process_wall_seconds"],
+        "cpu": run["process_cpu_seconds"],
+        "stages": run["flow_stage_seconds_total"],
+        "notes": run["notes"],
         "load_1min": round(os.getloadavg()[0], 2),
     }
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tasks.io.atomic import write_atomic
 from tasks.settings import LocalServerSettings
@@ -77,6 +78,9 @@ class WarmWorker:
 
     pid: int
     key: str
+
+
+Record = TypeVar("Record", LocalServer, WarmWorker)
 
 
 def ensure_worker(settings: LocalServerSettings, server: LocalServer) -> tuple[WarmWorker | None, bool]:
@@ -265,10 +269,7 @@ def workers_of(home: Path) -> set[int]:
 
 
 def _recorded_worker(home: Path) -> WarmWorker | None:
-    try:
-        return WarmWorker(**json.loads(_worker_path(home).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
+    return _read_record(_worker_path(home), WarmWorker)
 
 
 def _worker_path(home: Path) -> Path:
@@ -373,8 +374,13 @@ def _is_server_process(pid: int, marker: bytes = b"prefect") -> bool:
 
 
 def _recorded(home: Path) -> LocalServer | None:
+    return _read_record(_state_path(home), LocalServer)
+
+
+def _read_record(path: Path, kind: type[Record]) -> Record | None:
+    """The process recorded in `path` (server.json, worker.json), or None when it is missing or unreadable."""
     try:
-        return LocalServer(**json.loads(_state_path(home).read_text()))
+        return kind(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
