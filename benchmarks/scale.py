@@ -162,6 +162,12 @@ def research_walls(code: Path, corpus: Path, cache: Path, goals: int) -> list[fl
     return walls
 
 
+def appends_in_place(code: Path) -> bool:
+    """Whether the engine of `code` adds papers to its index without a rebuild."""
+    module = code / "tasks" / "index" / "corpus.py"
+    return module.is_file() and "def append_papers" in module.read_text()
+
+
 def directory_gib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**30
 
@@ -183,7 +189,7 @@ def measure(code: Path, papers: int | None, label: str, queries: int, goals: int
         "p50_ms": round(1000 * percentile(latencies, 0.5), 1),
         "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
     }
-    if (code / "tasks" / "lexical.py").is_file():  # an engine with in-place appends
+    if appends_in_place(code):
         start = 3_000_000  # past any size measured here: new ids
         new = SCALE_DIR / f"arxiv-scale-{start}-{APPEND_PAPERS}.jsonl"
         if not new.is_file():
