@@ -16,8 +16,11 @@ from tasks.verify import directions
 PARITY = re.compile(
     r"\b(?:comparabl\w*|on par|parity|similar|match(?:es|ed|ing)?|competitive|within \d|no significant)\b", re.I
 )
-# A reported value as one word: 85.2%, +4.2%, 1.8, 3x, 9/11; not a model size such as 7B or a year.
-VALUE = re.compile(r"(?<![\w.-])[+-]?\d+(?:\.\d+)?(?:\s?%|x\b|×|/\d+)?(?![\w-])")
+# A reported value: 85.2%, +4.2%, 1.8 points, 3x, 10,000 times, 9/11, 9 of 11; not a model size such as 7B or a year.
+VALUE = re.compile(
+    r"(?<![\w.,-])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+    r"(?P<unit>\s?%|x\b|×|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w-])"
+)
 YEAR = re.compile(r"(?:19|20)\d\d")
 DIRECTION_WORDS = {"up": "higher", "down": "lower"}
 # How the composed sentences say each direction.
@@ -43,9 +46,11 @@ def direction(sentence: str) -> str:
 
 
 def values(sentence: str) -> list[str]:
-    """The numbers the sentence reports, in order; years and model sizes left out."""
-    found = [m.group(0).replace(" ", "") for m in VALUE.finditer(sentence)]
-    return [v for v in dict.fromkeys(found) if not YEAR.fullmatch(v)]
+    """The values the sentence reports, in order: those with a unit when it has any (a bare 2 in "after 2 epochs" is
+    a detail of the setting), else its bare numbers; years and model sizes left out."""
+    found = [m for m in VALUE.finditer(sentence) if not YEAR.fullmatch(m.group(0))]
+    with_unit = [m for m in found if m.group("unit")]
+    return list(dict.fromkeys(re.sub(r"\s(?=%)", "", m.group(0)) for m in with_unit or found))
 
 
 def _title_name(title: str) -> str:
@@ -58,14 +63,19 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     """The claim's sentence as a table row: what it is about, where, how much and which way."""
     sentence = claim.text
     setting_words = {w.lower() for a in plan.of_kind(AspectKind.SETTING) for w in a.text.split()}
-    names = [w for w in dict.fromkeys(goal_words(sentence)) if is_name(w) and w.lower() not in GENERIC_NAMES]
+    names = [
+        w
+        for w in dict.fromkeys(goal_words(sentence))
+        if is_name(w) and w.lower() not in GENERIC_NAMES and not VALUE.fullmatch(w)
+    ]
     settings = [w for w in names if w.lower() in setting_words]
     entity = next((a.text for a in plan.of_kind(AspectKind.ENTITY) if a.text in claim.aspects), "")
     own = _title_name(paper.title) if speaks_of(sentence, paper.title) else ""
     # a benchmark, dataset or model the goal did not name: a name with digits (GSM8K, LLaMA-2, 7B) or in capitals
     # (MMLU); a method's name is mixed case (MixLoRA, AlphaLoRA)
     named = [w for w in names if any(c.isdigit() for c in w) or w.isupper()]
-    method = entity or own or next((w for w in names if w not in settings and w not in named), "")
+    # the paper's own method (LoRA, MixLoRA) says more than the goal's entity it is filed under
+    method = own or entity or next((w for w in names if w not in settings and w not in named), "")
     named = [w for w in named if w.lower() not in method.lower()]
     return EvidenceRow(
         number=number,
@@ -97,7 +107,8 @@ def compose(aspect: str, rows: list[EvidenceRow]) -> list[str]:
     if len(rows) == 1:
         sentences = [f"One finding, from 1 paper, reports {DIRECTION_PHRASES[rows[0].direction]} {_cites(rows)}."]
     else:
-        sentences = [f"Of {len(rows)} findings from {_papers(papers)}, {counted.replace(' ', ' report ', 1)}."]
+        verb = " reports " if len(ways[0][1]) == 1 else " report "
+        sentences = [f"Of {len(rows)} findings from {_papers(papers)}, {counted.replace(' ', verb, 1)}."]
     valued = [r for r in rows if r.value]
     if valued:
         listed = ", ".join(f"{r.value}{f' ({r.setting})' if r.setting else ''} [{r.number}]" for r in valued[:4])

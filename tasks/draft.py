@@ -12,7 +12,7 @@ from tasks.common import STAGE_CACHE
 from tasks.compare import evidence_table
 from tasks.coverage import aspect_verdicts
 from tasks.index.text import normalize_space, sentence_texts
-from tasks.models import AspectKind, AspectVerdict, Citation, Claim, Draft, Label, Paper, Plan, RankedPaper
+from tasks.models import AspectKind, AspectTable, AspectVerdict, Citation, Claim, Draft, Label, Paper, Plan, RankedPaper
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
 from tasks.verify import verify_one
@@ -93,17 +93,27 @@ def compose_draft(
     paragraphs: list[str] = []
     quoted: set[str] = set()
     papers = {pid: r.paper for pid, r in by_id.items()}
-    tables = []
+    tables: list[AspectTable] = []
+    table_of: dict[tuple[str, ...], AspectTable] = {}  # the rows' claim ids → the table that already holds them
     for verdict in ordered:
         aspect = verdict.aspect.text
         backing = [verified[i] for i in strongest[aspect][:TABLE_ROWS]]
-        if backing:
-            tables.append(evidence_table(aspect, backing, numbers, plan, papers))
+        if not backing:
+            continue
+        rows = tuple(c.id for c in backing)
+        earlier = table_of.get(rows)
+        if earlier:  # the same findings again: say so once instead of repeating the table and its sentences
+            earlier.also.append(aspect)
+            cites = "".join(f"[{n}]" for n in sorted({r.number for r in earlier.rows}))
+            composed = f"The {len(rows)} findings counted on {earlier.aspect} address this aspect too {cites}."
+        else:
+            table_of[rows] = evidence_table(aspect, backing, numbers, plan, papers)
+            tables.append(table_of[rows])
+            composed = " ".join(tables[-1].sentences)
         quotes = [verified[i] for i in strongest[aspect] if i not in quoted][:CLAIMS_PER_ASPECT]
         if quotes:
             quoted.update(c.id for c in quotes)
             lines = [f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{c.text}”" for c in quotes]
-            composed = " ".join(tables[-1].sentences)
             paragraphs.append(f"On {aspect}: {composed} The findings:\n" + "\n".join(lines))
 
     answered = any(v.addressed for v in coverage)

@@ -292,6 +292,7 @@ class AspectTable(BaseModel):
     aspect: str
     rows: list[EvidenceRow]
     sentences: list[str]
+    also: list[str] = Field(default_factory=list, description="Further aspects these same findings address.")
 
 
 class Draft(BaseModel):

@@ -34,6 +34,26 @@ def test_direction_values_and_parity_read_from_the_sentence():
     assert values("In 2023, LLaMA-2 7B reached 85.2% on GLUE, +4.2% on 9/11 tasks.") == ["85.2%", "+4.2%", "9/11"]
 
 
+def test_values_keep_thousands_counts_and_units_whole_and_drop_bare_details_beside_them():
+    assert values("The router adds 9% training time when fewer than 1,000 examples are available.") == ["9%"]
+    assert values("It matches LoRA within 0.5% on 9 of 11 tasks while training 1.6x faster.") == [
+        "0.5%",
+        "9 of 11",
+        "1.6x",
+    ]
+    assert values("It cuts parameters by 10,000 times and memory by 3 times.") == ["10,000 times", "3 times"]
+    assert values("70% of tokens go to one expert after 2 epochs; balancing adds 1.8 points.") == ["70%", "1.8 points"]
+    assert values("Perplexity falls from 12.3 to 10.1.") == ["12.3", "10.1"]  # no unit anywhere: the bare numbers
+
+
+def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
+    sentence = "LoRA matches full fine-tuning within 0.5% accuracy on GLUE while training 1.6x faster."
+    papers = {"p1": Paper(id="p1", title="LoRA: Low-Rank Adaptation of Large Language Models", abstract="")}
+    filed = sentence_claim("a", "p1", sentence, aspects=["MixLoRA", "accuracy"])
+    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+    assert (row.method, row.setting, row.value) == ("LoRA", "GLUE", "0.5%, 1.6x")
+
+
 def test_the_table_names_method_setting_value_direction_and_cross_check():
     claims = [
         claim("a", "p1", "We improve accuracy on GLUE by 4.2% over dense LoRA.", CrossPaperStatus.CONTESTED),
@@ -55,7 +75,7 @@ def test_the_table_names_method_setting_value_direction_and_cross_check():
     )
     assert (second.setting, second.value, second.direction) == ("MMLU, LLaMA-2", "", "parity")
     assert 2 <= len(table.sentences) <= 4
-    assert table.sentences[0] == "Of 2 findings from 2 papers, 1 report an increase or gain [1], 1 parity [2]."
+    assert table.sentences[0] == "Of 2 findings from 2 papers, 1 reports an increase or gain [1], 1 parity [2]."
     assert any("contest [1]" in s for s in table.sentences)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,18 @@ def test_on_topic_draft_is_answered_and_approved(source):
     assert draft.answered and draft.citations
     assert tribunal.score >= SETTINGS.tribunal.approve_threshold, tribunal
     assert decision.policy is Policy.AUTO_APPROVE, decision
+
+
+def test_aspects_backed_by_the_same_findings_share_one_table_and_one_summary(source):
+    _, _, draft = run_until_draft(GOAL, source)
+    row_sets = [tuple(r.claim_id for r in t.rows) for t in draft.tables]
+    assert len(row_sets) == len(set(row_sets)), "no evidence table repeats another"
+    shared = [t for t in draft.tables if t.also]
+    assert shared, "on the fixture, every aspect's strongest findings are the same claims"
+    for table in shared:
+        for aspect in table.also:
+            assert f"On {aspect}: The {len(table.rows)} findings counted on {table.aspect}" in draft.answer
+    assert len(re.findall(r"Of \d+ findings from", draft.answer)) == len(draft.tables), "each table's counts said once"
 
 
 def test_off_topic_goal_yields_insufficient_evidence_and_no_approval(source):
