@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tasks.coverage import speaks_of
+from tasks.coverage import GENERIC_NAMES, speaks_of
 from tasks.goal import goal_words, is_name
 from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
 from tasks.verify import directions
@@ -31,8 +31,6 @@ DIRECTION_PHRASES = {
     "mixed": "mixed directions",
     "": "no direction",
 }
-# Acronyms that name a field or a family of methods, not a benchmark, dataset or model.
-GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
 
 
 def direction(sentence: str) -> str:

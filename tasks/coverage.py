@@ -39,6 +39,8 @@ SELF_REFERENCE = re.compile(
 )
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
+# Acronyms that name a field, a family of methods or hardware, not a benchmark, dataset or model.
+GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
 
 
 def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
@@ -48,9 +50,10 @@ def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     return text_terms(text, spelled_out) | whole
 
 
-def _aspect_keys(aspect: Aspect) -> set[str]:
+def _aspect_keys(text: str) -> set[str]:
+    """An aspect's keys: words with digits whole and lowercased, the others' stemmed content terms."""
     keys = set()
-    for word in aspect.text.split():
+    for word in text.split():
         if any(c.isdigit() for c in word):
             keys |= {part.lower() for part in word.split("/")}
         else:
@@ -60,13 +63,22 @@ def _aspect_keys(aspect: Aspect) -> set[str]:
 
 def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
     """Whether the text states the aspect: its terms, each counted by its corpus IDF, are half present."""
-    wanted = _aspect_keys(aspect)
+    wanted = _aspect_keys(aspect.text)
     total = sum(weights.get(k, 1.0) for k in wanted)
     return bool(wanted) and sum(weights.get(k, 1.0) for k in wanted & keys) / total >= TERM_SHARE
 
 
+def _names(aspect: Aspect) -> list[set[str]]:
+    """The keys of each distinctive name in the aspect: MMLU in "MMLU accuracy", WikiText-2 in "WikiText-2 perplexity"."""
+    return [_aspect_keys(w) for w in aspect.text.split() if is_name(w) and w.lower() not in GENERIC_NAMES]
+
+
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:
-    """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's."""
+    """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's, on the benchmark or
+    model the aspect names if it names one (accuracy on another task is not "MMLU accuracy")."""
+    names = _names(aspect)
+    if names and not any(name & keys for name in names):
+        return False
     head = aspect.text.split()[-1].lower()
     if head in GENERIC_QUANTITIES:
         return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
