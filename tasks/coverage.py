@@ -69,7 +69,7 @@ def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
 
 
 def _names(aspect: Aspect) -> list[set[str]]:
-    """The keys of each distinctive name in the aspect: MMLU in "MMLU accuracy", WikiText-2 in "WikiText-2 perplexity"."""
+    """The keys of each distinctive name in the aspect: MMLU in "MMLU accuracy", WikiText-2 in "WikiText-2 loss"."""
     return [_aspect_keys(w) for w in aspect.text.split() if is_name(w) and w.lower() not in GENERIC_NAMES]
 
 
