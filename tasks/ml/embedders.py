@@ -74,7 +74,11 @@ class LsaModel:
 
     def transform(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors for the texts."""
-        sparse = self.vectorizer.transform([content_terms(t) for t in texts])
+        return self.transform_terms([content_terms(t) for t in texts])
+
+    def transform_terms(self, token_lists: list[list[str]]) -> np.ndarray:
+        """Unit-length vectors for documents already tokenised into stemmed content terms."""
+        sparse = self.vectorizer.transform(token_lists)
         dense = self.svd.transform(sparse) if self.svd is not None else sparse.toarray()
         return normalize(np.asarray(dense, dtype=np.float32))
 
