@@ -237,24 +237,26 @@ def test_lexical_channels_rank_by_exact_bm25_over_every_paper(tmp_path):
         assert [round(expected[r], 9) for r in ranked] == sorted((round(s, 9) for s in expected.values()), reverse=True)
 
 
-def test_stored_terms_are_the_papers_terms_and_an_index_without_them_searches_the_same(tmp_path):
+def test_the_stored_terms_are_each_papers_terms_after_an_append_too(tmp_path):
     cache = tmp_path / "cache"
     append_papers(FIXTURE, _new_file(tmp_path), cache)
     index = load_index(FIXTURE, cache)
-    assert index.terms is not None and len(index.terms) == len(index)
+    assert len(index.terms) == len(index)
     for row in range(len(index)):
         paper = index.paper(row)
         assert index._row_terms("body", row) == content_terms(paper_text(paper))
         assert index._row_terms("title", row) == content_terms(paper.title)
-    # an index built before terms were stored: its meta.json names no terms files
-    target, _ = ingest_corpus(FIXTURE, cache)
-    meta = json.loads((target / "meta.json").read_text())
-    older = corpus._open(
-        target, meta | {"parts": [{k: v for k, v in p.items() if k != "terms"} for p in meta["parts"]]}
-    )
-    assert older.terms is None
-    for query in ("mixture-of-experts LoRA adapters", "ocean swell waves", "memory of LoRA fine-tuning"):
-        assert [p.id for p in older.search(query, 10)] == [p.id for p in index.search(query, 10)]
+
+
+def test_an_index_of_an_earlier_format_gives_its_dense_vectors_to_the_rebuilt_one(tmp_path):
+    cache = tmp_path / "cache"
+    target = corpus.index_dir(cache, corpus.content_hash(FIXTURE, cache))
+    earlier = target.with_name(target.name.replace(f"-v{corpus.INDEX_FORMAT}", f"-v{corpus.INDEX_FORMAT - 1}"))
+    (earlier / "dense").mkdir(parents=True)
+    (earlier / "dense" / "vectors.npy").write_bytes(b"the vectors of the same papers in the same rows")
+    built, _ = ingest_corpus(FIXTURE, cache)
+    assert built == target and (target / "dense" / "vectors.npy").read_bytes().startswith(b"the vectors")
+    assert not (earlier / "dense").exists()
 
 
 def test_hybrid_search_settings_from_the_environment_shape_the_search(tmp_path, monkeypatch):

@@ -37,7 +37,7 @@ from tasks.ml.embedders import LsaModel
 from tasks.models import Paper, indexed_text, normalize_id
 from tasks.settings import CorpusIndexSettings, HybridSearchSettings
 
-INDEX_FORMAT = 4  # 4: tantivy segments and Arrow parts, appended in place (3: bm25s, rebuilt whole)
+INDEX_FORMAT = 5  # 5: with each paper's terms stored (4: tantivy segments and Arrow parts; 3: bm25s, rebuilt whole)
 PAPER_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -208,13 +208,12 @@ class CorpusIndex:
     content_hash: str  # the corpus file's: names the index directory
     version: str  # the file's hash, changed by every append: what searches are cached by
     papers: pa.Table
+    terms: pa.Table  # every paper's indexed terms (TERMS_SCHEMA), what the search rescores candidates by
     lexical: LexicalIndex
     lsa: LsaModel
     meta: dict
     # all-MiniLM-L6-v2 vectors of every paper, once `sovereign corpus embed` has built them (the dense extra)
     dense: np.ndarray | None = None
-    # every paper's indexed terms (TERMS_SCHEMA); None for an index built before they were stored
-    terms: pa.Table | None = None
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -254,13 +253,9 @@ class CorpusIndex:
         return [int(r) for r in top[np.argsort(-similarity[top], kind="stable")]]
 
     def _row_terms(self, field: str, row: int) -> list[str]:
-        """A paper's content terms of `field` (body: title and abstract) as indexed: stored, or tokenised again."""
+        """A paper's content terms of `field` (body: title and abstract), as indexed."""
         # row by row: `take` on the memory-mapped, chunked table copies whole columns
-        if self.terms is not None:
-            return self.terms.column(field)[row].as_py().split()
-        title = self.papers.column("title")[row].as_py()
-        text = title if field == "title" else indexed_text(title, self.papers.column("abstract")[row].as_py())
-        return content_terms(text)
+        return self.terms.column(field)[row].as_py().split()
 
     def _bm25(self, field: str, terms: list[str], k: int, row_terms: dict[tuple[str, int], list[str]]) -> list[int]:
         """Rows of the k best papers by BM25 (k1 1.5, b 0.75) of `field`: tantivy's candidates scored exactly.
@@ -512,10 +507,12 @@ def ingest_corpus(path: Path, cache_dir: Path, settings: CorpusIndexSettings | N
             return target, False
         with staged_directory(target) as staging:
             _build(path, digest, staging, settings or CorpusIndexSettings())
-        # the same file's papers in the same rows: its dense vectors (an hour's work at 96k) stay valid
-        earlier_dense = target.with_name(f"{digest[:20]}-v3") / "dense"
-        if earlier_dense.is_dir():
-            os.replace(earlier_dense, target / "dense")
+        # the same file's papers in the same rows: the dense vectors of an index of an earlier format stay valid
+        for earlier_format in range(INDEX_FORMAT - 1, 2, -1):
+            earlier_dense = target.with_name(f"{digest[:20]}-v{earlier_format}") / "dense"
+            if earlier_dense.is_dir():
+                os.replace(earlier_dense, target / "dense")
+                break
     return target, True
 
 
@@ -535,7 +532,7 @@ class _KnownIds:
 def _remove_leftovers(target: Path, meta: dict) -> None:
     """What a killed append left: an unused lexical generation, a part file meta.json does not list, staging."""
     kept = {meta["lexical"], "meta.json", "lsa.joblib", "dense"}
-    kept |= {part[key] for part in meta["parts"] for key in ("file", "terms") if key in part}
+    kept |= {part[key] for part in meta["parts"] for key in ("file", "terms")}
     for entry in target.iterdir():
         if entry.name in kept:
             continue
@@ -642,8 +639,6 @@ def _mapped(target: Path, files: list[str]) -> pa.Table:
 
 def _open(target: Path, meta: dict) -> CorpusIndex:
     papers = _mapped(target, [part["file"] for part in meta["parts"]])
-    # an index built before terms were stored has none for its first parts: its searches tokenise the text instead
-    stored = all("terms" in part for part in meta["parts"])
     return CorpusIndex(
         content_hash=meta["content_hash"],
         version=meta["version"],
@@ -652,7 +647,7 @@ def _open(target: Path, meta: dict) -> CorpusIndex:
         lsa=LsaModel.load(target / "lsa.joblib"),
         meta=meta,
         dense=load_dense(target, len(papers)),
-        terms=_mapped(target, [part["terms"] for part in meta["parts"]]) if stored else None,
+        terms=_mapped(target, [part["terms"] for part in meta["parts"]]),
     )
 
 
