@@ -28,7 +28,7 @@ from tasks.common import retry_transient
 from tasks.index.corpus import index_dir, load_index
 from tasks.index.vectors import MiniLmEmbedder, VectorStore, from_legacy, legacy_vectors, paper_keys, vectors_file
 from tasks.io.atomic import write_atomic
-from tasks.ml.dense import dense_dir
+from tasks.ml.dense import ANN_FILE, build_ann, dense_dir
 from tasks.ml.embedders import Embedder
 from tasks.progress import report
 from tasks.settings import Settings
@@ -72,6 +72,18 @@ def corpus_embedder(choice: Literal["offline", "nim"], settings: Settings) -> Ba
     return open_embedder(nim, content_cache=False)
 
 
+def _index_vectors(target: Path, directory: Path, settings: Settings, rebuild: bool) -> None:
+    """The approximate index of the search channel's vectors, for a corpus big enough to need one; none otherwise."""
+    if target != dense_dir(directory) / "vectors.npy":
+        return
+    papers = int(np.load(target, mmap_mode="r").shape[0])
+    ann = target.with_name(ANN_FILE)
+    if papers < settings.embed.ann_min_papers:
+        ann.unlink(missing_ok=True)
+    elif rebuild or not ann.is_file():
+        build_ann(target, os.cpu_count() or 1)
+
+
 @flow(name="corpus-embed", task_runner=ProcessPoolTaskRunner())
 def embed_corpus(
     corpus: str, cache_dir: str | None = None, embedder: Literal["offline", "nim"] = "offline"
@@ -89,6 +101,7 @@ def embed_corpus(
     summary = EmbedSummary(vectors_file=str(target), model=model.name, papers=len(index), chunks=len(starts))
     meta_file = target.with_name("meta.json")
     if target.is_file() and meta_file.is_file() and json.loads(meta_file.read_text()).get("keys") == digest:
+        _index_vectors(target, directory, settings, rebuild=False)
         return summary
 
     missing = store.catalog().find(keys) < 0
@@ -144,6 +157,7 @@ def embed_corpus(
         json.dumps({"model": model.name, "store": store.root.name, "papers": len(index), "dims": dims, "keys": digest}),
     )
     shutil.rmtree(dense_dir(directory) / "parts", ignore_errors=True)  # an earlier version's, now in the store
+    _index_vectors(target, directory, settings, rebuild=True)
     logger.info(
         "%d papers embedded, %d migrated; vectors in %s", summary.embedded_papers, summary.migrated_papers, target
     )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,7 @@ from tasks.index import corpus
 from tasks.index.corpus import CorpusError, append_papers, ingest_corpus, load_index, load_papers
 from tasks.index.lexical import LexicalWriter
 from tasks.index.text import content_terms
+from tasks.ml.dense import build_ann, load_ann
 from tasks.models import normalize_id, paper_text
 from tasks.settings import Settings
 from tasks.sources.paper_source import CorpusSource
@@ -257,6 +259,27 @@ def test_an_index_of_an_earlier_format_gives_its_dense_vectors_to_the_rebuilt_on
     built, _ = ingest_corpus(FIXTURE, cache)
     assert built == target and (target / "dense" / "vectors.npy").read_bytes().startswith(b"the vectors")
     assert not (earlier / "dense").exists()
+
+
+def test_the_dense_channel_searches_the_approximate_index_when_the_corpus_has_one(tmp_path):
+    pytest.importorskip("usearch", reason="the dense extra is not installed")
+    cache = tmp_path / "cache"
+    target, _ = ingest_corpus(FIXTURE, cache)
+    index = load_index(FIXTURE, cache)
+    vectors = np.random.default_rng(0).normal(size=(len(index), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    (target / "dense").mkdir()
+    np.save(target / "dense" / "vectors.npy", vectors)
+    exact = corpus._open(target, index.meta)
+    assert exact.ann is None, "no approximate index until one is built"
+    build_ann(target / "dense" / "vectors.npy", threads=1)
+    approximate = corpus._open(target, index.meta)
+    assert approximate.ann is not None and approximate.dense is not None
+    for row in (0, 3, 7):
+        query = vectors[row]
+        assert approximate._nearest(query, 5)[0] == row
+        assert approximate._nearest(query, 5) == exact._nearest(query, 5)  # a graph this small is searched whole
+    assert load_ann(target, len(index) + 1) is None, "an index of other papers is not used"
 
 
 def test_hybrid_search_settings_from_the_environment_shape_the_search(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from flows.embed import EmbedFailed, embed_flow_on
 from tasks.index import corpus as corpus_module
 from tasks.index.corpus import index_dir, load_index
 from tasks.index.vectors import vectors_file
-from tasks.ml.dense import DENSE_MODEL, dense_dir, dense_installed, load_dense
+from tasks.ml.dense import ANN_FILE, DENSE_MODEL, dense_dir, dense_installed, load_dense
 from tests.embed_helpers import CountingEmbedder, executed_per_worker, fake_vector, loopback_cluster
 from tests.openai_server import OpenAIServer, hashed_vector
 
@@ -152,14 +152,19 @@ def test_vectors_built_on_a_dask_cluster_of_two_worker_processes_match_the_local
 
 
 @needs_dense
-def test_corpus_embed_command_builds_once_and_refuses_unusable_options(corpus, tmp_path):
+def test_corpus_embed_command_builds_once_and_refuses_unusable_options(corpus, tmp_path, monkeypatch):
     runner = CliRunner()
     args = ["corpus", "embed", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--workers", "1"]
+    monkeypatch.setenv("SOVEREIGN_EMBED__ANN_MIN_PAPERS", "10")  # a corpus this big gets an approximate index
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "Dense vectors built" in first.output and "14 embedded now" in first.output
+    ann = dense_dir(index_dir(tmp_path / "cache", load_index(corpus, tmp_path / "cache").content_hash)) / ANN_FILE
+    assert ann.is_file()
+    monkeypatch.setenv("SOVEREIGN_EMBED__ANN_MIN_PAPERS", "15")  # now too small for one: the stale index goes
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already built" in again.output
+    assert not ann.exists()
     for wrong, message in (
         (["--task-runner", "dask"], "--address"),
         (["--address", "tcp://127.0.0.1:9"], "--address"),

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from tasks.index.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
 from tasks.index.text import content_terms
 from tasks.io.atomic import staged_directory, staged_file, swap_directory, write_atomic
-from tasks.ml.dense import encode, load_dense
+from tasks.ml.dense import encode, load_ann, load_dense
 from tasks.ml.embedders import LsaModel
 from tasks.models import Paper, indexed_text, normalize_id
 from tasks.settings import CorpusIndexSettings, HybridSearchSettings
@@ -214,6 +214,8 @@ class CorpusIndex:
     meta: dict
     # all-MiniLM-L6-v2 vectors of every paper, once `sovereign corpus embed` has built them (the dense extra)
     dense: np.ndarray | None = None
+    # their approximate nearest-neighbour index (usearch), built for big corpora
+    ann: object | None = None
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -247,7 +249,10 @@ class CorpusIndex:
         return common[: hybrid.feedback_terms]
 
     def _nearest(self, vector: np.ndarray, k: int) -> list[int]:
-        """Rows of the papers whose dense vectors are closest to `vector`."""
+        """Rows of the papers whose dense vectors are closest to `vector`: from the approximate index when the corpus
+        has one (`EmbedSettings.ann_min_papers`), else exactly."""
+        if self.ann is not None:
+            return [int(row) for row in self.ann.search(vector, k).keys]
         similarity = self.dense @ vector
         top = np.argpartition(-similarity, min(k, len(self)) - 1)[:k]
         return [int(r) for r in top[np.argsort(-similarity[top], kind="stable")]]
@@ -647,6 +652,7 @@ def _open(target: Path, meta: dict) -> CorpusIndex:
         lsa=LsaModel.load(target / "lsa.joblib"),
         meta=meta,
         dense=load_dense(target, len(papers)),
+        ann=load_ann(target, len(papers)),
         terms=_mapped(target, [part["terms"] for part in meta["parts"]]),
     )
 

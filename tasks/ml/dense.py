@@ -363,6 +363,37 @@ def dense_dir(index_dir: Path) -> Path:
     return Path(index_dir) / "dense"
 
 
+ANN_FILE = "ann.usearch"
+
+
+def build_ann(vectors_file: Path, threads: int) -> Path:
+    """An approximate nearest-neighbour index of the vectors (usearch HNSW over int8 cosine) beside them, by one
+    rename; keys are the papers' rows."""
+    from usearch.index import Index
+
+    vectors = np.load(vectors_file, mmap_mode="r")
+    index = Index(ndim=vectors.shape[1], metric="cos", dtype="i8")
+    step = 100_000  # added in slices: never a second copy of a 2.7M-paper matrix in memory
+    for start in range(0, len(vectors), step):
+        rows = np.arange(start, min(start + step, len(vectors)))
+        index.add(rows, np.asarray(vectors[start : start + step]), threads=threads)
+    target = vectors_file.with_name(ANN_FILE)
+    with staged_file(target) as staging:
+        index.save(str(staging))
+    return target
+
+
+def load_ann(index_dir: Path, papers: int):  # -> usearch.index.Index | None (imported only when there is one)
+    """The approximate index of the corpus's vectors, memory-mapped; None when there is none for these papers."""
+    path = dense_dir(index_dir) / ANN_FILE
+    if not path.is_file() or importlib.util.find_spec("usearch") is None:
+        return None
+    from usearch.index import Index
+
+    index = Index.restore(str(path), view=True)
+    return index if index is not None and len(index) == papers else None
+
+
 def load_dense(index_dir: Path, papers: int) -> np.ndarray | None:
     """The complete vectors of an index, memory-mapped; None when not built, incomplete, or the extra is not installed.
 
