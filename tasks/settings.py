@@ -389,7 +389,7 @@ class EmbedSettings(BaseModel):
         ge=0,
         description="Corpora of at least this many papers also get an approximate nearest-neighbour index of their "
         "vectors (usearch HNSW, int8), which the dense channel searches instead of the exact product: at 96k the "
-        "exact product takes ~10 ms and the index finds 94% of the exact top 300 (benchmarks/results/scale.md).",
+        "exact product takes ~6 ms and the index finds 91% of the exact top 300 (benchmarks/results/scale.md).",
     )
     task_retries: int = Field(2, ge=0, le=10, description="Retries of a failed chunk before the run gives it up.")
     retry_delay_seconds: float = Field(10.0, ge=0.0, description="Wait before retrying a failed chunk.")
