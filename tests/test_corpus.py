@@ -250,15 +250,16 @@ def test_the_stored_terms_are_each_papers_terms_after_an_append_too(tmp_path):
         assert index._row_terms("title", row) == content_terms(paper.title)
 
 
-def test_an_index_of_an_earlier_format_gives_its_dense_vectors_to_the_rebuilt_one(tmp_path):
+def test_an_index_of_an_earlier_format_gives_its_dense_vectors_to_the_rebuilt_one_and_goes(tmp_path):
     cache = tmp_path / "cache"
     target = corpus.index_dir(cache, corpus.content_hash(FIXTURE, cache))
     earlier = target.with_name(target.name.replace(f"-v{corpus.INDEX_FORMAT}", f"-v{corpus.INDEX_FORMAT - 1}"))
     (earlier / "dense").mkdir(parents=True)
     (earlier / "dense" / "vectors.npy").write_bytes(b"the vectors of the same papers in the same rows")
+    (earlier / "papers-00000.arrow").write_bytes(b"the papers, indexed again by this format")
     built, _ = ingest_corpus(FIXTURE, cache)
     assert built == target and (target / "dense" / "vectors.npy").read_bytes().startswith(b"the vectors")
-    assert not (earlier / "dense").exists()
+    assert not earlier.exists(), "the earlier index's other files are not left on disk"
 
 
 def test_the_dense_channel_searches_the_approximate_index_when_the_corpus_has_one(tmp_path):

@@ -512,12 +512,14 @@ def ingest_corpus(path: Path, cache_dir: Path, settings: CorpusIndexSettings | N
             return target, False
         with staged_directory(target) as staging:
             _build(path, digest, staging, settings or CorpusIndexSettings())
-        # the same file's papers in the same rows: the dense vectors of an index of an earlier format stay valid
+        # the same file's papers in the same rows: the dense vectors of an index of an earlier format stay valid; the
+        # rest of it is replaced by this one (a 2.7M-paper index is 4-7 GB)
         for earlier_format in range(INDEX_FORMAT - 1, 2, -1):
-            earlier_dense = target.with_name(f"{digest[:20]}-v{earlier_format}") / "dense"
-            if earlier_dense.is_dir():
-                os.replace(earlier_dense, target / "dense")
-                break
+            earlier = target.with_name(f"{digest[:20]}-v{earlier_format}")
+            if (earlier / "dense").is_dir() and not (target / "dense").exists():
+                os.replace(earlier / "dense", target / "dense")
+            shutil.rmtree(earlier, ignore_errors=True)
+            earlier.with_name(f"{earlier.name}.lock").unlink(missing_ok=True)
     return target, True
 
 
