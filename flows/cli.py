@@ -223,10 +223,9 @@ def _print_published(goal: str, policy: str, score: float, files: dict[str, Path
 
 
 def _offline(settings: Settings) -> bool:
-    """Whether both the LLM stages and the embedder are the offline ones (tasks/backends/factory.py's rule)."""
-    no_key = NimCredentials().api_key is None
-    choices = (settings.llm.backend, settings.llm.embedder)
-    return all(choice == "offline" or (choice == "auto" and no_key) for choice in choices)
+    """Whether both the LLM stages and the embedder are the offline ones."""
+    credentials = NimCredentials()
+    return all(credentials.resolves_offline(choice) for choice in (settings.llm.backend, settings.llm.embedder))
 
 
 def _run_warm(goal: str, settings: Settings, server_settings: LocalServerSettings) -> bool:

@@ -422,6 +422,10 @@ class NimCredentials(BaseSettings):
 
     api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("NVIDIA_API_KEY", "SOVEREIGN_NVIDIA_API_KEY"))
 
+    def resolves_offline(self, choice: str) -> bool:
+        """Whether a backend choice (auto, nim, offline) means the offline backend: offline, or auto without a key."""
+        return choice == "offline" or (choice == "auto" and self.api_key is None)
+
 
 class Settings(BaseSettings):
     """Effective settings of a run; their hash goes into every report."""

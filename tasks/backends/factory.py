@@ -72,7 +72,7 @@ def nim_transport(settings: Settings, credentials: NimCredentials) -> NimTranspo
 
 def _wants_nim(choice: str, option: str, llm: LlmSettings, credentials: NimCredentials) -> bool:
     """Whether `choice` (auto, nim, offline) means NIM; explicit nim on the hosted API without a key is an error."""
-    if choice == "offline" or (choice == "auto" and credentials.api_key is None):
+    if credentials.resolves_offline(choice):
         return False
     if credentials.api_key is None and urlsplit(llm.nim_base_url).hostname in HOSTED_HOSTS:
         raise ModelUnavailable(
