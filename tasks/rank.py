@@ -65,11 +65,14 @@ def goal_token_weights(goal: str, weights: TermWeights) -> np.ndarray:
     return token_weights if token_weights.any() else np.ones_like(token_weights)
 
 
-def goal_closeness(goal: str, texts: list[str], weights: TermWeights, quantized: bool = False) -> np.ndarray:
+def goal_closeness(
+    goal: str, texts: list[str], weights: TermWeights, quantized: bool = False, max_pieces: int = 0
+) -> np.ndarray:
     """Each text's MaxSim with the goal, its tokens weighted by `goal_token_weights`; tokens weighing 0 skipped."""
     token_weights = goal_token_weights(goal, weights)
     weighted = np.flatnonzero(token_weights)
-    goal_vectors, *text_vectors = token_states([goal, *texts], quantized)
+    (goal_vectors,) = token_states([goal], quantized)
+    text_vectors = token_states(texts, quantized, max_pieces)
     return token_maxima(goal_vectors[weighted], text_vectors) @ token_weights[weighted] / token_weights.sum()
 
 
@@ -113,7 +116,9 @@ def merge_rank(
     add_rank_channel(fused, ids, phrases, settings.phrase_rank_weight, settings.rrf_k)
     if settings.maxsim_candidates and dense_installed():
         leading = sorted(range(len(ids)), key=lambda i: (-fused[ids[i]], ids[i]))[: settings.maxsim_candidates]
-        closeness = goal_closeness(plan.goal, [texts[i] for i in leading], weights, settings.maxsim_quantized)
+        closeness = goal_closeness(
+            plan.goal, [texts[i] for i in leading], weights, settings.maxsim_quantized, settings.maxsim_pieces
+        )
         add_rank_channel(fused, [ids[i] for i in leading], closeness, settings.maxsim_rank_weight, settings.rrf_k)
     ranked, off_centre = [], set()
     for pid, terms, sim, coverage in zip(ids, paper_terms, similarities, coverages):

@@ -174,6 +174,12 @@ class RankSettings(BaseModel):
         le=300,
         description="Leading candidates reranked by token MaxSim with the goal (dense extra); 0: none.",
     )
+    maxsim_pieces: int = Field(
+        0,
+        ge=0,
+        description="Pieces of 128 tokens of each candidate's title and abstract that the MaxSim reranking encodes "
+        "(0: all of it); fewer pieces cost proportionally less CPU.",
+    )
     maxsim_quantized: bool = Field(
         True,
         description="Encode the MaxSim candidates and the goal with MiniLM's int8 weights (ONNX Runtime dynamic "

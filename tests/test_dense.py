@@ -184,6 +184,12 @@ def test_token_words_name_the_word_of_each_token_vector_past_the_first_piece_too
     assert long_words[-3:] == ["of", "drought", "."]
 
 
+def test_token_states_of_the_first_pieces_leave_a_long_texts_tail_out():
+    whole, first = dense.token_states([FILLER + TAIL]) + dense.token_states([FILLER + TAIL], max_pieces=1)
+    assert len(first) == dense.MAX_TOKENS - 2 < len(whole)
+    assert np.allclose(first, whole[: len(first)], atol=1e-6)  # the same piece, encoded alike
+
+
 def test_token_states_called_from_threads_under_a_tight_bound_return_every_texts_vectors(monkeypatch):
     monkeypatch.setattr(dense, "_token_vectors", {})
     monkeypatch.setattr(dense, "_TOKEN_VECTORS_HELD", 6)  # every call evicts what the others just stored
@@ -232,14 +238,14 @@ def test_token_states_encode_each_text_once_and_hold_a_bounded_number_of_token_v
     dense.token_states([texts[1]])
     assert encoded == [2]  # held from the first call, and now the most recently used
     (third,) = dense.token_states([texts[2]])
-    assert encoded == [2, 1] and list(dense._token_vectors) == [(texts[1], False), (texts[2], False)]  # oldest went
+    assert encoded == [2, 1] and list(dense._token_vectors) == [(texts[1], False, 0), (texts[2], False, 0)]  # oldest went
     # a call needing more than the bound still returns every text's vectors, then the oldest go first
     mixed = dense.token_states(texts)
     assert encoded == [2, 1, 2] and np.array_equal(mixed[2], third) and len(mixed) == 4
     dense.token_states([texts[3]])
-    assert encoded == [2, 1, 2] and list(dense._token_vectors) == [(texts[2], False), (texts[3], False)]
+    assert encoded == [2, 1, 2] and list(dense._token_vectors) == [(texts[2], False, 0), (texts[3], False, 0)]
     dense.token_states([texts[3]], quantized=True)  # the int8 model's states are held apart from the float ones
-    assert encoded == [2, 1, 2, 1] and list(dense._token_vectors)[-1] == (texts[3], True)
+    assert encoded == [2, 1, 2, 1] and list(dense._token_vectors)[-1] == (texts[3], True, 0)
 
 
 def test_the_int8_model_is_written_once_and_its_token_states_keep_to_the_float_models(monkeypatch):

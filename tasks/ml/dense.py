@@ -275,16 +275,17 @@ def encode(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-_token_vectors: dict[tuple[str, bool], np.ndarray] = {}  # (text, quantized), least recently used first
+_token_vectors: dict[tuple[str, bool, int], np.ndarray] = {}  # (text, quantized, pieces), least recently used first
 _token_vectors_lock = Lock()
 # 1.5 KB a token vector, ~400 KB a title and abstract (merge_rank's candidates): ~300 MB, where a research run holds
 # a few hundred texts and a long sweep must not grow without bound
 _TOKEN_VECTORS_HELD = 200_000
 
 
-def token_states(texts: list[str], quantized: bool = False) -> list[np.ndarray]:
-    """Unit-length token vectors of each text ([CLS], [SEP] dropped), encoded once while held; int8 if `quantized`."""
-    wanted = [(text, quantized) for text in dict.fromkeys(texts)]
+def token_states(texts: list[str], quantized: bool = False, max_pieces: int = 0) -> list[np.ndarray]:
+    """Unit-length token vectors of each text ([CLS], [SEP] dropped), encoded once while held; int8 if `quantized`;
+    only the first `max_pieces` pieces of MAX_TOKENS if given."""
+    wanted = [(text, quantized, max_pieces) for text in dict.fromkeys(texts)]
     # one caller at a time: a sweep's goals rank and verify in threads, and one's eviction must not take another's
     # texts mid-call (ONNX Runtime already uses every core, so waiting costs little)
     with _token_vectors_lock:
@@ -292,7 +293,8 @@ def token_states(texts: list[str], quantized: bool = False) -> list[np.ndarray]:
         if missing:
             _, tokenizer = _runtime()
             # a text past MAX_TOKENS is encoded in further pieces, so none of it is lost
-            pieces = [[e, *e.overflowing] for e in tokenizer.encode_batch([text for text, _ in missing])]
+            encodings = tokenizer.encode_batch([text for text, _, _ in missing])
+            pieces = [[e, *e.overflowing][: max_pieces or None] for e in encodings]
             states = iter(_hidden_states([p for text_pieces in pieces for p in text_pieces], quantized))
             for key, text_pieces in zip(missing, pieces):
                 vectors = np.concatenate([next(states)[1:-1] for _ in text_pieces])
@@ -304,7 +306,7 @@ def token_states(texts: list[str], quantized: bool = False) -> list[np.ndarray]:
             if held <= _TOKEN_VECTORS_HELD:
                 break
             held -= len(_token_vectors.pop(key))
-        return [_token_vectors[text, quantized] for text in texts]
+        return [_token_vectors[text, quantized, max_pieces] for text in texts]
 
 
 def token_words(text: str) -> list[str]:
