@@ -122,6 +122,11 @@ def defines_acronym(words: list[str], i: int) -> bool:
     )
 
 
+def _works_on(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "working" of "have been working on X": a request's phrasing, unlike working memory."""
+    return words[i].lower() in {"work", "works", "worked", "working"} and words[i + 1 : i + 2] == ["on"]
+
+
 def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
@@ -130,7 +135,12 @@ def _chunks(goal: str) -> list[_Chunk]:
         lowered = word.lower()
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
-        is_topic = not is_phrasing(word) and word not in ",;:()?!" and (len(word) > 1 or word.isupper())
+        is_topic = (
+            not is_phrasing(word)
+            and word not in ",;:()?!"
+            and (len(word) > 1 or word.isupper())
+            and not _works_on(tokens, i)
+        )
         if is_topic or (current.words and _titled_of(tokens, i)):
             if not current.words:
                 current = _Chunk(cue=cue, listed=bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners))

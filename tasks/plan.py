@@ -1,4 +1,4 @@
-"""plan_queries: four distinct searches built from the goal's own words."""
+"""plan_queries: up to four distinct searches built from the goal's own words."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from tasks.models import Aspect, AspectKind, Plan
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import PlanSettings
 
+# Searches a plan runs; a plan with fewer specific queries searches each deeper (tasks/retrieve.py `search_depth`).
+PLAN_QUERIES = 4
+
 
 def _rarest_words(aspects: list[Aspect], weights: TermWeights, settings: PlanSettings) -> str:
     """The goal's words of highest corpus IDF (settings.rarest_words), in its order; measured quantities count less."""
@@ -27,6 +30,15 @@ def _rarest_words(aspects: list[Aspect], weights: TermWeights, settings: PlanSet
 
     rarest = set(sorted(goal_words, key=rarity, reverse=True)[: settings.rarest_words])
     return " ".join(w for w in goal_words if w in rarest)
+
+
+def _specific(query: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
+    """Whether the query singles out some papers: several words, or one word that few of the corpus's papers use."""
+    words = query.split()
+    if len(words) > 1 or weights is None:
+        return True
+    shares = [weights.paper_share(t) for t in content_terms(words[0])]
+    return bool(shares) and min(shares) <= settings.max_query_paper_share
 
 
 def _dedupe_words(parts: list[str]) -> str:
@@ -50,8 +62,8 @@ def clean_goal(goal: str, max_chars: int) -> str:
 def plan_queries(
     goal: str, chat: ChatModel | None = None, weights: TermWeights | None = None, settings: PlanSettings | None = None
 ) -> Plan:
-    """The goal's typed aspects and four distinct queries: key phrases, central entity, its measured quantity,
-    and its rarest words (or, without a corpus, its settings and comparison)."""
+    """The goal's typed aspects and up to four distinct queries: key phrases, central entity, its measured quantity,
+    and its rarest words (or, without a corpus, its settings and comparison); never one common word alone."""
     settings = settings or PlanSettings()
     aspects = parse_goal(goal, weights, settings)
     if not aspects:
@@ -72,12 +84,12 @@ def plan_queries(
     candidates += sorted((w for t in texts for w in t.split()), key=lambda w: -specificity([w], weights, settings))
     queries: list[str] = []
     for q in candidates:
-        if q and q.lower() not in {x.lower() for x in queries}:
+        if q and q.lower() not in {x.lower() for x in queries} and (q == central or _specific(q, weights, settings)):
             queries.append(q)
     key_terms = sorted(set(content_terms(" ".join(texts))))
     plan = Plan(
         goal=goal,
-        queries=queries[:4],
+        queries=queries[:PLAN_QUERIES],
         aspects=aspects,
         central=central,
         key_terms=key_terms,
@@ -111,6 +123,6 @@ def model_queries(plan: Plan, chat: ChatModel) -> Plan:
             queries.append(query)
     aspects = grounded_aspects(plan.goal, reply.aspects)
     if not aspects:
-        return plan.model_copy(update={"queries": queries[:4]})
+        return plan.model_copy(update={"queries": queries[:PLAN_QUERIES]})
     central = next(a.text for a in aspects if a.kind is AspectKind.ENTITY)
-    return plan.model_copy(update={"queries": queries[:4], "aspects": aspects, "central": central})
+    return plan.model_copy(update={"queries": queries[:PLAN_QUERIES], "aspects": aspects, "central": central})

@@ -17,7 +17,7 @@ from tasks.backends.factory import offline_models, source_term_weights
 from tasks.backends.llm import ChatModel
 from tasks.ml.embedders import Embedder, TermWeights
 from tasks.models import Plan, RankedPaper, SearchResult
-from tasks.plan import plan_queries
+from tasks.plan import PLAN_QUERIES, plan_queries
 from tasks.rank import merge_rank
 from tasks.search import search
 from tasks.settings import Settings
@@ -88,7 +88,7 @@ def retrieve(
 ) -> Retrieval:
     """Plan the goal's queries, search them, fit the offline models and rank; `embedder` replaces the offline one."""
     plan = stages.plan(goal, chat, source_term_weights(source), settings.plan)
-    results, errors = stages.search(plan.queries, source, settings)
+    results, errors = stages.search(plan.queries, source, search_depth(settings, len(plan.queries)))
     spelled = spell_out_plan(plan, results, settings.search.acronym_min_definitions)
     if new_queries := [q for q in spelled.queries if q not in plan.queries]:
         more, more_errors = stages.search(new_queries, source, settings)
@@ -97,6 +97,12 @@ def retrieve(
     offline_embedder, weights = offline_models(source, results)
     found = Retrieval(plan, results, errors, embedder or offline_embedder, weights, [])
     return rank_again(found, [], [], settings, stages)
+
+
+def search_depth(settings: Settings, queries: int) -> Settings:
+    """The settings with each query's limit raised so that a plan of fewer queries searches as many papers."""
+    depth = settings.search.per_query_limit * PLAN_QUERIES // max(1, min(queries, PLAN_QUERIES))
+    return settings.model_copy(update={"search": settings.search.model_copy(update={"per_query_limit": depth})})
 
 
 def spell_out_plan(plan: Plan, results: list[SearchResult], min_count: int) -> Plan:

@@ -87,3 +87,9 @@ def test_request_verbs_in_any_inflection_and_adverbs_are_not_topic(goal, phrasin
     aspects = kinds(goal)
     assert topic in aspects
     assert not any(phrasing in text.split() for text in aspects)
+
+
+def test_working_on_phrases_the_request_but_working_memory_is_a_topic():
+    asked = parse_goal("Which studies have recently been working on visual perception in large language models?")
+    assert "working" not in " ".join(a.text for a in asked)
+    assert parse_goal("How does working memory limit in-context learning?")[0].text.startswith("working memory")

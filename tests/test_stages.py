@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ from tasks.rank import merge_rank
 from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.revise import revise
 from tasks.search import search
-from tasks.settings import Settings
+from tasks.settings import PlanSettings, Settings
 from tasks.sources.arxiv import ArxivSource
 from tasks.sources.paper_source import CorpusSource
 from tasks.tribunal import ROLES, aggregate, review
@@ -96,6 +97,24 @@ def test_plan_with_corpus_weights_searches_the_goals_rarest_words(source):
     # "models" is in most fixture papers, and "accuracy" only frames the question
     assert len(rarest.split()) == 3 and not {"models", "accuracy"} & set(rarest.split())
     assert min(idf(w) for w in rarest.split()) >= idf("models")
+
+
+def test_plan_never_searches_one_common_word_alone_and_searches_fewer_queries_deeper(source):
+    goal = "Which papers discuss dense LoRA fine-tuning?"
+    weights = source_term_weights(source)
+    plan = plan_queries.fn(goal, weights=weights)
+    unfiltered = plan_queries.fn(goal, weights=weights, settings=PlanSettings(max_query_paper_share=1.0))
+    # every word of the goal is in more than 4% of the 14 fixture papers: alone, each would fetch papers on anything
+    assert plan.queries == ["dense LoRA fine-tuning"] and len(unfiltered.queries) == 4
+    assert {len(q.split()) for q in unfiltered.queries[1:]} == {1}
+    asked: list[int] = []
+
+    def searches(queries, source, settings):
+        asked.extend(settings.search.per_query_limit for _ in queries)
+        return IN_PROCESS.search(queries, source, settings)
+
+    retrieve(goal, source, SETTINGS, replace(IN_PROCESS, search=searches))
+    assert asked[0] == 4 * SETTINGS.search.per_query_limit  # one query searches as many papers as four would
 
 
 @pytest.mark.parametrize("goal", ["", "   \n\t", "what is the"])

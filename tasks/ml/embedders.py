@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -132,6 +133,11 @@ class TermWeights(BaseModel):
 
     def known(self, term: str) -> bool:
         return self._model.knows(term)
+
+    def paper_share(self, term: str) -> float:
+        """Share of the corpus's papers that use the term, read back from its smoothed IDF (ln((1+n)/(1+df)) + 1)."""
+        papers = 2 * math.exp(self.max_weight - 1) - 1
+        return (2 * math.exp(self.max_weight - self.weight(term)) - 1) / papers
 
     @property
     def max_weight(self) -> float:
