@@ -37,12 +37,18 @@ def test_long_goal_has_each_kind_of_aspect():
 @pytest.mark.parametrize(
     ("goal", "central"),
     [
-        ("What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?",
-         "mixture-of-experts LoRA adapters"),
-        ("Does QLoRA's 4-bit NormalFloat quantization preserve accuracy on MMLU compared with 16-bit fine-tuning?",
-         "QLoRA 4-bit NormalFloat quantization"),
-        ("How does direct preference optimization compare with RLHF in win rate on summarization?",
-         "direct preference optimization"),
+        (
+            "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?",
+            "mixture-of-experts LoRA adapters",
+        ),
+        (
+            "Does QLoRA's 4-bit NormalFloat quantization preserve accuracy on MMLU compared with 16-bit fine-tuning?",
+            "QLoRA 4-bit NormalFloat quantization",
+        ),
+        (
+            "How does direct preference optimization compare with RLHF in win rate on summarization?",
+            "direct preference optimization",
+        ),
     ],
 )
 def test_central_entity_is_the_method_asked_about(goal, central):
@@ -51,8 +57,10 @@ def test_central_entity_is_the_method_asked_about(goal, central):
 
 
 def test_examples_after_such_as_are_settings_not_the_subject():
-    found = kinds("How does retrieval-augmented generation reduce hallucination rates on benchmarks such as "
-                  "Natural Questions and TriviaQA?")
+    found = kinds(
+        "How does retrieval-augmented generation reduce hallucination rates on benchmarks such as "
+        "Natural Questions and TriviaQA?"
+    )
     assert found["retrieval-augmented generation"] is AspectKind.ENTITY
     assert found["Natural Questions"] is AspectKind.SETTING and found["TriviaQA"] is AspectKind.SETTING
     assert found["hallucination rates"] is AspectKind.QUANTITY
