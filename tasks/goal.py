@@ -63,7 +63,7 @@ _ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itl
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE";
 # and whatever it is: "such as Natural Questions", "including TriviaQA".
 SETTING_CUES = frozenset({"on", "across"})
-EXAMPLE_CUES = frozenset({"like", "including", "as"})
+EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"})
@@ -163,7 +163,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     names = all(is_name(w) for w in chunk.words)
     if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
-    if EXAMPLE_CUES & set(chunk.cue) or (names and SETTING_CUES & set(chunk.cue)):
+    examples = EXAMPLE_CUES & set(chunk.cue) or chunk.cue == ["such", "as"]  # not "known as", "used as"
+    if examples or (names and SETTING_CUES & set(chunk.cue)):
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
@@ -205,9 +206,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind))
-    candidates = [a for a in aspects if a.kind is AspectKind.TOPIC] or [
-        a for a in aspects if a.kind is AspectKind.COMPARISON
-    ]
+    # every goal asks about something: without a topic phrase, its most specific phrase of any kind is the entity
+    candidates = (
+        [a for a in aspects if a.kind is AspectKind.TOPIC]
+        or [a for a in aspects if a.kind is AspectKind.COMPARISON]
+        or aspects
+    )
     if candidates:
         prior = [settings.subject_prior] + [1.0] * (len(candidates) - 1)
         central = max(zip(candidates, prior), key=lambda c: specificity(c[0].text.split(), weights, settings) * c[1])[0]

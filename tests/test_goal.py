@@ -101,3 +101,16 @@ def test_working_on_phrases_the_request_but_working_memory_is_a_topic():
     asked = parse_goal("Which studies have recently been working on visual perception in large language models?")
     assert "working" not in " ".join(a.text for a in asked)
     assert parse_goal("How does working memory limit in-context learning?")[0].text.startswith("working memory")
+
+
+def test_a_phrase_after_known_as_is_what_is_asked_and_every_goal_has_a_central_entity():
+    # "as" alone does not introduce examples: "the method known as CoT prompting" names the subject
+    (asked,) = parse_goal("Which paper introduced the method known as CoT prompting?")
+    assert (asked.text, asked.kind) == ("CoT prompting", AspectKind.ENTITY)
+    assert (
+        parse_goal("Which papers treat factual knowledge as subject-relation-object tuples?")[1].kind
+        is AspectKind.TOPIC
+    )
+    # a goal of settings only still has an entity, so the policy's central-entity gate can fire
+    kinds = [a.kind for a in parse_goal("Which results do we have on benchmarks such as MMLU and GSM8K?")]
+    assert kinds.count(AspectKind.ENTITY) == 1
