@@ -238,10 +238,8 @@ def test_token_states_encode_each_text_once_and_hold_a_bounded_number_of_token_v
     dense.token_states([texts[1]])
     assert encoded == [2]  # held from the first call, and now the most recently used
     (third,) = dense.token_states([texts[2]])
-    assert encoded == [2, 1] and list(dense._token_vectors) == [
-        (texts[1], False, 0),
-        (texts[2], False, 0),
-    ]  # oldest went
+    oldest_gone = [(texts[1], False, 0), (texts[2], False, 0)]
+    assert encoded == [2, 1] and list(dense._token_vectors) == oldest_gone
     # a call needing more than the bound still returns every text's vectors, then the oldest go first
     mixed = dense.token_states(texts)
     assert encoded == [2, 1, 2] and np.array_equal(mixed[2], third) and len(mixed) == 4

@@ -112,5 +112,5 @@ def test_a_phrase_after_known_as_is_what_is_asked_and_every_goal_has_a_central_e
         is AspectKind.TOPIC
     )
     # a goal of settings only still has an entity, so the policy's central-entity gate can fire
-    kinds = [a.kind for a in parse_goal("Which results do we have on benchmarks such as MMLU and GSM8K?")]
-    assert kinds.count(AspectKind.ENTITY) == 1
+    settings_only = parse_goal("Which results do we have on benchmarks such as MMLU and GSM8K?")
+    assert [a.kind for a in settings_only].count(AspectKind.ENTITY) == 1
