@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from prefect import task
 
 from tasks.abbreviations import text_terms
 from tasks.common import STAGE_CACHE
-from tasks.goal import QUANTITY_WORDS, is_name, is_phrasing, word_idf
+from tasks.goal import QUANTITY_WORDS, goal_words, is_name, is_phrasing, word_idf
 from tasks.index.text import content_terms, term_pairs, term_set, words
 from tasks.ml.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.ml.embedders import Embedder, TermWeights
@@ -33,6 +35,27 @@ def fuse(
             if result.query not in queries.setdefault(pid, []):
                 queries[pid].append(result.query)
     return papers, scores, queries
+
+
+# Words by which a question asks for the paper that introduced something, not for papers about it.
+ORIGIN_CUES = frozenset(
+    "introduced introduce introduces introducing first pioneered pioneering original originally coined invented".split()
+)
+# New-style arXiv ids begin with the year and month of submission (2201.11903), old-style ones after the slash.
+_ID_MONTH = re.compile(r"(?:^|/)(\d{2})(\d{2})(?:\.|\d{3})")
+
+
+def asks_for_origin(goal: str) -> bool:
+    """Whether the goal asks which paper introduced its subject ("which work first proposed …")."""
+    return bool(ORIGIN_CUES & {w.lower() for w in goal_words(goal)})  # whole words: not first-order
+
+
+def submitted(paper: Paper) -> str:
+    """When the paper was first submitted, as YYYY-MM (from its arXiv id), else its published date, else "9999"."""
+    if match := _ID_MONTH.search(paper.id):
+        year = int(match[1])
+        return f"{1900 + year if year >= 91 else 2000 + year}-{match[2]}"
+    return paper.published or "9999"
 
 
 def goal_term_weights(plan: Plan, weights: TermWeights, settings: RankSettings) -> dict[str, float]:
@@ -120,9 +143,9 @@ def merge_rank(
             plan.goal, [texts[i] for i in leading], weights, settings.maxsim_quantized, settings.maxsim_pieces
         )
         add_rank_channel(fused, [ids[i] for i in leading], closeness, settings.maxsim_rank_weight, settings.rrf_k)
+    centrals = [term_coverage(central_weights, terms) if central_weights else 1.0 for terms in paper_terms]
     ranked, off_centre = [], set()
-    for pid, terms, sim, coverage in zip(ids, paper_terms, similarities, coverages):
-        central = term_coverage(central_weights, terms) if central_weights else 1.0
+    for pid, sim, coverage, central in zip(ids, similarities, coverages, centrals):
         if not central:
             off_centre.add(pid)
         # A paper that misses the goal's central entity is at best half relevant, however many other terms match.
@@ -142,6 +165,11 @@ def merge_rank(
     # paper named after the goal's method is kept first whatever its relevance, since a long question matches few
     # of its words.
     method_papers = {r.paper.id for r in ranked if names_method(plan, r.paper.title, weights, settings)}
+    if settings.keep_origin_paper and asks_for_origin(plan.goal):
+        # "which paper introduced X": the earliest candidate that states X in full is the likeliest answer
+        gate = settings.relevance_threshold
+        stating = [r.paper for r, central in zip(ranked, centrals) if central == 1.0 and r.relevance >= gate]
+        method_papers |= {min(stating, key=lambda p: (submitted(p), p.id)).id} if stating else set()
     ordered = sorted(ranked, key=lambda r: (r.paper.id not in method_papers, -r.fused_score, r.paper.id))
     gated = [
         r

@@ -165,6 +165,27 @@ def test_merge_rank_lifts_papers_stating_the_goals_phrase():
     assert position(SETTINGS.rank.phrase_rank_weight) < position(0.0)
 
 
+def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_introduced_it():
+    later = [
+        Paper(id=f"2305.{i:05d}", title=f"Sparse adapter routing study {i}", abstract="Sparse adapter routing helps.")
+        for i in range(12)
+    ]
+    origin = Paper(id="2106.00042", title="A new layer", abstract="We propose sparse adapter routing for transformers.")
+    off_topic = Paper(id="1901.00001", title="Old", abstract="Dense layers for vision.")
+    results = [SearchResult(query="sparse adapter routing", papers=[*later, origin, off_topic])]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+    settings = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0})
+
+    def kept(goal: str, rank_settings=settings) -> set[str]:
+        plan = plan_queries.fn(goal)
+        return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
+
+    asked = "Which paper first introduced sparse adapter routing?"
+    assert origin.id in kept(asked)  # the earliest that states it; the older off-topic paper does not
+    assert origin.id not in kept(asked, settings.model_copy(update={"keep_origin_paper": False}))
+    assert origin.id not in kept("Which papers study sparse adapter routing?")  # not asked who introduced it
+
+
 def test_claims_come_from_several_papers_with_exact_offsets(source):
     _, ranked, draft = run_until_draft(GOAL, source)
     abstracts = {r.paper.id: r.paper.abstract for r in ranked}
