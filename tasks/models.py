@@ -17,6 +17,10 @@ def content_id(*parts: object, length: int = 12) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:length]
 
 
+# New-style arXiv ids begin with the year and month of submission (2201.11903), old-style ones after the slash.
+_ID_MONTH = re.compile(r"(?:^|/)(\d{2})(\d{2})(?:\.|\d{3})")
+
+
 class Paper(BaseModel):
     """One paper as a source returned it."""
 
@@ -32,6 +36,14 @@ class Paper(BaseModel):
     def link(self) -> str:
         """Where a reader finds the paper."""
         return self.url or f"https://arxiv.org/abs/{self.id}"
+
+    @property
+    def submitted(self) -> str:
+        """When the paper was first submitted, as YYYY-MM (from its arXiv id), else its published date, else "9999"."""
+        if match := _ID_MONTH.search(self.id):
+            year = int(match[1])
+            return f"{1900 + year if year >= 91 else 2000 + year}-{match[2]}"
+        return self.published or "9999"
 
 
 def normalize_id(raw: object) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from prefect import task
 
@@ -41,21 +39,11 @@ def fuse(
 ORIGIN_CUES = frozenset(
     "introduced introduce introduces introducing first pioneered pioneering original originally coined invented".split()
 )
-# New-style arXiv ids begin with the year and month of submission (2201.11903), old-style ones after the slash.
-_ID_MONTH = re.compile(r"(?:^|/)(\d{2})(\d{2})(?:\.|\d{3})")
 
 
 def asks_for_origin(goal: str) -> bool:
     """Whether the goal asks which paper introduced its subject ("which work first proposed …")."""
     return bool(ORIGIN_CUES & {w.lower() for w in goal_words(goal)})  # whole words: not first-order
-
-
-def submitted(paper: Paper) -> str:
-    """When the paper was first submitted, as YYYY-MM (from its arXiv id), else its published date, else "9999"."""
-    if match := _ID_MONTH.search(paper.id):
-        year = int(match[1])
-        return f"{1900 + year if year >= 91 else 2000 + year}-{match[2]}"
-    return paper.published or "9999"
 
 
 def goal_term_weights(plan: Plan, weights: TermWeights, settings: RankSettings) -> dict[str, float]:
@@ -164,17 +152,17 @@ def merge_rank(
     # Keep, in the retrieval's own order, the papers that pass the gate and state some of the central entity; a
     # paper named after the goal's method is kept first whatever its relevance, since a long question matches few
     # of its words.
-    method_papers = {r.paper.id for r in ranked if names_method(plan, r.paper.title, weights, settings)}
+    kept_first = {r.paper.id for r in ranked if names_method(plan, r.paper.title, weights, settings)}
     if settings.keep_origin_paper and asks_for_origin(plan.goal):
         # "which paper introduced X": the earliest candidate that states X in full is the likeliest answer
         gate = settings.relevance_threshold
         stating = [r.paper for r, central in zip(ranked, centrals) if central == 1.0 and r.relevance >= gate]
-        method_papers |= {min(stating, key=lambda p: (submitted(p), p.id)).id} if stating else set()
-    ordered = sorted(ranked, key=lambda r: (r.paper.id not in method_papers, -r.fused_score, r.paper.id))
+        kept_first |= {min(stating, key=lambda p: (p.submitted, p.id)).id} if stating else set()
+    ordered = sorted(ranked, key=lambda r: (r.paper.id not in kept_first, -r.fused_score, r.paper.id))
     gated = [
         r
         for r in ordered
-        if r.paper.id in method_papers or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
+        if r.paper.id in kept_first or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
     ]
     for r in gated[: settings.max_papers]:
         r.kept = True
