@@ -92,8 +92,8 @@ def research_flow(
     goal: str,
     source: Literal["corpus", "arxiv"] = "corpus",
     corpus: str | None = None,
-    max_papers: int = 8,
-    max_revision_rounds: int = 1,
+    max_papers: int | None = None,
+    max_revision_rounds: int | None = None,
     out_dir: str = "runs",
     approval_timeout_seconds: int | None = None,
     llm_backend: str | None = None,
@@ -105,8 +105,9 @@ def research_flow(
         goal: The research question, in plain words.
         source: Where papers come from: `corpus` (a local file) or `arxiv` (live, one request per 3 s).
         corpus: Path of the corpus file (.jsonl, .jsonl.gz, .parquet) for source=corpus, relative to the project.
-        max_papers: Most papers kept for analysis after the relevance gate.
-        max_revision_rounds: Revision rounds when the tribunal's score is under the approve threshold.
+        max_papers: Most papers kept for analysis after the relevance gate; empty uses SOVEREIGN_RANK__MAX_PAPERS (8).
+        max_revision_rounds: Revision rounds when the tribunal's score is under the approve threshold; empty uses
+            SOVEREIGN_TRIBUNAL__MAX_REVISION_ROUNDS (1).
         out_dir: Directory under which the brief is published.
         approval_timeout_seconds: How long a run held for owner review waits for the owner's decision
             before it publishes as a draft; 0 does not wait; empty uses SOVEREIGN_APPROVAL__TIMEOUT_SECONDS.

@@ -134,8 +134,8 @@ def sweep_flow(
     questions_file: str | None = None,
     source: Literal["corpus", "arxiv"] = "corpus",
     corpus: str | None = None,
-    max_papers: int = 8,
-    max_revision_rounds: int = 1,
+    max_papers: int | None = None,
+    max_revision_rounds: int | None = None,
     out_dir: str = "runs",
     max_concurrent_goals: int = 2,
     sweep_name: str = "nightly",
@@ -149,8 +149,9 @@ def sweep_flow(
         questions_file: A text file of further questions, one a line (lines starting with # are ignored).
         source: Where papers come from: `corpus` (a local file) or `arxiv` (live, one request per 3 s).
         corpus: Path of the corpus file for source=corpus, relative to the project.
-        max_papers: Most papers kept per goal after the relevance gate.
-        max_revision_rounds: Revision rounds per goal when its score is under the approve threshold.
+        max_papers: Most papers kept per goal after the relevance gate; empty uses SOVEREIGN_RANK__MAX_PAPERS (8).
+        max_revision_rounds: Revision rounds per goal when its score is under the approve threshold; empty uses
+            SOVEREIGN_TRIBUNAL__MAX_REVISION_ROUNDS (1).
         out_dir: Directory of the briefs; the sweep ledger (sweep-ledger.parquet) lives there too.
         max_concurrent_goals: Most goals researched at the same time.
         sweep_name: Names the sweep's table artifact (`sweep-<name>`), so each sweep keeps its own history.

@@ -529,8 +529,8 @@ class RunParameters(BaseModel):
 
     source: Literal["corpus", "arxiv"] = "corpus"
     corpus: str | None = None
-    max_papers: int = 8
-    max_revision_rounds: int = 1
+    max_papers: int | None = None
+    max_revision_rounds: int | None = None
     out_dir: str = "runs"
     approval_timeout_seconds: int | None = None
     llm_backend: str | None = None

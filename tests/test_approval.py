@@ -75,9 +75,7 @@ def wait_for_paused_run(goal: str) -> str:
 
 def run_until_decided(corpus: Path, out_dir: Path, cli_args: list[str]) -> tuple[Report, str]:
     """Start a HUMAN_REVIEW run, answer it with `sovereign approve …`, return its report and the CLI output."""
-    flow = FlowThread(
-        goal=HELD_GOAL, corpus=str(corpus), out_dir=str(out_dir), approval_timeout_seconds=WAIT_SECONDS
-    )
+    flow = FlowThread(goal=HELD_GOAL, corpus=str(corpus), out_dir=str(out_dir), approval_timeout_seconds=WAIT_SECONDS)
     flow.start()
     run_id = wait_for_paused_run(HELD_GOAL)
     result = CliRunner().invoke(app, ["approve", run_id, *cli_args])
@@ -88,9 +86,7 @@ def run_until_decided(corpus: Path, out_dir: Path, cli_args: list[str]) -> tuple
 
 
 def test_owner_approves_a_held_draft_through_the_cli(held, tmp_path):
-    report, output = run_until_decided(
-        held, tmp_path / "runs", ["--comment", "checked by hand", "--reviewer", "ada"]
-    )
+    report, output = run_until_decided(held, tmp_path / "runs", ["--comment", "checked by hand", "--reviewer", "ada"])
     assert "Approved flow run" in output
     assert report.decision.policy is Policy.HUMAN_REVIEW
     review = report.owner_review

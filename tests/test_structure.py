@@ -87,6 +87,15 @@ def test_run_parameters_give_back_the_settings_they_came_from():
     assert RunParameters.of(configured).settings() == configured
 
 
+def test_a_run_without_its_own_limits_uses_the_configured_ones(monkeypatch):
+    # deployments and sweeps pass only what the owner set: the environment's settings decide the rest
+    monkeypatch.setenv("SOVEREIGN_RANK__MAX_PAPERS", "3")
+    monkeypatch.setenv("SOVEREIGN_TRIBUNAL__MAX_REVISION_ROUNDS", "0")
+    settings = RunParameters().settings()
+    assert (settings.rank.max_papers, settings.tribunal.max_revision_rounds) == (3, 0)
+    assert RunParameters(max_papers=5).settings().rank.max_papers == 5
+
+
 def test_prefect_yaml_gives_valid_run_parameters():
     config = yaml.safe_load((TASKS.parent / "prefect.yaml").read_text(encoding="utf-8"))
     for deployment in config["deployments"]:
