@@ -61,8 +61,10 @@ NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS | {form for v in REQUEST
 # Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
 _ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itly|ctly|ssly|ably|ibly)$")
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE";
-# and whatever it is: "such as Natural Questions", "including TriviaQA".
+# when it is a versioned model name: "for T5-XXL", "for GPT-4" (unlike "for PTQ", a method); and whatever it is:
+# "such as Natural Questions", "including TriviaQA".
 SETTING_CUES = frozenset({"on", "across"})
+MODEL_CUES = frozenset({"for"})
 EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
 # Words before a phrase that make it what the entity is compared with.
@@ -164,7 +166,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
     examples = EXAMPLE_CUES & set(chunk.cue) or chunk.cue == ["such", "as"]  # not "known as", "used as"
-    if examples or (names and SETTING_CUES & set(chunk.cue)):
+    versioned = all(any(c.isdigit() for c in w) for w in chunk.words)
+    if examples or (names and SETTING_CUES & set(chunk.cue)) or (versioned and MODEL_CUES & set(chunk.cue)):
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
@@ -197,21 +200,39 @@ def specificity(words: list[str], weights: TermWeights | None, settings: PlanSet
     return sum(1.0 + 1.5 * is_name(w) + 0.5 * ("-" in w) for w in words)
 
 
+def singles_out(text: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
+    """Whether the phrase singles out some papers: several words, or one word that few of the corpus's papers use."""
+    words = text.split()
+    if len(words) > 1 or weights is None:
+        return True
+    shares = [weights.paper_share(t) for t in content_terms(words[0])]
+    return bool(shares) and min(shares) <= settings.max_query_paper_share
+
+
 def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSettings | None = None) -> list[Aspect]:
     """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
     settings = settings or PlanSettings()
     aspects: list[Aspect] = []
-    for chunk in _chunks(goal):
-        kind = _kind(chunk, aspects[-1].kind if aspects else None)
+    chunks = _chunks(goal)
+    kinds: list[AspectKind] = []
+    for chunk in chunks:
+        kinds.append(_kind(chunk, kinds[-1] if kinds else None))
+    # a name listed just before a setting is one too ("for T5-XXL and 7B decoder models"), and so is a name listed
+    # before a quantity measured on a name ("GSM8K and MATH accuracy": accuracy on GSM8K)
+    for i in range(len(chunks) - 2, -1, -1):
+        after, kind = chunks[i + 1], kinds[i + 1]
+        on_name = kind is AspectKind.QUANTITY and len(after.words) > 1 and is_name(after.words[0])
+        if after.listed and (kind is AspectKind.SETTING or on_name) and all(is_name(w) for w in chunks[i].words):
+            kinds[i] = AspectKind.SETTING
+    for chunk, kind in zip(chunks, kinds):
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind))
-    # every goal asks about something: without a topic phrase, its most specific phrase of any kind is the entity
-    candidates = (
-        [a for a in aspects if a.kind is AspectKind.TOPIC]
-        or [a for a in aspects if a.kind is AspectKind.COMPARISON]
-        or aspects
-    )
+    # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
+    # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
+    topics = [a for a in aspects if a.kind is AspectKind.TOPIC]
+    specific = any(singles_out(a.text, weights, settings) for a in topics)
+    candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
     if candidates:
         prior = [settings.subject_prior] + [1.0] * (len(candidates) - 1)
         central = max(zip(candidates, prior), key=lambda c: specificity(c[0].text.split(), weights, settings) * c[1])[0]

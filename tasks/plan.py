@@ -7,7 +7,7 @@ from prefect import task
 from tasks.backends import prompts
 from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
-from tasks.goal import QUANTITY_WORDS, goal_words, is_model_size, parse_goal, specificity, word_idf
+from tasks.goal import QUANTITY_WORDS, goal_words, is_model_size, parse_goal, singles_out, specificity, word_idf
 from tasks.goal_form import GoalError, tidy_goal
 from tasks.index.text import content_terms
 from tasks.ml.embedders import TermWeights
@@ -30,15 +30,6 @@ def _rarest_words(aspects: list[Aspect], weights: TermWeights, settings: PlanSet
 
     rarest = set(sorted(goal_words, key=rarity, reverse=True)[: settings.rarest_words])
     return " ".join(w for w in goal_words if w in rarest)
-
-
-def _specific(query: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
-    """Whether the query singles out some papers: several words, or one word that few of the corpus's papers use."""
-    words = query.split()
-    if len(words) > 1 or weights is None:
-        return True
-    shares = [weights.paper_share(t) for t in content_terms(words[0])]
-    return bool(shares) and min(shares) <= settings.max_query_paper_share
 
 
 def _dedupe_words(parts: list[str]) -> str:
@@ -84,7 +75,7 @@ def plan_queries(
     candidates += sorted((w for t in texts for w in t.split()), key=lambda w: -specificity([w], weights, settings))
     queries: list[str] = []
     for q in candidates:
-        if q and q.lower() not in {x.lower() for x in queries} and (q == central or _specific(q, weights, settings)):
+        if q and q.lower() not in {x.lower() for x in queries} and (q == central or singles_out(q, weights, settings)):
             queries.append(q)
     key_terms = sorted(set(content_terms(" ".join(texts))))
     plan = Plan(

@@ -116,7 +116,8 @@ class PlanSettings(BaseModel):
         description="Most papers of the corpus, as a share, that the word of a one-word query may occur in, unless it "
         "is the goal's central entity: 'large' (half the 96k corpus) or 'tuning' (17%) alone fill a search with papers "
         "on anything; the plan then runs fewer, deeper searches (AutoScholar, 80 questions: R@20 unchanged, gold among "
-        "the candidates 0.575 -> 0.588).",
+        "the candidates 0.575 -> 0.588). A goal whose topic phrases are all such words takes its most specific phrase "
+        "of any kind as its central entity ('used the RealNews dataset for pretraining').",
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from tasks.goal import goal_words, parse_goal
@@ -54,6 +56,50 @@ def test_long_goal_has_each_kind_of_aspect():
 def test_central_entity_is_the_method_asked_about(goal, central):
     entities = [text for text, kind in kinds(goal).items() if kind is AspectKind.ENTITY]
     assert entities == [central]
+
+
+def test_versioned_models_after_for_and_benchmarks_listed_with_a_quantity_are_settings_not_the_subject():
+    found = kinds(
+        "How does grouped-query attention compare with multi-query attention in inference speed on summarization "
+        "benchmarks for T5-XXL and 7B decoder models?"
+    )
+    assert found["grouped-query attention"] is AspectKind.ENTITY and found["T5-XXL"] is AspectKind.SETTING
+    found = kinds("How effective is chain-of-thought prompting at improving GSM8K and MATH accuracy for 7B models?")
+    assert found["chain-of-thought prompting"] is AspectKind.ENTITY and found["GSM8K"] is AspectKind.SETTING
+    # a name listed before a model size is a model too; a method's acronym after "for" stays a topic
+    assert kinds("How does LoRA rank affect accuracy for RoBERTa-large and LLaMA 7B?")["RoBERTa-large"] is (
+        AspectKind.SETTING
+    )
+    assert kinds("Which papers prioritize salient weights for PTQ in LLMs?")["PTQ"] is AspectKind.TOPIC
+
+
+class PaperShares:
+    """TermWeights stand-in: the share of a corpus's papers each stemmed term occurs in, IDF from it."""
+
+    def __init__(self, shares: dict[str, float]):
+        self.shares = shares
+
+    def known(self, term: str) -> bool:
+        return term in self.shares
+
+    def weight(self, term: str) -> float:
+        return -math.log(self.shares.get(term, 1e-5))
+
+    def paper_share(self, term: str) -> float:
+        return self.shares.get(term, 0.0)
+
+
+def test_a_topic_of_one_common_word_yields_the_subject_to_a_specific_phrase():
+    shares = PaperShares({"pretrain": 0.12, "realnew": 0.0001, "dataset": 0.2})
+    # "pretraining" is in 12% of the papers: "used the RealNews dataset for pretraining" asks about RealNews
+    aspects = parse_goal("Which papers used the RealNews dataset for pretraining?", shares)
+    assert [(a.text, a.kind) for a in aspects] == [
+        ("RealNews dataset", AspectKind.ENTITY),
+        ("pretraining", AspectKind.TOPIC),
+    ]
+    # a topic that singles out papers stays the subject, however rare the setting
+    (asked, _) = parse_goal("Which papers study continual pretraining on the RealNews dataset?", shares)
+    assert (asked.text, asked.kind) == ("continual pretraining", AspectKind.ENTITY)
 
 
 def test_examples_after_such_as_are_settings_not_the_subject():
