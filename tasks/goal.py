@@ -40,7 +40,8 @@ RELATION_WORDS = frozenset(
     boost boosts hurt hurts change changes influence influences cause causes enable enables yield yields
     outperform outperforms perform performs apply applies applied applying matter matters preserve preserves
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
-    start starts begin begins stop stops assess assesses assessing""".split()
+    start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
+    appears recover recovers require requires attend attends""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
@@ -129,6 +130,25 @@ def _works_on(words: list[str], i: int) -> bool:
     return words[i].lower() in {"work", "works", "worked", "working"} and words[i + 1 : i + 2] == ["on"]
 
 
+def _speeds_up(words: list[str], i: int) -> bool:
+    """Whether words[i] is the verb of "speed up" ("how much do decoding heads speed up generation"), not a speed."""
+    return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
+
+
+def _participle(word: str) -> bool:
+    """measured, optimized, generated (not speed, fine-tuned, LoRA-based)."""
+    return bool(re.fullmatch(r"[a-z]{3,}[^e]ed", word))
+
+
+def _participles_off(chunk: _Chunk) -> list[str]:
+    """Past participles ending the chunk's phrase ("adversarial suffixes measured by …"), removed: a clause's verb,
+    not its topic (a participle before its noun, "fine-tuned models", stays)."""
+    ended = []
+    while len(chunk.words) > 1 and _participle(chunk.words[-1]):
+        ended.insert(0, chunk.words.pop().lower())
+    return ended
+
+
 def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
@@ -142,6 +162,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and word not in ",;:()?!"
             and (len(word) > 1 or word.isupper())
             and not _works_on(tokens, i)
+            and not _speeds_up(tokens, i)
         )
         if is_topic or (current.words and _titled_of(tokens, i)):
             if not current.words:
@@ -150,12 +171,14 @@ def _chunks(goal: str) -> list[_Chunk]:
             current.words.append(word)
             continue
         if current.words:
+            cue = _participles_off(current)
             chunks.append(current)
             current = _Chunk()
         joiners.add(lowered)
         if word.isalpha():
             cue = [*cue, lowered][-2:]
     if current.words:
+        _participles_off(current)
         chunks.append(current)
     return chunks
 
@@ -213,7 +236,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
     settings = settings or PlanSettings()
     aspects: list[Aspect] = []
-    chunks = _chunks(goal)
+    # a participle alone ("policies are optimized against …", "as measured by …") is a verb, unless it is all there is
+    chunks = [c for c in _chunks(goal) if not (len(c.words) == 1 and _participle(c.words[0]))] or _chunks(goal)
     kinds: list[AspectKind] = []
     for chunk in chunks:
         kinds.append(_kind(chunk, kinds[-1] if kinds else None))

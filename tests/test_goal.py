@@ -73,6 +73,23 @@ def test_versioned_models_after_for_and_benchmarks_listed_with_a_quantity_are_se
     assert kinds("Which papers prioritize salient weights for PTQ in LLMs?")["PTQ"] is AspectKind.TOPIC
 
 
+def test_verbs_that_end_or_relate_phrases_are_not_topics():
+    found = kinds(
+        "How vulnerable are chat models to adversarial suffixes measured by attack success rate on AdvBench, and "
+        "are RLHF policies optimized against a fixed reward model?"
+    )
+    assert "adversarial suffixes" in found and "RLHF policies" in found
+    assert not {"measured", "optimized"} & {w for text in found for w in text.split()}
+    # "speed up" is a verb; a participle before its noun stays part of the phrase
+    found = kinds("How much do Medusa decoding heads speed up generation of fine-tuned models?")
+    assert found["Medusa decoding heads"] is AspectKind.ENTITY and "fine-tuned models" in found
+    assert kinds("Does DoRA close the accuracy gap to full fine-tuning?").keys() == {
+        "DoRA",
+        "accuracy gap",
+        "fine-tuning",
+    }
+
+
 class PaperShares:
     """TermWeights stand-in: the share of a corpus's papers each stemmed term occurs in, IDF from it."""
 
