@@ -16,7 +16,7 @@ QUANTITY_WORDS = frozenset(
     speed throughput robustness error errors f1 bleu rouge perplexity quality benefits benefit drawbacks
     limitations advantages disadvantages effect effects impact gains improvement improvements scaling
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
-    time accuracies risks risk fairness bias calibration generalization stability rate rates accurate
+    time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     exposure threshold thresholds dose""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
@@ -41,7 +41,7 @@ RELATION_WORDS = frozenset(
     outperform outperforms perform performs apply applies applied applying matter matters preserve preserves
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
     start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
-    appears recover recovers require requires attend attends""".split()
+    appears recover recovers require requires attend attends succeed succeeds""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
@@ -130,6 +130,16 @@ def _works_on(words: list[str], i: int) -> bool:
     return words[i].lower() in {"work", "works", "worked", "working"} and words[i + 1 : i + 2] == ["on"]
 
 
+def _asks_how(words: list[str], i: int) -> bool:
+    """Whether words[i] is the adjective of "how effective are X", "how robust is X": the question's phrasing."""
+    return i > 0 and words[i - 1].lower() == "how" and words[i + 1 : i + 2] in (["is"], ["are"], ["was"], ["were"])
+
+
+def _success_rate(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "success" of a success rate (a measure), not of "achieved success" (phrasing)."""
+    return words[i].lower() == "success" and [w.lower() for w in words[i + 1 : i + 2]] in (["rate"], ["rates"])
+
+
 def _speeds_up(words: list[str], i: int) -> bool:
     """Whether words[i] is the verb of "speed up" ("how much do decoding heads speed up generation"), not a speed."""
     return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
@@ -158,11 +168,12 @@ def _chunks(goal: str) -> list[_Chunk]:
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
         is_topic = (
-            not is_phrasing(word)
+            (not is_phrasing(word) or _success_rate(tokens, i))
             and word not in ",;:()?!"
             and (len(word) > 1 or word.isupper())
             and not _works_on(tokens, i)
             and not _speeds_up(tokens, i)
+            and not _asks_how(tokens, i)
         )
         if is_topic or (current.words and _titled_of(tokens, i)):
             if not current.words:

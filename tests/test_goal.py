@@ -88,6 +88,10 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
         "accuracy gap",
         "fine-tuning",
     }
+    # "how effective are X" phrases the question; an attack success rate is a measure, "achieved success" phrasing
+    found = kinds("How effective are instruction hierarchy defenses at lowering the attack success rate?")
+    assert "effective" not in found and found["attack success rate"] is AspectKind.QUANTITY
+    assert "success" not in kinds("Which papers achieved success in solving downstream tasks with adapters?")
 
 
 class PaperShares:
