@@ -149,10 +149,11 @@ def merge_rank(
                 matched_queries=queries[pid],
             )
         )
-    # Keep, in the retrieval's own order, the papers that pass the gate and state some of the central entity; a
-    # paper named after the goal's method is kept first whatever its relevance, since a long question matches few
-    # of its words.
-    kept_first = {r.paper.id for r in ranked if names_method(plan, r.paper.title, weights, settings)}
+    # Keep, in the retrieval's own order, the papers that pass the gate and state some of the central entity. The
+    # method's own paper is kept first whatever its relevance, since a long question matches few of its words: the
+    # earliest paper named after the method (later ones apply it: "QLoRA fine-tuning for radiology reports").
+    named = [r.paper for r in ranked if names_method(plan, r.paper.title, weights, settings)]
+    kept_first = {min(named, key=lambda p: (p.submitted, p.id)).id} if named else set()
     if settings.keep_origin_paper and asks_for_origin(plan.goal):
         # "which paper introduced X": the earliest candidate that states X in full is the likeliest answer
         gate = settings.relevance_threshold

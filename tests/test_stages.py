@@ -186,6 +186,33 @@ def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_in
     assert origin.id not in kept("Which papers study sparse adapter routing?")  # not asked who introduced it
 
 
+def test_only_the_methods_own_paper_is_kept_ahead_of_the_gate_not_the_papers_applying_it():
+    own = Paper(id="2301.00001", title="FooLoRA: a new layer", abstract="A layer for transformers.")
+    applying = [
+        Paper(
+            id=f"2405.{i:05d}",
+            title=f"FooLoRA fine-tuning for radiology reports {i}",
+            abstract="We fine-tune a clinical model on hospital notes and report its agreement with radiologists.",
+        )
+        for i in range(3)
+    ]
+    on_topic = [
+        Paper(
+            id=f"2402.{i:05d}", title=f"Adapter routing {i}", abstract="Routing LoRA adapters cuts inference latency."
+        )
+        for i in range(8)
+    ]
+    results = [SearchResult(query="FooLoRA routing", papers=[*applying, *on_topic, own])]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+    plan = plan_queries.fn("How does FooLoRA routing of LoRA adapters affect inference latency?")
+    ranked = merge_rank.fn(plan, results, embedder, weights, SETTINGS.rank.model_copy(update={"maxsim_candidates": 0}))
+    by_id = {r.paper.id: r for r in ranked}
+    gate = SETTINGS.rank.relevance_threshold
+    assert by_id[own.id].kept and by_id[own.id].relevance < gate  # kept first, whatever its relevance
+    assert any(by_id[p.id].relevance < gate for p in applying)
+    assert all(r.relevance >= gate for r in ranked if r.kept and r.paper.id != own.id)
+
+
 def test_claims_come_from_several_papers_with_exact_offsets(source):
     _, ranked, draft = run_until_draft(GOAL, source)
     abstracts = {r.paper.id: r.paper.abstract for r in ranked}
