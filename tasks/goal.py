@@ -17,6 +17,7 @@ QUANTITY_WORDS = frozenset(
     limitations advantages disadvantages effect effects impact gains improvement improvements scaling
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
+    count
     exposure threshold thresholds dose""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
@@ -41,13 +42,15 @@ RELATION_WORDS = frozenset(
     outperform outperforms perform performs apply applies applied applying matter matters preserve preserves
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
     start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
-    appears recover recovers require requires attend attends succeed succeeds""".split()
+    appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
+    generalizes agree agrees disappear disappears""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
     suggest recommend implement present develop leverage adopt employ illustrate consider showcase reveal report
-    conduct address tackle specify express determine highlight emphasize provide aim seek obtain exemplify""".split()
+    conduct address tackle specify express determine highlight emphasize provide aim seek obtain exemplify
+    measure""".split()
 
 
 def _inflections(verb: str) -> set[str]:
@@ -74,6 +77,8 @@ COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "comp
 _GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+# A model's version or size in its name: GPT-4, T5-XXL, RoBERTa-base.
+_MODEL_VARIANT = re.compile(r".*\d.*|.+-(?:base|large|small|medium|tiny|mini|xl|xxl)", re.IGNORECASE)
 
 
 @dataclass
@@ -107,9 +112,10 @@ def is_name(word: str) -> bool:
 
 
 def _titled_of(words: list[str], i: int) -> bool:
-    """Whether words[i] is the "of" inside a capitalised name ("Chain of Thought", "Mixture of Experts")."""
+    """Whether words[i] is the "of" inside a name ("Chain of Thought", "Mixture of Experts", "Game of 24")."""
     inside = 0 < i < len(words) - 1
-    return inside and words[i].lower() == "of" and words[i - 1][:1].isupper() and words[i + 1][:1].isupper()
+    named = inside and (words[i + 1][:1].isupper() or words[i + 1].isdigit())
+    return named and words[i].lower() == "of" and words[i - 1][:1].isupper()
 
 
 def defines_acronym(words: list[str], i: int) -> bool:
@@ -200,7 +206,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
     examples = EXAMPLE_CUES & set(chunk.cue) or chunk.cue == ["such", "as"]  # not "known as", "used as"
-    versioned = all(any(c.isdigit() for c in w) for w in chunk.words)
+    versioned = all(_MODEL_VARIANT.fullmatch(w) for w in chunk.words)
     if examples or (names and SETTING_CUES & set(chunk.cue)) or (versioned and MODEL_CUES & set(chunk.cue)):
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
@@ -259,6 +265,11 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         on_name = kind is AspectKind.QUANTITY and len(after.words) > 1 and is_name(after.words[0])
         if after.listed and (kind is AspectKind.SETTING or on_name) and all(is_name(w) for w in chunks[i].words):
             kinds[i] = AspectKind.SETTING
+    # "Compare A, B and C on …" asks about A, B and C
+    for i, chunk in enumerate(chunks):
+        if kinds[i] is not AspectKind.COMPARISON or (i and not chunk.listed) or chunks[0].cue != ["compare"]:
+            break
+        kinds[i] = AspectKind.TOPIC
     for chunk, kind in zip(chunks, kinds):
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:

@@ -94,6 +94,21 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     assert "success" not in kinds("Which papers achieved success in solving downstream tasks with adapters?")
 
 
+def test_an_imperative_compare_asks_about_what_it_lists():
+    found = kinds(
+        "Compare LoRA, prefix tuning and adapter layers on GLUE in accuracy and trainable parameter count for "
+        "RoBERTa-base and T5-large."
+    )
+    assert {found["LoRA"], found["prefix tuning"], found["adapter layers"]} <= {AspectKind.TOPIC, AspectKind.ENTITY}
+    assert found["trainable parameter count"] is AspectKind.QUANTITY
+    assert found["RoBERTa-base"] is AspectKind.SETTING and found["T5-large"] is AspectKind.SETTING
+    # compared with something, a listed method is still the comparison
+    assert kinds("How does LoRA compare with prefix tuning and adapter layers?")["adapter layers"] is (
+        AspectKind.COMPARISON
+    )
+    assert "Game of 24" in kinds("How does Tree of Thoughts improve success rates on Game of 24?")
+
+
 class PaperShares:
     """TermWeights stand-in: the share of a corpus's papers each stemmed term occurs in, IDF from it."""
 
