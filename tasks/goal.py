@@ -32,7 +32,8 @@ REQUEST_WORDS = frozenset(
     showed shown reveal reveals revealed reported reports conducted conduct achieved success references reference
     examples example field fields role involved involve marked pertinent centered centred looked projects project
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
-    tackled certain current different types kinds issue issues problem problems application applications""".split()
+    tackled certain current different types kinds issue issues problem problems application applications
+    means""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -50,7 +51,7 @@ RELATION_WORDS = frozenset(
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
     suggest recommend implement present develop leverage adopt employ illustrate consider showcase reveal report
     conduct address tackle specify express determine highlight emphasize provide aim seek obtain exemplify
-    measure""".split()
+    measure deal""".split()
 
 
 def _inflections(verb: str) -> set[str]:
