@@ -46,9 +46,15 @@ def direction(sentence: str) -> str:
 def values(sentence: str) -> list[str]:
     """The values the sentence reports, in order: those with a unit when it has any (a bare 2 in "after 2 epochs" is
     a detail of the setting), else its bare numbers; years and model sizes left out."""
-    found = [m for m in VALUE.finditer(sentence) if not YEAR.fullmatch(m.group(0))]
+    found = [m for m in VALUE.finditer(sentence) if not YEAR.fullmatch(m.group(0)) and not _enumerates(sentence, m)]
     with_unit = [m for m in found if m.group("unit")]
     return list(dict.fromkeys(re.sub(r"\s(?=%)", "", m.group(0)) for m in with_unit or found))
+
+
+def _enumerates(sentence: str, match: re.Match) -> bool:
+    """Whether the number is a list marker: "(1) hard tasks … and (2) speculative execution"."""
+    wrapped = sentence[match.start() - 1 : match.start()] == "(" and sentence[match.end() : match.end() + 1] == ")"
+    return wrapped and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
 
 def _title_name(title: str) -> str:

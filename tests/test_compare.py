@@ -44,6 +44,8 @@ def test_values_keep_thousands_counts_and_units_whole_and_drop_bare_details_besi
     assert values("It cuts parameters by 10,000 times and memory by 3 times.") == ["10,000 times", "3 times"]
     assert values("70% of tokens go to one expert after 2 epochs; balancing adds 1.8 points.") == ["70%", "1.8 points"]
     assert values("Perplexity falls from 12.3 to 10.1.") == ["12.3", "10.1"]  # no unit anywhere: the bare numbers
+    assert values("We observe that (1) hard tasks hold easier subtasks and (2) drafts run in parallel.") == []
+    assert values("Accuracy rises (3 of 4 tasks) to 71 (from 64).") == ["3 of 4"]
 
 
 def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
