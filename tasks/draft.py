@@ -12,6 +12,7 @@ from tasks.common import STAGE_CACHE
 from tasks.compare import evidence_table
 from tasks.coverage import aspect_verdicts
 from tasks.index.text import normalize_space, sentence_texts
+from tasks.io.latex import plain_text
 from tasks.models import AspectKind, AspectTable, AspectVerdict, Citation, Claim, Draft, Label, Paper, Plan, RankedPaper
 from tasks.progress import STAGE_HOOKS
 from tasks.settings import VerifySettings
@@ -113,7 +114,9 @@ def compose_draft(
         quotes = [verified[i] for i in strongest[aspect] if i not in quoted][:CLAIMS_PER_ASPECT]
         if quotes:
             quoted.update(c.id for c in quotes)
-            lines = [f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{c.text}”" for c in quotes]
+            lines = [
+                f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{plain_text(c.text)}”" for c in quotes
+            ]
             paragraphs.append(f"On {aspect}: {composed} The findings:\n" + "\n".join(lines))
 
     answered = any(v.addressed for v in coverage)

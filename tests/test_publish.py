@@ -14,6 +14,7 @@ from pypdf import PdfReader
 
 from tasks import publish
 from tasks.brief import DRAFT_BANNER, md_escape, reference_numbers
+from tasks.io.latex import plain_text
 from tasks.io.render import DataOnlyFetcher, render_html, render_markdown, render_pdf
 from tasks.io.tables import CLAIMS_SCHEMA, PAPERS_SCHEMA
 from tasks.models import CrossCheck, CrossPaperStatus, Label, Policy, Report
@@ -403,3 +404,18 @@ def test_a_verbatim_quote_is_reported_as_a_quote_check_and_a_set_aside_aspect_is
     assert "names “evaluation benchmarks” but reports no finding on it" in text
     plain = normalize(render_markdown(make_report(Policy.AUTO_APPROVE, claims=3)))
     assert "quote their source verbatim" in plain and "Claims not counted" not in plain
+
+
+def test_latex_in_an_abstract_reads_as_text_and_plain_text_is_left_alone():
+    sentence = r"It cuts density by \textbf{44.94\%} on RoBERTa\(_\mathrm{Large}\), a $2\times$ gain, in 4.2% of runs"
+    assert plain_text(sentence) == "It cuts density by 44.94% on RoBERTa_Large, a 2× gain, in 4.2% of runs"
+    for untouched in ("A $5 to $10 budget and 10% memory.", "Unbalanced { brace and 50% of $k$-NN"):
+        assert plain_text(untouched) == untouched
+
+
+def test_the_claims_table_shows_a_latex_claim_as_text():
+    report = make_report()
+    claim = report.draft.claims[0]
+    report.draft.claims[0] = claim.model_copy(update={"text": r"Accuracy rises by \emph{4.2\%} over LoRA."})
+    markdown = render_markdown(report)
+    assert "Accuracy rises by 4.2% over LoRA." in markdown and "emph" not in markdown

@@ -9,6 +9,7 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from tasks.brief import brief_context, cite_links, md_escape, md_url
+from tasks.io.latex import plain_text
 from tasks.models import Report
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -33,7 +34,7 @@ def _environment(autoescape: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(md_escape=md_escape, md_url=md_url, cite_links=cite_links)
+    env.filters.update(md_escape=md_escape, md_url=md_url, cite_links=cite_links, plain=plain_text)
     return env
 
 

@@ -1,0 +1,22 @@
+"""LaTeX markup in arXiv abstracts ("\\textbf{44.94\\%}", "$2\\times$") shown as the plain text a reader expects."""
+
+from __future__ import annotations
+
+import re
+
+# A LaTeX command or escaped character; "$k$-NN" alone is left as written ("$5 to $10" would not survive math mode).
+_MARKUP = re.compile(r"\\(?:[A-Za-z]+|[%$&_#{}(])")
+
+
+def plain_text(text: str) -> str:
+    """The text with its LaTeX commands and math as Unicode text; text without commands is returned unchanged."""
+    if not _MARKUP.search(text):
+        return text
+    from pylatexenc.latex2text import LatexNodes2Text
+    from pylatexenc.latexwalker import LatexWalkerError
+
+    escaped = re.sub(r"(?<!\\)%", r"\\%", text)  # a bare % is a percentage here, not a LaTeX comment
+    try:
+        return " ".join(LatexNodes2Text(math_mode="text").latex_to_text(escaped).split())
+    except LatexWalkerError:
+        return text
