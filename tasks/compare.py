@@ -86,10 +86,15 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
         claim_id=claim.id,
         method=method,
         setting=", ".join(settings or named[:3]),
-        value=", ".join(values(sentence)[:3]),
+        value=", ".join([v for v in values(sentence) if v not in goal_numbers(plan)][:3]),
         direction=direction(sentence),
         cross_check=claim.cross_check.status.value if claim.cross_check else "",
     )
+
+
+def goal_numbers(plan: Plan) -> set[str]:
+    """Bare numbers the goal's own phrases name ("Game of 24"): part of a name, never a value a paper reports."""
+    return {w for a in plan.aspects for w in a.text.split() if w.isdigit()}
 
 
 def _cites(rows: list[EvidenceRow]) -> str:

@@ -56,6 +56,16 @@ def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
     assert (row.method, row.setting, row.value) == ("LoRA", "GLUE", "0.5%, 1.6x")
 
 
+def test_a_number_the_goal_names_is_not_a_reported_value():
+    plan = PLAN.model_copy(update={"aspects": [*PLAN.aspects, Aspect(text="Game of 24", kind=AspectKind.TOPIC)]})
+    papers = {"p1": Paper(id="p1", title="X", abstract="")}
+    filed = sentence_claim(
+        "a", "p1", "On the 24 Game task it solves 74 puzzles where others solve 4.", aspects=["accuracy"]
+    )
+    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, plan, papers).rows
+    assert row.value == "74, 4"
+
+
 def test_the_table_names_method_setting_value_direction_and_cross_check():
     claims = [
         claim("a", "p1", "We improve accuracy on GLUE by 4.2% over dense LoRA.", CrossPaperStatus.CONTESTED),
