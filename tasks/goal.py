@@ -17,7 +17,7 @@ QUANTITY_WORDS = frozenset(
     limitations advantages disadvantages effect effects impact gains improvement improvements scaling
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
-    count
+    count drop drops
     exposure threshold thresholds dose""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
@@ -33,7 +33,7 @@ REQUEST_WORDS = frozenset(
     examples example field fields role involved involve marked pertinent centered centred looked projects project
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
-    means""".split()
+    means including number numbers dozens hundreds thousands""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -44,7 +44,7 @@ RELATION_WORDS = frozenset(
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
     start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
-    generalizes agree agrees disappear disappears""".split()
+    generalizes agree agrees disappear disappears beat beats relate relates""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
@@ -75,7 +75,7 @@ SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "su
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"})
 # A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B; possessive 's is dropped.
-_GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
+_GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 # A model's version or size in its name: GPT-4, T5-XXL, RoBERTa-base.
@@ -157,6 +157,11 @@ def _participle(word: str) -> bool:
     return bool(re.fullmatch(r"[a-z]{3,}[^e]ed", word))
 
 
+def _lone_phrasing(word: str) -> bool:
+    """A word that phrases the request when it stands alone: a participle, or "evidence"."""
+    return _participle(word) or word.lower() == "evidence"
+
+
 def _participles_off(chunk: _Chunk) -> list[str]:
     """Past participles ending the chunk's phrase ("adversarial suffixes measured by …"), removed: a clause's verb,
     not its topic (a participle before its noun, "fine-tuned models", stays)."""
@@ -206,8 +211,12 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     names = all(is_name(w) for w in chunk.words)
     if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
-    examples = EXAMPLE_CUES & set(chunk.cue) or chunk.cue == ["such", "as"]  # not "known as", "used as"
-    versioned = all(_MODEL_VARIANT.fullmatch(w) for w in chunk.words)
+    # not "known as", "used as", "by including"
+    examples = (EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by") or chunk.cue == ["such", "as"]
+    # a model's name: capitalised words with a version or size among them ("Gemini 1.5 Pro", "GPT-4", "T5-XXL")
+    versioned = any(_MODEL_VARIANT.fullmatch(w) for w in chunk.words) and all(
+        w[0].isupper() or w[0].isdigit() for w in chunk.words
+    )
     if examples or (names and SETTING_CUES & set(chunk.cue)) or (versioned and MODEL_CUES & set(chunk.cue)):
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
@@ -254,8 +263,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
     settings = settings or PlanSettings()
     aspects: list[Aspect] = []
-    # a participle alone ("policies are optimized against …", "as measured by …") is a verb, unless it is all there is
-    chunks = [c for c in _chunks(goal) if not (len(c.words) == 1 and _participle(c.words[0]))] or _chunks(goal)
+    # a participle alone ("policies are optimized against …", "as measured by …") is a verb, and evidence alone ("is
+    # there evidence that …") the request, unless that is all there is ("evidence retrieval" is a topic)
+    chunks = [c for c in _chunks(goal) if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or _chunks(goal)
     kinds: list[AspectKind] = []
     for chunk in chunks:
         kinds.append(_kind(chunk, kinds[-1] if kinds else None))

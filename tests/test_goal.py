@@ -109,6 +109,21 @@ def test_an_imperative_compare_asks_about_what_it_lists():
     assert "Game of 24" in kinds("How does Tree of Thoughts improve success rates on Game of 24?")
 
 
+def test_a_request_for_evidence_and_counting_words_are_phrasing_and_a_named_model_after_for_is_a_setting():
+    found = kinds(
+        "Is there evidence that scaling the number of in-context examples to hundreds (many-shot in-context "
+        "learning) beats fine-tuning for Gemini 1.5 Pro or Claude 3?"
+    )
+    assert not {"evidence", "number", "hundreds"} & found.keys()
+    assert found["many-shot in-context learning"] is AspectKind.ENTITY
+    assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude"] is AspectKind.SETTING
+    assert "evidence retrieval" in kinds("Which papers improve evidence retrieval for fact checking?")
+    # pass@k is one measure; "by including X" is a verb, not an example
+    assert kinds("How robust is code generation measured by pass@k drops?")["pass@k drops"] is AspectKind.QUANTITY
+    found = kinds("Which studies improve annotations by including model adversaries?")
+    assert found["model adversaries"] is not AspectKind.SETTING
+
+
 class PaperShares:
     """TermWeights stand-in: the share of a corpus's papers each stemmed term occurs in, IDF from it."""
 
