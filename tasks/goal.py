@@ -259,13 +259,8 @@ def singles_out(text: str, weights: TermWeights | None, settings: PlanSettings) 
     return bool(shares) and min(shares) <= settings.max_query_paper_share
 
 
-def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSettings | None = None) -> list[Aspect]:
-    """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
-    settings = settings or PlanSettings()
-    aspects: list[Aspect] = []
-    # a participle alone ("policies are optimized against …", "as measured by …") is a verb, and evidence alone ("is
-    # there evidence that …") the request, unless that is all there is ("evidence retrieval" is a topic)
-    chunks = [c for c in _chunks(goal) if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or _chunks(goal)
+def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
+    """Each chunk's kind: by its own words and cue, then by the phrases it is listed with."""
     kinds: list[AspectKind] = []
     for chunk in chunks:
         kinds.append(_kind(chunk, kinds[-1] if kinds else None))
@@ -281,6 +276,18 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         if kinds[i] is not AspectKind.COMPARISON or (i and not chunk.listed) or chunks[0].cue != ["compare"]:
             break
         kinds[i] = AspectKind.TOPIC
+    return kinds
+
+
+def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSettings | None = None) -> list[Aspect]:
+    """The goal's aspects in its order; the most specific topic phrase becomes the central entity."""
+    settings = settings or PlanSettings()
+    aspects: list[Aspect] = []
+    # a participle alone ("policies are optimized against …", "as measured by …") is a verb, and evidence alone ("is
+    # there evidence that …") the request, unless that is all there is ("evidence retrieval" is a topic)
+    found = _chunks(goal)
+    chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
+    kinds = _chunk_kinds(chunks)
     for chunk, kind in zip(chunks, kinds):
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:
