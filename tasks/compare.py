@@ -81,12 +81,13 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     # the paper's own method (LoRA, MixLoRA) says more than the goal's entity it is filed under
     method = own or entity or next((w for w in names if w not in settings and w not in named), "")
     named = [w for w in named if w.lower() not in method.lower()]
+    named_numbers = goal_numbers(plan)
     return EvidenceRow(
         number=number,
         claim_id=claim.id,
         method=method,
         setting=", ".join(settings or named[:3]),
-        value=", ".join([v for v in values(sentence) if v not in goal_numbers(plan)][:3]),
+        value=", ".join([v for v in values(sentence) if v not in named_numbers][:3]),
         direction=direction(sentence),
         cross_check=claim.cross_check.status.value if claim.cross_check else "",
     )
