@@ -44,7 +44,8 @@ RELATION_WORDS = frozenset(
     preserving maintain maintains maintaining retain retains retaining compare compares terms scale scales
     start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
-    generalizes agree agrees disappear disappears beat beats relate relates""".split()
+    generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
+    mitigates decide decides evaluate evaluates""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
@@ -209,7 +210,7 @@ def _chunks(goal: str) -> list[_Chunk]:
 def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     lowered = [w.lower() for w in chunk.words]
     names = all(is_name(w) for w in chunk.words)
-    if any(is_model_size(w) for w in chunk.words) or SETTING_WORDS & set(lowered):
+    if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
     # not "known as", "used as", "by including"
     examples = (EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by") or chunk.cue == ["such", "as"]

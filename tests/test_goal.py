@@ -92,6 +92,9 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     found = kinds("How effective are instruction hierarchy defenses at lowering the attack success rate?")
     assert "effective" not in found and found["attack success rate"] is AspectKind.QUANTITY
     assert "success" not in kinds("Which papers achieved success in solving downstream tasks with adapters?")
+    assert kinds("What does the literature say about data deduplication?").keys() == {"data deduplication"}
+    found = kinds("Which studies evaluate LLM agents on WebArena with Llama-2-7B?")
+    assert found["LLM agents"] is AspectKind.ENTITY and found["Llama-2-7B"] is AspectKind.SETTING
 
 
 def test_an_imperative_compare_asks_about_what_it_lists():
