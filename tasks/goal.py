@@ -66,10 +66,10 @@ def _inflections(verb: str) -> set[str]:
 NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS | {form for v in REQUEST_VERBS for form in _inflections(v)}
 # Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
 _ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itly|ctly|ssly|ably|ibly)$")
-# Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE";
-# when it is a versioned model name: "for T5-XXL", "for GPT-4" (unlike "for PTQ", a method); and whatever it is:
-# "such as Natural Questions", "including TriviaQA".
-SETTING_CUES = frozenset({"on", "across"})
+# Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE",
+# "in PopQA"; when it is a versioned model name: "for T5-XXL", "for GPT-4" (unlike "for PTQ", a method); and
+# whatever it is: "such as Natural Questions", "including TriviaQA".
+SETTING_CUES = frozenset({"on", "across", "in"})
 MODEL_CUES = frozenset({"for"})
 EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
