@@ -33,7 +33,7 @@ REQUEST_WORDS = frozenset(
     examples example field fields role involved involve marked pertinent centered centred looked projects project
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
-    means including number numbers dozens hundreds thousands""".split()
+    means including number numbers dozens hundreds thousands need needs fewer""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -45,7 +45,7 @@ RELATION_WORDS = frozenset(
     start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
-    mitigates decide decides evaluate evaluates""".split()
+    mitigates decide decides evaluate evaluates handle handles match matches differ differs""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
@@ -67,10 +67,10 @@ NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS | {form for v in REQUEST
 # Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
 _ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itly|ctly|ssly|ably|ibly)$")
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE",
-# "in PopQA"; when it is a versioned model name: "for T5-XXL", "for GPT-4" (unlike "for PTQ", a method); and
+# "in PopQA"; when it is a versioned model name: "for T5-XXL", "with GPT-4" (unlike "for PTQ", a method); and
 # whatever it is: "such as Natural Questions", "including TriviaQA".
 SETTING_CUES = frozenset({"on", "across", "in"})
-MODEL_CUES = frozenset({"for"})
+MODEL_CUES = frozenset({"for", "with"})
 EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
 # Words before a phrase that make it what the entity is compared with.
@@ -218,7 +218,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     versioned = any(_MODEL_VARIANT.fullmatch(w) for w in chunk.words) and all(
         w[0].isupper() or w[0].isdigit() for w in chunk.words
     )
-    if examples or (names and SETTING_CUES & set(chunk.cue)) or (versioned and MODEL_CUES & set(chunk.cue)):
+    model = versioned and MODEL_CUES & set(chunk.cue) and not COMPARISON_CUES & set(chunk.cue)  # not "compared with"
+    if examples or (names and SETTING_CUES & set(chunk.cue)) or model:
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING

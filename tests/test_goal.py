@@ -93,6 +93,11 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     assert "effective" not in found and found["attack success rate"] is AspectKind.QUANTITY
     assert "success" not in kinds("Which papers achieved success in solving downstream tasks with adapters?")
     assert kinds("What does the literature say about data deduplication?").keys() == {"data deduplication"}
+    found = kinds(
+        "Which methods tune fewer parameters yet match fine-tuning with T5-XXL, and how do P-tuning v2 differ?"
+    )
+    assert found["T5-XXL"] is AspectKind.SETTING and "P-tuning v2" in found and "match" not in " ".join(found)
+    assert kinds("How does QLoRA compare with 16-bit fine-tuning?")["16-bit fine-tuning"] is AspectKind.COMPARISON
     found = kinds("Does retrieval augmentation reduce hallucination on long-tail entities in PopQA?")
     assert found["retrieval augmentation"] is AspectKind.ENTITY and found["PopQA"] is AspectKind.SETTING
     found = kinds("Which studies evaluate LLM agents on WebArena with Llama-2-7B?")
