@@ -33,7 +33,8 @@ REQUEST_WORDS = frozenset(
     examples example field fields role involved involve marked pertinent centered centred looked projects project
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
-    means including number numbers dozens hundreds thousands need needs fewer""".split()
+    means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
+    similar researcher""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -52,7 +53,7 @@ RELATION_WORDS = frozenset(
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
     suggest recommend implement present develop leverage adopt employ illustrate consider showcase reveal report
     conduct address tackle specify express determine highlight emphasize provide aim seek obtain exemplify
-    measure deal""".split()
+    measure deal advocate indicate show offer try""".split()
 
 
 def _inflections(verb: str) -> set[str]:

@@ -98,6 +98,16 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     )
     assert found["T5-XXL"] is AspectKind.SETTING and "P-tuning v2" in found and "match" not in " ".join(found)
     assert kinds("How does QLoRA compare with 16-bit fine-tuning?")["16-bit fine-tuning"] is AspectKind.COMPARISON
+    # how a request is worded is no aspect a paper must address
+    for request in (
+        "Please provide papers advocating the use of scratchpads.",
+        "Which work indicates a method for editing images?",
+        "What work is similar to the researcher's use of scratchpads?",
+        "What papers have been written on scratchpads, and which works tried them?",
+    ):
+        assert not {"advocating", "indicates", "similar", "researcher", "written", "tried"} & set(
+            " ".join(kinds(request)).split()
+        ), request
     found = kinds("Does retrieval augmentation reduce hallucination on long-tail entities in PopQA?")
     assert found["retrieval augmentation"] is AspectKind.ENTITY and found["PopQA"] is AspectKind.SETTING
     found = kinds("Which studies evaluate LLM agents on WebArena with Llama-2-7B?")
