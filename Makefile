@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python -m benchmarks.perturbation
 	$(BIN)/python -m benchmarks.speed
 	$(BIN)/python -m benchmarks.answerability
+	$(BIN)/python -m benchmarks.method_papers
 
 server: install
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
