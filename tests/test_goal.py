@@ -58,7 +58,7 @@ def test_central_entity_is_the_method_asked_about(goal, central):
     assert entities == [central]
 
 
-def test_versioned_models_after_for_and_benchmarks_listed_with_a_quantity_are_settings_not_the_subject():
+def test_models_benchmarks_and_names_after_in_are_settings_not_the_subject():
     found = kinds(
         "How does grouped-query attention compare with multi-query attention in inference speed on summarization "
         "benchmarks for T5-XXL and 7B decoder models?"
@@ -71,6 +71,19 @@ def test_versioned_models_after_for_and_benchmarks_listed_with_a_quantity_are_se
         AspectKind.SETTING
     )
     assert kinds("Which papers prioritize salient weights for PTQ in LLMs?")["PTQ"] is AspectKind.TOPIC
+    found = kinds("Does prefix tuning match fine-tuning with T5-XXL, and how does P-tuning v2 differ?")
+    assert found["T5-XXL"] is AspectKind.SETTING and "P-tuning v2" in found and "match" not in " ".join(found)
+    assert kinds("How does QLoRA compare with 16-bit fine-tuning?")["16-bit fine-tuning"] is AspectKind.COMPARISON
+    found = kinds("Does retrieval augmentation reduce hallucination on long-tail entities in PopQA?")
+    assert found["retrieval augmentation"] is AspectKind.ENTITY and found["PopQA"] is AspectKind.SETTING
+    found = kinds("Which studies evaluate LLM agents on WebArena with Llama-2-7B?")
+    assert found["LLM agents"] is AspectKind.ENTITY and found["Llama-2-7B"] is AspectKind.SETTING
+    found = kinds(
+        "Is there evidence that scaling in-context examples (many-shot in-context learning) beats fine-tuning for "
+        "Gemini 1.5 Pro or Claude 3?"
+    )
+    assert found["many-shot in-context learning"] is AspectKind.ENTITY
+    assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude"] is AspectKind.SETTING
 
 
 def test_verbs_that_end_or_relate_phrases_are_not_topics():
@@ -88,17 +101,21 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
         "accuracy gap",
         "fine-tuning",
     }
+    # "by including X" is a verb, not an example
+    found = kinds("Which studies improve annotations by including model adversaries?")
+    assert found["model adversaries"] is not AspectKind.SETTING
+
+
+def test_how_a_request_is_worded_is_no_aspect_a_paper_must_address():
     # "how effective are X" phrases the question; an attack success rate is a measure, "achieved success" phrasing
     found = kinds("How effective are instruction hierarchy defenses at lowering the attack success rate?")
     assert "effective" not in found and found["attack success rate"] is AspectKind.QUANTITY
+    assert kinds("How robust is code generation measured by pass@k drops?")["pass@k drops"] is AspectKind.QUANTITY
     assert "success" not in kinds("Which papers achieved success in solving downstream tasks with adapters?")
     assert kinds("What does the literature say about data deduplication?").keys() == {"data deduplication"}
-    found = kinds(
-        "Which methods tune fewer parameters yet match fine-tuning with T5-XXL, and how do P-tuning v2 differ?"
-    )
-    assert found["T5-XXL"] is AspectKind.SETTING and "P-tuning v2" in found and "match" not in " ".join(found)
-    assert kinds("How does QLoRA compare with 16-bit fine-tuning?")["16-bit fine-tuning"] is AspectKind.COMPARISON
-    # how a request is worded is no aspect a paper must address
+    found = kinds("Is there evidence that scaling the number of examples to hundreds helps in-context learning?")
+    assert not {"evidence", "number", "hundreds"} & found.keys()
+    assert "evidence retrieval" in kinds("Which papers improve evidence retrieval for fact checking?")
     for request in (
         "Please provide papers advocating the use of scratchpads.",
         "Which work indicates a method for editing images?",
@@ -108,10 +125,6 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
         assert not {"advocating", "indicates", "similar", "researcher", "written", "tried"} & set(
             " ".join(kinds(request)).split()
         ), request
-    found = kinds("Does retrieval augmentation reduce hallucination on long-tail entities in PopQA?")
-    assert found["retrieval augmentation"] is AspectKind.ENTITY and found["PopQA"] is AspectKind.SETTING
-    found = kinds("Which studies evaluate LLM agents on WebArena with Llama-2-7B?")
-    assert found["LLM agents"] is AspectKind.ENTITY and found["Llama-2-7B"] is AspectKind.SETTING
 
 
 def test_an_imperative_compare_asks_about_what_it_lists():
@@ -127,21 +140,6 @@ def test_an_imperative_compare_asks_about_what_it_lists():
         AspectKind.COMPARISON
     )
     assert "Game of 24" in kinds("How does Tree of Thoughts improve success rates on Game of 24?")
-
-
-def test_a_request_for_evidence_and_counting_words_are_phrasing_and_a_named_model_after_for_is_a_setting():
-    found = kinds(
-        "Is there evidence that scaling the number of in-context examples to hundreds (many-shot in-context "
-        "learning) beats fine-tuning for Gemini 1.5 Pro or Claude 3?"
-    )
-    assert not {"evidence", "number", "hundreds"} & found.keys()
-    assert found["many-shot in-context learning"] is AspectKind.ENTITY
-    assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude"] is AspectKind.SETTING
-    assert "evidence retrieval" in kinds("Which papers improve evidence retrieval for fact checking?")
-    # pass@k is one measure; "by including X" is a verb, not an example
-    assert kinds("How robust is code generation measured by pass@k drops?")["pass@k drops"] is AspectKind.QUANTITY
-    found = kinds("Which studies improve annotations by including model adversaries?")
-    assert found["model adversaries"] is not AspectKind.SETTING
 
 
 class PaperShares:
