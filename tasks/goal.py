@@ -80,6 +80,8 @@ COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "comp
 _GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+# A compound adjective: LoRA-based, task-specific, LLM-integrated, data-driven.
+_MODIFIER = re.compile(r"\S+-(?:based|like|style|aware|free|level|wise|oriented|specific|driven|guided|integrated)")
 # A model's version or size in its name: GPT-4, T5-XXL, RoBERTa-base.
 _MODEL_VARIANT = re.compile(r".*\d.*|.+-(?:base|large|small|medium|tiny|mini|xl|xxl)", re.IGNORECASE)
 
@@ -297,7 +299,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
             aspects.append(Aspect(text=text, kind=kind))
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
-    topics = [a for a in aspects if a.kind is AspectKind.TOPIC]
+    # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares
+    topics = [a for a in aspects if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text)]
     specific = any(singles_out(a.text, weights, settings) for a in topics)
     candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
     if candidates:

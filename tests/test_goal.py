@@ -171,6 +171,14 @@ def test_a_topic_of_one_common_word_yields_the_subject_to_a_specific_phrase():
     assert (asked.text, asked.kind) == ("continual pretraining", AspectKind.ENTITY)
 
 
+def test_a_compound_adjective_alone_is_not_the_subject_however_rare():
+    # "delimiter-based or instruction hierarchy defenses": the adjective qualifies the noun it shares
+    shares = PaperShares({"prompt": 0.05, "inject": 0.01, "attack": 0.03, "delimit": 0.0001, "defens": 0.02})
+    goal = "Which prompt injection attacks succeed, and how effective are delimiter-based or hierarchy defenses?"
+    entities = [a.text for a in parse_goal(goal, shares) if a.kind is AspectKind.ENTITY]
+    assert entities == ["prompt injection attacks"]
+
+
 def test_examples_after_such_as_are_settings_not_the_subject():
     found = kinds(
         "How does retrieval-augmented generation reduce hallucination rates on benchmarks such as "
