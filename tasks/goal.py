@@ -17,7 +17,7 @@ QUANTITY_WORDS = frozenset(
     limitations advantages disadvantages effect effects impact gains improvement improvements scaling
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
-    count drop drops
+    count drop drops failures modes
     exposure threshold thresholds dose""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.

@@ -179,6 +179,15 @@ def test_a_compound_adjective_alone_is_not_the_subject_however_rare():
     assert entities == ["prompt injection attacks"]
 
 
+def test_failure_modes_are_measured_like_risks_not_the_subject():
+    shares = PaperShares(
+        {"failur": 0.002, "mode": 0.01, "llm": 0.3, "self": 0.1, "correct": 0.05, "reason": 0.2, "task": 0.3}
+    )
+    goal = "What are the failure modes of LLM self-correction on reasoning tasks?"
+    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    assert found["failure modes"] is AspectKind.QUANTITY and found["LLM self-correction"] is AspectKind.ENTITY
+
+
 def test_examples_after_such_as_are_settings_not_the_subject():
     found = kinds(
         "How does retrieval-augmented generation reduce hallucination rates on benchmarks such as "
