@@ -46,6 +46,11 @@ def asks_for_origin(goal: str) -> bool:
     return bool(ORIGIN_CUES & {w.lower() for w in goal_words(goal)})  # whole words: not first-order
 
 
+def earliest(papers: list[Paper]) -> set[str]:
+    """The id of the earliest submitted of the papers (none of none)."""
+    return {min(papers, key=lambda p: (p.submitted, p.id)).id} if papers else set()
+
+
 def goal_term_weights(plan: Plan, weights: TermWeights, settings: RankSettings) -> dict[str, float]:
     """IDF of each goal term; words naming a measured quantity ("trade-offs") count less than the topic's."""
     lens_terms = set(content_terms(" ".join(w for w in words(plan.goal) if w.lower() in QUANTITY_WORDS)))
@@ -152,13 +157,12 @@ def merge_rank(
     # Keep, in the retrieval's own order, the papers that pass the gate and state some of the central entity. The
     # method's own paper is kept first whatever its relevance, since a long question matches few of its words: the
     # earliest paper named after the method (later ones apply it: "QLoRA fine-tuning for radiology reports").
-    named = [r.paper for r in ranked if names_method(plan, r.paper.title, weights, settings)]
-    kept_first = {min(named, key=lambda p: (p.submitted, p.id)).id} if named else set()
+    kept_first = earliest([r.paper for r in ranked if names_method(plan, r.paper.title, weights, settings)])
     if settings.keep_origin_paper and asks_for_origin(plan.goal):
         # "which paper introduced X": the earliest candidate that states X in full is the likeliest answer
         gate = settings.relevance_threshold
         stating = [r.paper for r, central in zip(ranked, centrals) if central == 1.0 and r.relevance >= gate]
-        kept_first |= {min(stating, key=lambda p: (p.submitted, p.id)).id} if stating else set()
+        kept_first |= earliest(stating)
     ordered = sorted(ranked, key=lambda r: (r.paper.id not in kept_first, -r.fused_score, r.paper.id))
     gated = [
         r
