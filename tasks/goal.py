@@ -46,7 +46,8 @@ RELATION_WORDS = frozenset(
     start starts begin begins stop stops assess assesses assessing close closes closing reach reaches appear
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
-    mitigates decide decides evaluate evaluates handle handles match matches differ differs""".split()
+    mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
+    rival rivals""".split()
 )
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
@@ -74,12 +75,20 @@ SETTING_CUES = frozenset({"on", "across", "in"})
 MODEL_CUES = frozenset({"for", "with"})
 EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
+# Words that hold a condition fixed for a comparison: "at equal FLOPs", "under a fixed memory budget" (and "at the
+# same compute budget", where "same" is a stop word before the phrase).
+HELD_WORDS = frozenset({"equal", "fixed", "matched", "identical", "comparable"})
 # Words before a phrase that make it what the entity is compared with.
-COMPARISON_CUES = frozenset({"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"})
+COMPARISON_CUES = frozenset(
+    {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"}
+    | {"outperform", "outperforms", "beat", "beats", "rival", "rivals"}
+)
 # A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B; possessive 's is dropped.
 _GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+# A measure at a cut-off: pass@1, recall@10, nDCG@10, hits@k.
+_AT_K = re.compile(r"[a-z]+@(?:\d+|k)")
 # A compound adjective: LoRA-based, task-specific, LLM-integrated, data-driven.
 _MODIFIER = re.compile(r"\S+-(?:based|like|style|aware|free|level|wise|oriented|specific|driven|guided|integrated)")
 # A model's version or size in its name: GPT-4, T5-XXL, RoBERTa-base.
@@ -93,6 +102,14 @@ class _Chunk:
     words: list[str] = field(default_factory=list)
     cue: list[str] = field(default_factory=list)
     listed: bool = False  # follows the previous chunk after only a comma, "and" or "or"
+
+    def is_name(self) -> bool:
+        """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
+        return all(is_name(w) for w in self.words)
+
+    def is_proper_name(self) -> bool:
+        """Words in capitals: "Natural Questions", "Chatbot Arena" (or a field: "Large Language Models")."""
+        return all(w[:1].isupper() for w in self.words)
 
 
 def goal_words(goal: str) -> list[str]:
@@ -212,8 +229,11 @@ def _chunks(goal: str) -> list[_Chunk]:
 
 def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     lowered = [w.lower() for w in chunk.words]
-    names = all(is_name(w) for w in chunk.words)
+    names = chunk.is_name()
     if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or SETTING_WORDS & set(lowered):
+        return AspectKind.SETTING
+    held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
+    if held or chunk.cue[-1:] == ["same"]:
         return AspectKind.SETTING
     # not "known as", "used as", "by including"
     examples = (EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by") or chunk.cue == ["such", "as"]
@@ -226,9 +246,10 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
-    if lowered[-1] in QUANTITY_WORDS:
+    if lowered[-1] in QUANTITY_WORDS or _AT_K.fullmatch(lowered[-1]):
         return AspectKind.QUANTITY
-    if COMPARISON_CUES & set(chunk.cue):
+    # "a speedup over FasterTransformer", "gains in accuracy over dense models"
+    if COMPARISON_CUES & set(chunk.cue) or (chunk.cue[-1:] == ["over"] and previous is AspectKind.QUANTITY):
         return AspectKind.COMPARISON
     if chunk.listed and previous is AspectKind.COMPARISON:
         return AspectKind.COMPARISON
@@ -269,12 +290,22 @@ def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
     kinds: list[AspectKind] = []
     for chunk in chunks:
         kinds.append(_kind(chunk, kinds[-1] if kinds else None))
+    # a list of names after "on", "in" or "across" is where the topic was measured ("on Natural Questions and
+    # TriviaQA"); capitalised words count as a name there when a name such as TriviaQA is listed with them
+    start = 0
+    while start < len(chunks):
+        end = next((j for j in range(start + 1, len(chunks)) if not chunks[j].listed), len(chunks))
+        group = chunks[start:end]
+        names = all(c.is_name() or c.is_proper_name() for c in group) and any(c.is_name() for c in group)
+        if len(group) > 1 and names and SETTING_CUES & set(group[0].cue):
+            kinds[start:end] = [AspectKind.SETTING] * len(group)
+        start = end
     # a name listed just before a setting is one too ("for T5-XXL and 7B decoder models"), and so is a name listed
     # before a quantity measured on a name ("GSM8K and MATH accuracy": accuracy on GSM8K)
     for i in range(len(chunks) - 2, -1, -1):
         after, kind = chunks[i + 1], kinds[i + 1]
         on_name = kind is AspectKind.QUANTITY and len(after.words) > 1 and is_name(after.words[0])
-        if after.listed and (kind is AspectKind.SETTING or on_name) and all(is_name(w) for w in chunks[i].words):
+        if after.listed and (kind is AspectKind.SETTING or on_name) and chunks[i].is_name():
             kinds[i] = AspectKind.SETTING
     # "Compare A, B and C on …" asks about A, B and C
     for i, chunk in enumerate(chunks):

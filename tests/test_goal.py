@@ -86,6 +86,31 @@ def test_models_benchmarks_and_names_after_in_are_settings_not_the_subject():
     assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude"] is AspectKind.SETTING
 
 
+def test_benchmarks_held_conditions_and_what_a_gain_is_over_are_not_the_subject():
+    found = kinds(
+        "How well do retrieval-augmented generation systems reduce hallucination rates in open-domain question "
+        "answering on Natural Questions and TriviaQA compared with closed-book LLMs?"
+    )
+    assert found["retrieval-augmented generation systems"] is AspectKind.ENTITY
+    assert found["Natural Questions"] is AspectKind.SETTING and found["TriviaQA"] is AspectKind.SETTING
+    # capitalised words alone after "in" may be a field, not a benchmark
+    assert kinds("Which papers study self-consistency in Large Language Models?")["Large Language Models"] is not (
+        AspectKind.SETTING
+    )
+    found = kinds(
+        "What do mixture-of-experts language models like Switch Transformer gain in pre-training speed over dense "
+        "T5 models at equal FLOPs per token?"
+    )
+    assert found["mixture-of-experts language models"] is AspectKind.ENTITY
+    assert found["dense T5 models"] is AspectKind.COMPARISON and found["equal FLOPs"] is AspectKind.SETTING
+    assert not any("gain" in text.split() for text in found)
+    found = kinds("Does Chinchilla scaling change loss compared with Gopher at the same compute budget?")
+    assert found["compute budget"] is AspectKind.SETTING and found["Gopher"] is AspectKind.COMPARISON
+    assert kinds("Do code models improve pass@1 on HumanEval?")["pass@1"] is AspectKind.QUANTITY
+    # "of fixed patches" describes a noun; it holds nothing fixed for a comparison
+    assert kinds("Which works match the visual tokens of fixed patches?")["fixed patches"] is not AspectKind.SETTING
+
+
 def test_verbs_that_end_or_relate_phrases_are_not_topics():
     found = kinds(
         "How vulnerable are chat models to adversarial suffixes measured by attack success rate on AdvBench, and "
