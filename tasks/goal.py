@@ -14,7 +14,7 @@ from tasks.settings import PlanSettings
 QUANTITY_WORDS = frozenset(
     """trade-off trade-offs tradeoff tradeoffs accuracy performance efficiency latency cost costs memory
     speed throughput robustness error errors f1 bleu rouge perplexity quality benefits benefit drawbacks
-    limitations advantages disadvantages effect effects impact gains improvement improvements scaling
+    limitations advantages disadvantages effect effects impact gains improvement improvements
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from prefect import task
 
@@ -66,6 +68,17 @@ def phrase_pairs(plan: Plan) -> set[tuple[str, str]]:
 def phrase_coverage(pairs: set[tuple[str, str]], text: str) -> float:
     """Share of the goal's phrase pairs the text states in the same order, side by side."""
     return len(pairs & term_pairs(content_terms(text))) / len(pairs) if pairs else 0.0
+
+
+def phrase_words(text: str) -> list[str]:
+    """The text's words lower-cased, split at hyphens, without a plural s: how a title states a phrase."""
+    return [re.sub(r"(?<=\w{3})s$", "", w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def states_phrase(phrase: list[str], text: str) -> bool:
+    """Whether the text states the phrase's words side by side ("Many-shot In-context Learning", not "Zero-shot …")."""
+    found = phrase_words(text)
+    return any(found[i : i + len(phrase)] == phrase for i in range(len(found) - len(phrase) + 1))
 
 
 def add_rank_channel(fused: dict[str, float], ids: list[str], values: np.ndarray, weight: float, k: int) -> None:
@@ -157,18 +170,19 @@ def merge_rank(
     # Keep, in the retrieval's own order, the papers that pass the gate and state some of the central entity. The
     # method's own paper is kept first whatever its relevance, since a long question matches few of its words: the
     # earliest paper named after the method (later ones apply it: "QLoRA fine-tuning for radiology reports").
+    gate = settings.relevance_threshold
     kept_first = earliest([r.paper for r in ranked if names_method(plan, r.paper.title, weights, settings)])
     if settings.keep_origin_paper and asks_for_origin(plan.goal):
         # "which paper introduced X": the earliest candidate that states X in full is the likeliest answer
-        gate = settings.relevance_threshold
-        stating = [r.paper for r, central in zip(ranked, centrals) if central == 1.0 and r.relevance >= gate]
-        kept_first |= earliest(stating)
+        kept_first |= earliest([r.paper for r, c in zip(ranked, centrals) if c == 1.0 and r.relevance >= gate])
+    phrase = phrase_words(plan.central)
+    if settings.keep_titled_origin and len(phrase) > 1:
+        # the first paper whose title names the topic ("… Via Speculative Decoding") is where a reader starts
+        kept_first |= earliest(
+            [r.paper for r in ranked if states_phrase(phrase, r.paper.title) and r.relevance >= gate]
+        )
     ordered = sorted(ranked, key=lambda r: (r.paper.id not in kept_first, -r.fused_score, r.paper.id))
-    gated = [
-        r
-        for r in ordered
-        if r.paper.id in kept_first or (r.relevance >= settings.relevance_threshold and r.paper.id not in off_centre)
-    ]
+    gated = [r for r in ordered if r.paper.id in kept_first or (r.relevance >= gate and r.paper.id not in off_centre)]
     for r in gated[: settings.max_papers]:
         r.kept = True
     return sorted(ranked, key=lambda r: (-r.fused_score, r.paper.id))

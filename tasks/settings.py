@@ -197,6 +197,13 @@ class RankSettings(BaseModel):
         "(AutoScholar, 80 questions: gold kept 0.263 -> 0.275, the 5 origin questions 2 -> 3, none lost; "
         "benchmarks/results/planner_history.md).",
     )
+    keep_titled_origin: bool = Field(
+        True,
+        description="Keep first, whatever the question asks, the earliest submitted candidate whose title states the "
+        "central entity in full (two or more terms) and that passes the gate: the paper that named the topic "
+        "('Fast Inference From Transformers Via Speculative Decoding' for a speculative decoding question). "
+        "AutoScholar, 80 questions: gold kept 0.287 -> 0.312, none lost (benchmarks/results/planner_history.md).",
+    )
     maxsim_pieces: int = Field(
         0,
         ge=0,

@@ -106,6 +106,7 @@ def test_benchmarks_held_conditions_and_what_a_gain_is_over_are_not_the_subject(
     assert not any("gain" in text.split() for text in found)
     found = kinds("Does Chinchilla scaling change loss compared with Gopher at the same compute budget?")
     assert found["compute budget"] is AspectKind.SETTING and found["Gopher"] is AspectKind.COMPARISON
+    assert found["Chinchilla scaling"] is AspectKind.ENTITY  # scaling is a method here, not a measure
     assert kinds("Do code models improve pass@1 on HumanEval?")["pass@1"] is AspectKind.QUANTITY
     # "of fixed patches" describes a noun; it holds nothing fixed for a comparison
     assert kinds("Which works match the visual tokens of fixed patches?")["fixed patches"] is not AspectKind.SETTING

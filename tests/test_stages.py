@@ -186,6 +186,34 @@ def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_in
     assert origin.id not in kept("Which papers study sparse adapter routing?")  # not asked who introduced it
 
 
+def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
+    later = [
+        Paper(
+            id=f"2505.{i:05d}",
+            title=f"Many-shot in-context learning for task {i}",
+            abstract="Many-shot in-context learning with hundreds of examples beats fine-tuning on classification.",
+        )
+        for i in range(10)
+    ]
+    origin = Paper(
+        id="2404.11018", title="Many-shot In-context Learning", abstract="We study many-shot in-context learning."
+    )
+    # older, and its title has every content word of the topic, but says zero-shot
+    apart = Paper(
+        id="2305.15035", title="Zero-shot In-context Learning", abstract="Zero-shot in-context learning, many tasks."
+    )
+    results = [SearchResult(query="many-shot in-context learning", papers=[*later, apart, origin])]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+    plan = plan_queries.fn("Does many-shot in-context learning beat fine-tuning on classification tasks?")
+    settings = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0})
+
+    def kept(rank_settings) -> set[str]:
+        return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
+
+    assert origin.id in kept(settings) and apart.id not in kept(settings)
+    assert origin.id not in kept(settings.model_copy(update={"keep_titled_origin": False}))
+
+
 def test_only_the_methods_own_paper_is_kept_ahead_of_the_gate_not_the_papers_applying_it():
     own = Paper(id="2301.00001", title="FooLoRA: a new layer", abstract="A layer for transformers.")
     applying = [
