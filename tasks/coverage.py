@@ -114,8 +114,7 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
 
 def first_author(ranked: RankedPaper) -> str:
     """The first author's surname, or the paper id when the paper lists none."""
-    authors = ranked.paper.authors
-    return authors[0].split()[-1].lower() if authors and authors[0].split() else ranked.paper.id
+    return ranked.paper.first_surname.lower() or ranked.paper.id
 
 
 def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) -> list[AspectVerdict]:

@@ -35,11 +35,11 @@ KIND_ORDER = [AspectKind.ENTITY, AspectKind.TOPIC, AspectKind.COMPARISON, Aspect
 
 
 def _first_author(ranked: RankedPaper) -> str:
-    authors = ranked.paper.authors
-    if not authors:
-        return ranked.paper.id
-    surname = authors[0].split()[-1] if authors[0].split() else authors[0]
-    return f"{surname} et al." if len(authors) > 1 else surname
+    paper = ranked.paper
+    if not paper.first_surname:
+        return paper.id
+    several = len(paper.author_names) > 1 or paper.unnamed_authors
+    return f"{paper.first_surname} et al." if several else paper.first_surname
 
 
 def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: list[Claim]) -> str:

@@ -17,6 +17,8 @@ def content_id(*parts: object, length: int = 12) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:length]
 
 
+# A source that cuts an author list short: "Yuning Mao et al." stands for Mao and co-authors it does not name.
+_ET_AL = re.compile(r"\s*\bet\s+al\.?\s*$")
 # New-style arXiv ids begin with the year and month of submission (2201.11903), old-style ones after the slash.
 _ID_MONTH = re.compile(r"(?:^|/)(\d{2})(\d{2})(?:\.|\d{3})")
 
@@ -31,6 +33,22 @@ class Paper(BaseModel):
     categories: list[str] = Field(default_factory=list)
     published: str | None = Field(None, description="Date string as the source gave it (ISO where possible).")
     url: str | None = None
+
+    @property
+    def author_names(self) -> list[str]:
+        """The authors' names as given, with a trailing "et al." dropped (see `unnamed_authors`)."""
+        return [name for name in (_ET_AL.sub("", a) for a in self.authors) if name.split()]
+
+    @property
+    def unnamed_authors(self) -> bool:
+        """Whether the source cut the author list short with "et al."."""
+        return any(_ET_AL.search(a) for a in self.authors)
+
+    @property
+    def first_surname(self) -> str:
+        """The first author's surname ("Mao" for "Yuning Mao" or "Yuning Mao et al."); empty when none is given."""
+        names = self.author_names
+        return names[0].split()[-1] if names else ""
 
     @property
     def link(self) -> str:

@@ -390,6 +390,22 @@ def test_bibtex_fields_cannot_break_out_of_their_braces():
     assert text.count("{") == text.count("}") and r"5\% " in text and r"more\_" in text
 
 
+def test_an_author_list_cut_short_with_et_al_names_the_author_and_others():
+    from tasks.coverage import first_author
+    from tasks.io.bibtex import entry
+    from tasks.models import Paper, RankedPaper
+
+    # the shared catalog gives some papers' authors as one "First Author et al." entry
+    cut = Paper(id="2009.08553", title="GAR", abstract="", authors=["Yuning Mao et al."], published="2020")
+    assert cut.first_surname == "Mao" and cut.author_names == ["Yuning Mao"] and cut.unnamed_authors
+    text = entry(cut, 3)
+    assert text.startswith("@article{mao2020_3,") and "author = {Yuning Mao and others}" in text
+    ranked = RankedPaper(paper=cut, fused_score=1.0, relevance=1.0, term_coverage=1.0, similarity=1.0)
+    assert first_author(ranked) == "mao"
+    alone = Paper(id="2101.00001", title="T", abstract="", authors=["et al."])
+    assert alone.first_surname == "" and "author" not in entry(alone, 1)
+
+
 def test_a_verbatim_quote_is_reported_as_a_quote_check_and_a_set_aside_aspect_is_listed():
     report = make_report(Policy.AUTO_APPROVE, claims=3)
     first, *rest = report.draft.claims

@@ -18,16 +18,17 @@ def escape(text: str) -> str:
 
 def cite_key(paper: Paper, number: int) -> str:
     """A stable key: first author's surname, year, and the brief's reference number (ref3 when no author)."""
-    surname = (
-        re.sub(r"[^A-Za-z]", "", paper.authors[0].split()[-1]) if paper.authors and paper.authors[0].split() else ""
-    )
+    surname = re.sub(r"[^A-Za-z]", "", paper.first_surname)
     year = (paper.published or "")[:4]
     return f"{surname.lower() or 'ref'}{year if year.isdigit() else ''}_{number}"
 
 
 def entry(paper: Paper, number: int) -> str:
     """The paper as an @article (with eprint fields for an arXiv id) or @misc entry."""
-    fields = {"title": f"{{{escape(paper.title)}}}", "author": " and ".join(escape(a) for a in paper.authors)}
+    # BibTeX writes authors a source left unnamed as "and others"
+    authors = [escape(name) for name in paper.author_names]
+    authors += ["others"] if authors and paper.unnamed_authors else []
+    fields = {"title": f"{{{escape(paper.title)}}}", "author": " and ".join(authors)}
     year = (paper.published or "")[:4]
     if year.isdigit():
         fields["year"] = year
