@@ -22,10 +22,11 @@ FINDING_CUES = re.compile(
     r"competitive|superior|while|whereas|trade-?offs?|at the cost|compared|than|versus|only)\b",
     re.IGNORECASE,
 )
-# Sentences that frame the work rather than report what it found.
+# Sentences that frame the work rather than report what it found, or say what it expects or plans to find.
 FRAMING_CUES = re.compile(
     r"\b(?:in this (?:paper|work)|this paper|we (?:propose|introduce|present|release|study|explore)|"
-    r"recent(?:ly)? (?:studies|work|advances)|have emerged|has emerged|have revolutionized|remains? (?:a )?challeng)",
+    r"recent(?:ly)? (?:studies|work|advances)|have emerged|has emerged|have revolutionized|remains? (?:a )?challeng|"
+    r"we hypothesi[sz]e|will|we (?:plan|intend|aim) to)\b",
     re.IGNORECASE,
 )
 # Markers that a sentence reports this work's evidence rather than restating the field's.

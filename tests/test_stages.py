@@ -241,6 +241,19 @@ def test_only_the_methods_own_paper_is_kept_ahead_of_the_gate_not_the_papers_app
     assert all(r.relevance >= gate for r in ranked if r.kept and r.paper.id != own.id)
 
 
+def test_a_plan_or_hypothesis_scores_below_the_finding_it_would_be():
+    from tasks.extract import sentence_score
+
+    terms = {"reward", "model", "hallucin", "answer"}
+    found = "Our reward model scores grounded answers 12% higher than hallucinated answers."
+    planned = "The framework will train a reward model to score grounded answers 12% higher than hallucinated answers."
+    hypothesis = "We hypothesize that a reward model scores grounded answers 12% higher than hallucinated answers."
+    score = sentence_score(found, terms, 2, SETTINGS.extract.min_finding)
+    assert score > 0
+    assert sentence_score(planned, terms, 2, SETTINGS.extract.min_finding) < score
+    assert sentence_score(hypothesis, terms, 2, SETTINGS.extract.min_finding) < score
+
+
 def test_claims_come_from_several_papers_with_exact_offsets(source):
     _, ranked, draft = run_until_draft(GOAL, source)
     abstracts = {r.paper.id: r.paper.abstract for r in ranked}
