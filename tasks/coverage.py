@@ -93,7 +93,8 @@ def speaks_of(sentence: str, title: str) -> bool:
 
 
 def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
-    """The goal aspects the sentence itself addresses; the title only tells which entity "we" or "our" names."""
+    """The goal aspects the sentence itself addresses; the title only tells which entity or named setting "we" or
+    "our" names (the Switch Transformers paper's "we design models …" is about Switch Transformer)."""
     keys, weights = _keys(sentence, plan.spelled_out), plan.term_weights
     title_keys = _keys(title, plan.spelled_out) if speaks_of(sentence, title) else set()
     addressed = []
@@ -103,7 +104,7 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
         elif aspect.kind is AspectKind.SETTING:
             sizes = {w.lower() for w in aspect.text.split() if is_model_size(w)}
             named = any(s in keys for size in sizes for s in size.split("/"))
-            hit = _states(aspect, keys, weights) or named
+            hit = _states(aspect, keys, weights) or named or _states(aspect, title_keys, weights)
         else:
             entity = aspect.kind is AspectKind.ENTITY
             hit = _states(aspect, keys, weights) or (entity and _states(aspect, title_keys, weights))

@@ -140,6 +140,11 @@ def _titled_of(words: list[str], i: int) -> bool:
     return named and words[i].lower() == "of" and words[i - 1][:1].isupper()
 
 
+def _per_unit(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "per" of a rate ("FLOPs per token", "cost per query"), which joins its two words."""
+    return words[i].lower() == "per" and i + 1 < len(words) and not is_phrasing(words[i + 1]) and words[i + 1].isalnum()
+
+
 def defines_acronym(words: list[str], i: int) -> bool:
     """Whether words[i] is an acronym in parentheses right after a phrase: "Knowledge Graph (KG)"."""
     return (
@@ -208,7 +213,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _speeds_up(tokens, i)
             and not _asks_how(tokens, i)
         )
-        if is_topic or (current.words and _titled_of(tokens, i)):
+        if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
             if not current.words:
                 current = _Chunk(cue=cue, listed=bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners))
                 cue, joiners = [], set()
@@ -246,7 +251,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
-    if lowered[-1] in QUANTITY_WORDS or _AT_K.fullmatch(lowered[-1]):
+    head = lowered[lowered.index("per") - 1] if "per" in lowered[1:] else lowered[-1]  # "cost per query": a cost
+    if head in QUANTITY_WORDS or _AT_K.fullmatch(head):
         return AspectKind.QUANTITY
     # "a speedup over FasterTransformer", "gains in accuracy over dense models"
     if COMPARISON_CUES & set(chunk.cue) or (chunk.cue[-1:] == ["over"] and previous is AspectKind.QUANTITY):

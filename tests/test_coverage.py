@@ -30,3 +30,18 @@ PLAN = Plan(
 )
 def test_a_quantity_on_a_named_benchmark_is_addressed_only_on_that_benchmark(sentence, addressed):
     assert aspects_addressed(PLAN, sentence) == addressed
+
+
+def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_names():
+    plan = Plan(
+        goal="What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",
+        queries=[],
+        aspects=[Aspect(text="Switch Transformer", kind=AspectKind.SETTING)],
+        key_terms=[],
+    )
+    title = "Switch Transformers: Scaling to Trillion Parameter Models with Simple and Efficient Sparsity"
+    own = "We design models based off T5-Base to obtain up to 7x increases in pre-training speed."
+    assert aspects_addressed(plan, own, title) == ["Switch Transformer"]
+    # a sentence about the field, not the paper's own method, does not borrow its title
+    assert aspects_addressed(plan, "Sparse models have grown popular.", title) == []
+    assert aspects_addressed(plan, own, "Dense scaling laws") == []

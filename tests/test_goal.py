@@ -102,8 +102,9 @@ def test_benchmarks_held_conditions_and_what_a_gain_is_over_are_not_the_subject(
         "T5 models at equal FLOPs per token?"
     )
     assert found["mixture-of-experts language models"] is AspectKind.ENTITY
-    assert found["dense T5 models"] is AspectKind.COMPARISON and found["equal FLOPs"] is AspectKind.SETTING
-    assert not any("gain" in text.split() for text in found)
+    assert found["dense T5 models"] is AspectKind.COMPARISON and found["equal FLOPs per token"] is AspectKind.SETTING
+    assert not any("gain" in text.split() for text in found) and "token" not in found
+    assert kinds("What is the cost per query of retrieval augmentation?")["cost per query"] is AspectKind.QUANTITY
     found = kinds("Does Chinchilla scaling change loss compared with Gopher at the same compute budget?")
     assert found["compute budget"] is AspectKind.SETTING and found["Gopher"] is AspectKind.COMPARISON
     assert found["Chinchilla scaling"] is AspectKind.ENTITY  # scaling is a method here, not a measure
