@@ -47,8 +47,11 @@ RELATION_WORDS = frozenset(
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
-    rival rivals""".split()
+    rival rivals degrade degrades bring brings sit sits grow grows exist exists""".split()
 )
+# Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
+# ("surveys of instruction tuning", "peer review").
+IMPERATIVES = frozenset("survey review summarize summarise identify outline explain collect gather".split())
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
@@ -212,6 +215,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _works_on(tokens, i)
             and not _speeds_up(tokens, i)
             and not _asks_how(tokens, i)
+            and not (i == 0 and lowered in IMPERATIVES)
         )
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
             if not current.words:

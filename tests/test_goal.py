@@ -131,6 +131,16 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     # "by including X" is a verb, not an example
     found = kinds("Which studies improve annotations by including model adversaries?")
     assert found["model adversaries"] is not AspectKind.SETTING
+    found = kinds("How much does GPTQ degrade perplexity, and what speedup does it bring as the context grows?")
+    assert {"perplexity", "speedup", "context"} <= found.keys()
+    assert not {"degrade", "bring", "grows"} & {w for text in found for w in text.split()}
+
+
+def test_a_request_opened_with_an_imperative_is_about_what_follows():
+    found = kinds("Survey the evidence on whether sparse attention patterns match full attention on long documents.")
+    assert found["sparse attention patterns"] is AspectKind.ENTITY and "Survey" not in found
+    # elsewhere the word may be what is asked for, and "exist" is a verb
+    assert kinds("Which surveys of instruction tuning exist?").keys() == {"surveys", "instruction tuning"}
 
 
 def test_how_a_request_is_worded_is_no_aspect_a_paper_must_address():
