@@ -17,7 +17,7 @@ QUANTITY_WORDS = frozenset(
     limitations advantages disadvantages effect effects impact gains improvement improvements
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
-    count drop drops failures modes
+    count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
     exposure threshold thresholds dose""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
@@ -47,7 +47,7 @@ RELATION_WORDS = frozenset(
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
-    rival rivals degrade degrades bring brings sit sits grow grows exist exists""".split()
+    rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers""".split()
 )
 # Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
 # ("surveys of instruction tuning", "peer review").
@@ -176,6 +176,13 @@ def _success_rate(words: list[str], i: int) -> bool:
     return words[i].lower() == "success" and [w.lower() for w in words[i + 1 : i + 2]] in (["rate"], ["rates"])
 
 
+def _compound_field(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "fields" of a compound ("neural radiance fields", "random fields"), not of a request
+    ("in the field of", "various fields")."""
+    after_word = i > 0 and words[i - 1].isalnum() and not is_phrasing(words[i - 1])
+    return words[i].lower() in {"field", "fields"} and after_word
+
+
 def _speeds_up(words: list[str], i: int) -> bool:
     """Whether words[i] is the verb of "speed up" ("how much do decoding heads speed up generation"), not a speed."""
     return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
@@ -209,7 +216,7 @@ def _chunks(goal: str) -> list[_Chunk]:
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
         is_topic = (
-            (not is_phrasing(word) or _success_rate(tokens, i))
+            (not is_phrasing(word) or _success_rate(tokens, i) or _compound_field(tokens, i))
             and word not in ",;:()?!"
             and (len(word) > 1 or word.isupper())
             and not _works_on(tokens, i)
@@ -315,7 +322,8 @@ def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
     for i in range(len(chunks) - 2, -1, -1):
         after, kind = chunks[i + 1], kinds[i + 1]
         on_name = kind is AspectKind.QUANTITY and len(after.words) > 1 and is_name(after.words[0])
-        if after.listed and (kind is AspectKind.SETTING or on_name) and chunks[i].is_name():
+        named = chunks[i].is_name() or (kind is AspectKind.SETTING and chunks[i].is_proper_name())  # "Cora and OGB"
+        if after.listed and (kind is AspectKind.SETTING or on_name) and named:
             kinds[i] = AspectKind.SETTING
     # "Compare A, B and C on …" asks about A, B and C
     for i, chunk in enumerate(chunks):

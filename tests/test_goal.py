@@ -136,6 +136,15 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     assert not {"degrade", "bring", "grows"} & {w for text in found for w in text.split()}
 
 
+def test_compound_fields_metrics_and_a_dataset_listed_with_datasets_are_read_as_written():
+    found = kinds("How do neural radiance fields with hash-grid encodings change training time and PSNR?")
+    assert "neural radiance fields" in found and found["PSNR"] is AspectKind.QUANTITY
+    assert kinds("Which papers apply LLMs in the field of law?").keys() == {"LLMs", "law"}
+    found = kinds("Which graph neural networks suffer from over-smoothing, measured on Cora and OGB datasets?")
+    assert found["Cora"] is AspectKind.SETTING and found["OGB datasets"] is AspectKind.SETTING
+    assert "graph neural networks" in found  # "suffer" is a verb
+
+
 def test_a_request_opened_with_an_imperative_is_about_what_follows():
     found = kinds("Survey the evidence on whether sparse attention patterns match full attention on long documents.")
     assert found["sparse attention patterns"] is AspectKind.ENTITY and "Survey" not in found
