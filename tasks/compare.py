@@ -72,7 +72,10 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
         for w in dict.fromkeys(goal_words(sentence))
         if is_name(w) and w.lower() not in GENERIC_NAMES and not VALUE.fullmatch(w)
     ]
-    settings = [w for w in names if w.lower() in setting_words]
+    # the goal's settings the sentence states in full ("Natural Questions"), then its named words (TriviaQA)
+    stated = [a.text for a in plan.of_kind(AspectKind.SETTING) if a.text.lower() in sentence.lower()]
+    settings = list(dict.fromkeys([*stated, *(w for w in names if w.lower() in setting_words)]))
+    settings = [w for w in settings if not any(w != s and w in s for s in stated)]
     entity = next((a.text for a in plan.of_kind(AspectKind.ENTITY) if a.text in claim.aspects), "")
     own = _title_name(paper.title) if speaks_of(sentence, paper.title) else ""
     # a benchmark, dataset or model the goal did not name: a name with digits (GSM8K, LLaMA-2, 7B) or in capitals

@@ -56,6 +56,20 @@ def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
     assert (row.method, row.setting, row.value) == ("LoRA", "GLUE", "0.5%, 1.6x")
 
 
+def test_a_setting_of_several_words_is_named_as_the_goal_wrote_it():
+    settings = [
+        Aspect(text="Natural Questions", kind=AspectKind.SETTING),
+        Aspect(text="TriviaQA", kind=AspectKind.SETTING),
+    ]
+    plan = PLAN.model_copy(update={"aspects": [*PLAN.aspects, *settings]})
+    papers = {"p1": Paper(id="p1", title="GAR", abstract="")}
+    sentence = "GAR achieves state-of-the-art exact match on Natural Questions and TriviaQA, 3.2 points over DPR."
+    (row,) = evidence_table(
+        "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, plan, papers
+    ).rows
+    assert row.setting == "Natural Questions, TriviaQA"
+
+
 def test_a_number_the_goal_names_is_not_a_reported_value():
     plan = PLAN.model_copy(update={"aspects": [*PLAN.aspects, Aspect(text="Game of 24", kind=AspectKind.TOPIC)]})
     papers = {"p1": Paper(id="p1", title="X", abstract="")}
