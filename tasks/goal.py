@@ -47,7 +47,7 @@ RELATION_WORDS = frozenset(
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
-    rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers""".split()
+    rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins""".split()
 )
 # Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
 # ("surveys of instruction tuning", "peer review").
@@ -86,10 +86,13 @@ COMPARISON_CUES = frozenset(
     {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"}
     | {"outperform", "outperforms", "beat", "beats", "rival", "rivals"}
 )
-# A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B; possessive 's is dropped.
-_GOAL_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]")
+# A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B, 1,000; possessive 's is dropped.
+_GOAL_TOKEN = re.compile(
+    r"\d{1,3}(?:,\d{3})+(?!\d)|[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]"
+)
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+_NUMBER = re.compile(r"[\d.,]+")
 # A measure at a cut-off: pass@1, recall@10, nDCG@10, hits@k.
 _AT_K = re.compile(r"[a-z]+@(?:\d+|k)")
 # A compound adjective: LoRA-based, task-specific, LLM-integrated, data-driven.
@@ -158,7 +161,16 @@ def defines_acronym(words: list[str], i: int) -> bool:
         and words[i - 2] not in ",;:()?!"
         and words[i].replace("-", "").isalnum()
         and sum(c.isupper() for c in words[i]) >= 2
+        and _spelled_before(words[i], words[max(0, i - 9) : i - 1])
     )
+
+
+def _spelled_before(acronym: str, before: list[str]) -> bool:
+    """Whether the acronym's first and last capitals begin words before it, in that order ("Low-Rank Adaptation
+    (LoRA)", even "Language Model (LLM)"; not "1,000 curated examples (LIMA)", where LIMA is a name of its own)."""
+    initials = [part[0].upper() for word in before for part in word.split("-") if part]
+    capitals = [c for c in acronym if c.isupper()]
+    return capitals[0] in initials and capitals[-1] in initials[initials.index(capitals[0]) :]
 
 
 def _works_on(words: list[str], i: int) -> bool:
@@ -176,11 +188,11 @@ def _success_rate(words: list[str], i: int) -> bool:
     return words[i].lower() == "success" and [w.lower() for w in words[i + 1 : i + 2]] in (["rate"], ["rates"])
 
 
-def _compound_field(words: list[str], i: int) -> bool:
-    """Whether words[i] is the "fields" of a compound ("neural radiance fields", "random fields"), not of a request
-    ("in the field of", "various fields")."""
+def _compound_head(words: list[str], i: int) -> bool:
+    """Whether words[i] ends a compound ("neural radiance fields", "adversarial examples"), not a request ("in the
+    field of", "examples of")."""
     after_word = i > 0 and words[i - 1].isalnum() and not is_phrasing(words[i - 1])
-    return words[i].lower() in {"field", "fields"} and after_word
+    return words[i].lower() in {"field", "fields", "example", "examples"} and after_word
 
 
 def _speeds_up(words: list[str], i: int) -> bool:
@@ -216,13 +228,15 @@ def _chunks(goal: str) -> list[_Chunk]:
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
         is_topic = (
-            (not is_phrasing(word) or _success_rate(tokens, i) or _compound_field(tokens, i))
+            (not is_phrasing(word) or _success_rate(tokens, i) or _compound_head(tokens, i))
             and word not in ",;:()?!"
             and (len(word) > 1 or word.isupper())
             and not _works_on(tokens, i)
             and not _speeds_up(tokens, i)
             and not _asks_how(tokens, i)
             and not (i == 0 and lowered in IMPERATIVES)
+            # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
+            and not (_NUMBER.fullmatch(word) and not current.words)
         )
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
             if not current.words:

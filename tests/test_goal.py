@@ -145,6 +145,17 @@ def test_compound_fields_metrics_and_a_dataset_listed_with_datasets_are_read_as_
     assert "graph neural networks" in found  # "suffer" is a verb
 
 
+def test_a_name_in_parentheses_that_spells_nothing_before_it_is_an_aspect_and_a_bare_count_is_none():
+    found = kinds("Is instruction tuning with 1,000 carefully curated examples (LIMA) enough for alignment?")
+    assert {"LIMA", "curated examples", "instruction tuning"} <= found.keys()
+    assert not any(any(c.isdigit() for c in text) for text in found)  # neither "1,000" nor "000"
+    # an acronym of the words before it is not asked about twice
+    found = kinds("Which works apply Low-Rank Adaptation (LoRA) to Large Language Models (LLMs)?")
+    assert "LoRA" not in found and "LLMs" not in found
+    assert kinds("How does Gemini 1.5 Pro do on Game of 24?").keys() == {"Gemini 1.5 Pro", "Game of 24"}
+    assert "win rate" in " ".join(kinds("Which method wins on AlpacaEval win rate?"))
+
+
 def test_a_request_opened_with_an_imperative_is_about_what_follows():
     found = kinds("Survey the evidence on whether sparse attention patterns match full attention on long documents.")
     assert found["sparse attention patterns"] is AspectKind.ENTITY and "Survey" not in found
