@@ -21,6 +21,9 @@ VALUE = re.compile(
     r"(?<![\w.,-])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
     r"(?P<unit>\s?%|x\b|×|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w-])"
 )
+# Which way a finding goes when it names no quantity that rises or falls: "outperforms", "a 9x speedup", "slower".
+GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I)
+LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
 DIRECTION_WORDS = {"up": "higher", "down": "lower"}
 # How the composed sentences say each direction.
@@ -35,7 +38,7 @@ DIRECTION_PHRASES = {
 
 def direction(sentence: str) -> str:
     """Which way the finding goes: higher, lower, parity, mixed, or "" when it states none."""
-    ways = directions(sentence)
+    ways = directions(sentence) or {way for way, cue in (("up", GAIN), ("down", LOSS)) if cue.search(sentence)}
     if PARITY.search(sentence) and not ways:
         return "parity"
     if len(ways) == 1:
