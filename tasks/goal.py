@@ -34,7 +34,7 @@ REQUEST_WORDS = frozenset(
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
-    similar researcher""".split()
+    similar researcher consensus""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -47,8 +47,11 @@ RELATION_WORDS = frozenset(
     appears recover recovers require requires attend attends succeed succeeds inflate inflates generalize
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
-    rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins""".split()
+    rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
+    play plays""".split()
 )
+# Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
+RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())
 # Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
 # ("surveys of instruction tuning", "peer review").
 IMPERATIVES = frozenset("survey review summarize summarise identify outline explain collect gather".split())
@@ -189,10 +192,10 @@ def _success_rate(words: list[str], i: int) -> bool:
 
 
 def _compound_head(words: list[str], i: int) -> bool:
-    """Whether words[i] ends a compound ("neural radiance fields", "adversarial examples"), not a request ("in the
-    field of", "examples of")."""
+    """Whether words[i] ends a compound ("neural radiance fields", "adversarial examples", "word problems"), not a
+    request ("in the field of", "examples of")."""
     after_word = i > 0 and words[i - 1].isalnum() and not is_phrasing(words[i - 1])
-    return words[i].lower() in {"field", "fields", "example", "examples"} and after_word
+    return words[i].lower() in {"field", "fields", "example", "examples", "problems"} and after_word
 
 
 def _speeds_up(words: list[str], i: int) -> bool:
@@ -363,7 +366,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares
-    topics = [a for a in aspects if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text)]
+    # and a relation alone ("the relationship between data size and accuracy") is between the aspects it relates
+    topics = [
+        a
+        for a in aspects
+        if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text) and a.text.lower() not in RELATION_NOUNS
+    ]
     specific = any(singles_out(a.text, weights, settings) for a in topics)
     candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
     if candidates:

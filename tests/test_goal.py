@@ -156,6 +156,15 @@ def test_a_name_in_parentheses_that_spells_nothing_before_it_is_an_aspect_and_a_
     assert "win rate" in " ".join(kinds("Which method wins on AlpacaEval win rate?"))
 
 
+def test_a_relation_and_a_consensus_are_not_what_a_goal_is_about_but_word_problems_are():
+    found = kinds("What is the relationship between pretraining data size and few-shot accuracy of decoder-only models?")
+    assert found["pretraining data size"] is AspectKind.ENTITY and found.get("relationship") is not AspectKind.ENTITY
+    found = kinds("Is there a consensus on whether model merging by weight averaging preserves task accuracy?")
+    assert "consensus" not in found and found["model merging"] is AspectKind.ENTITY
+    found = kinds("Why does chain-of-thought prompting fail on small models for arithmetic word problems?")
+    assert "arithmetic word problems" in found and "chain-of-thought prompting" in found
+
+
 def test_a_request_opened_with_an_imperative_is_about_what_follows():
     found = kinds("Survey the evidence on whether sparse attention patterns match full attention on long documents.")
     assert found["sparse attention patterns"] is AspectKind.ENTITY and "Survey" not in found
