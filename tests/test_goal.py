@@ -157,7 +157,9 @@ def test_a_name_in_parentheses_that_spells_nothing_before_it_is_an_aspect_and_a_
 
 
 def test_a_relation_and_a_consensus_are_not_what_a_goal_is_about_but_word_problems_are():
-    found = kinds("What is the relationship between pretraining data size and few-shot accuracy of decoder-only models?")
+    found = kinds(
+        "What is the relationship between pretraining data size and few-shot accuracy of decoder-only models?"
+    )
     assert found["pretraining data size"] is AspectKind.ENTITY and found.get("relationship") is not AspectKind.ENTITY
     found = kinds("Is there a consensus on whether model merging by weight averaging preserves task accuracy?")
     assert "consensus" not in found and found["model merging"] is AspectKind.ENTITY
