@@ -25,6 +25,7 @@ VALUE = re.compile(
 GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I)
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
+_COUNTED_LIST = re.compile(r"(?:^|\s)1\).*\s2\)")
 DIRECTION_WORDS = {"up": "higher", "down": "lower"}
 # How the composed sentences say each direction.
 DIRECTION_PHRASES = {
@@ -55,9 +56,12 @@ def values(sentence: str) -> list[str]:
 
 
 def _enumerates(sentence: str, match: re.Match) -> bool:
-    """Whether the number is a list marker: "(1) hard tasks … and (2) speculative execution"."""
-    wrapped = sentence[match.start() - 1 : match.start()] == "(" and sentence[match.end() : match.end() + 1] == ")"
-    return wrapped and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
+    """Whether the number is a list marker: "(1) hard tasks … and (2) speculative execution", "1) a module … 2) a"."""
+    before = sentence[match.start() - 1 : match.start()]
+    # "1) … 2) …" only when the sentence counts so: "rises from 3 to 4)" ends a bracket, it lists nothing
+    counted = before == "(" or (before in (" ", "") and bool(_COUNTED_LIST.search(sentence)))
+    closed = sentence[match.end() : match.end() + 1] == ")"
+    return closed and counted and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
 
 def _title_name(title: str) -> str:

@@ -75,6 +75,13 @@ def test_a_setting_of_several_words_is_named_as_the_goal_wrote_it():
     assert row.setting == "Natural Questions, TriviaQA"
 
 
+def test_list_markers_are_not_reported_values():
+    assert values("It has three parts: 1) a cross-view module; 2) a memory bank; 3) an alignment loss.") == []
+    assert values("(1) hard tasks gain 4.2% and (2) easy ones 1.1%.") == ["4.2%", "1.1%"]
+    assert values("Accuracy rises by 3 (from 71 to 74).") == ["3", "71", "74"]
+    assert values("Accuracy rises (from 3 to 4) on GLUE.") == ["3", "4"]
+
+
 def test_a_number_the_goal_names_is_not_a_reported_value():
     plan = PLAN.model_copy(update={"aspects": [*PLAN.aspects, Aspect(text="Game of 24", kind=AspectKind.TOPIC)]})
     papers = {"p1": Paper(id="p1", title="X", abstract="")}
