@@ -104,8 +104,9 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
 
 
 def goal_numbers(plan: Plan) -> set[str]:
-    """Bare numbers the goal's own phrases name ("Game of 24"): part of a name, never a value a paper reports."""
-    return {w for a in plan.aspects for w in a.text.split() if w.isdigit()}
+    """Bare numbers the goal itself names ("Game of 24", "with 1,000 examples"): a paper repeating them reports no
+    finding."""
+    return {w for w in goal_words(plan.goal) if w.replace(",", "").isdigit()}
 
 
 def _cites(rows: list[EvidenceRow]) -> str:

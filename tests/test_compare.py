@@ -83,7 +83,22 @@ def test_list_markers_are_not_reported_values():
 
 
 def test_a_number_the_goal_names_is_not_a_reported_value():
-    plan = PLAN.model_copy(update={"aspects": [*PLAN.aspects, Aspect(text="Game of 24", kind=AspectKind.TOPIC)]})
+    counted = PLAN.model_copy(update={"goal": "Is tuning on 1,000 curated examples (LIMA) enough for alignment?"})
+    sentence = "We fine-tune LIMA on only 1,000 curated prompts, and it wins 43% of comparisons."
+    (row,) = evidence_table(
+        "accuracy",
+        [sentence_claim("a", "p1", sentence, aspects=["accuracy"])],
+        {"p1": 1},
+        counted,
+        {"p1": Paper(id="p1", title="LIMA", abstract="")},
+    ).rows
+    assert row.value == "43%"
+    plan = PLAN.model_copy(
+        update={
+            "goal": "How do models do on Game of 24?",
+            "aspects": [*PLAN.aspects, Aspect(text="Game of 24", kind=AspectKind.TOPIC)],
+        }
+    )
     papers = {"p1": Paper(id="p1", title="X", abstract="")}
     filed = sentence_claim(
         "a", "p1", "On the 24 Game task it solves 74 puzzles where others solve 4.", aspects=["accuracy"]
