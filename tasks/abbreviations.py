@@ -10,6 +10,7 @@ from tasks.index.text import content_terms
 
 # Two or more capitals among letters only, an optional plural "s": CoT, RAG, VLMs, MoE; not GPT-4o or 7B.
 _ACRONYM = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z][A-Za-z]*")
+_PARENTHESISED = re.compile(r"\(\s*([A-Za-z]*[A-Z][a-z]*[A-Z][A-Za-z]*)\s*\)")
 _SMALL_WORDS = frozenset({"of", "and", "the", "for", "to", "in", "on", "a", "an", "with", "via", "by"})
 
 
@@ -61,9 +62,25 @@ def definition(acronym: str, texts: list[str], min_count: int) -> str | None:
 
 
 def spell_out(goal: str, texts: list[str], min_count: int) -> dict[str, str]:
-    """Each acronym of the goal that the texts define, with its long form."""
-    spelled = {a: definition(a, texts, min_count) for a in goal_acronyms(goal)}
-    return {a: form for a, form in spelled.items() if form}
+    """Each acronym of the goal that the texts define, with its long form, and each acronym the texts define for a
+    phrase the goal writes out ("direct preference optimization (DPO)"), so that either form states the other."""
+    used = goal_acronyms(goal)
+    spelled = {a: definition(a, texts, min_count) for a in dict.fromkeys(used + _acronyms_of_phrases(goal, texts))}
+    goal_terms = content_terms(goal)
+    return {a: form for a, form in spelled.items() if form and (a in used or _writes(goal_terms, content_terms(form)))}
+
+
+def _acronyms_of_phrases(goal: str, texts: list[str]) -> list[str]:
+    """Acronyms in parentheses in the texts whose letters are the initials of a run of the goal's words."""
+    words = [w for w in goal_words(goal) if w[:1].isalpha()]
+    runs = {
+        _initials(words[i:j], skip_small)
+        for i in range(len(words))
+        for j in range(i + 2, min(len(words), i + 8) + 1)
+        for skip_small in (False, True)
+    }
+    defined = {m[1] for text in texts for m in _PARENTHESISED.finditer(text)}
+    return sorted(a for a in defined if singular(a).lower() in runs and a not in goal_words(goal))
 
 
 def _writes(terms: list[str], form: list[str]) -> bool:
@@ -73,7 +90,12 @@ def _writes(terms: list[str], form: list[str]) -> bool:
 
 
 def text_terms(text: str, spelled: dict[str, str]) -> set[str]:
-    """The text's content terms, an acronym of the goal counted where its long form is written out."""
+    """The text's content terms, an acronym counted where its long form is written out and the long form where the
+    acronym is ("DPO" states "direct preference optimization")."""
     terms = content_terms(text)
     written = {t for a, form in spelled.items() if _writes(terms, content_terms(form)) for t in content_terms(a)}
-    return set(terms) | written
+    present = set(terms)
+    abbreviated = {
+        t for a, form in spelled.items() if present >= set(content_terms(a)) > set() for t in content_terms(form)
+    }
+    return set(terms) | written | abbreviated

@@ -31,6 +31,18 @@ def test_the_most_frequent_definition_wins_once_enough_papers_give_it():
     assert spell_out("Do VLMs gain from CoT?", texts, min_count=3) == {}
 
 
+def test_a_phrase_the_goal_writes_out_is_stated_by_the_acronym_the_papers_define_for_it():
+    texts = [
+        "We introduce Direct Preference Optimization (DPO), a stable alternative to RLHF.",
+        "Direct preference optimization (DPO) trains on preference pairs.",
+        "Proximal Policy Optimization (PPO) is used widely.",  # the goal writes no phrase it abbreviates
+    ]
+    spelled = spell_out("Does direct preference optimization match PPO on win rate?", texts, min_count=2)
+    assert spelled == {"DPO": "direct preference optimization"}
+    assert {"direct", "prefer", "optim"} <= text_terms("DPO exceeds PPO-based RLHF in win rate.", spelled)
+    assert "direct" not in text_terms("PPO exceeds RLHF in win rate.", spelled)
+
+
 def test_a_text_writing_the_long_form_states_the_acronym():
     spelled = {"CoT": "chain of thought"}
     assert "cot" in text_terms("Chain-of-thought prompting elicits reasoning.", spelled)
