@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 from prefect import task
@@ -175,6 +176,10 @@ def merge_rank(
     if settings.keep_origin_paper and asks_for_origin(plan.goal):
         # "which paper introduced X": the earliest candidate that states X in full is the likeliest answer
         kept_first |= earliest([r.paper for r, c in zip(ranked, centrals) if c == 1.0 and r.relevance >= gate])
+    if settings.keep_example_papers:
+        # each example of the entity the goal names ("like S4 and Hyena"): its own paper, the earliest titled by it
+        for names in example_names(plan, weights, settings):
+            kept_first |= earliest([r.paper for r in ranked if names & term_set(r.paper.title)])
     phrase = phrase_words(plan.central)
     if settings.keep_titled_origin and len(phrase) > 1:
         # the first paper whose title names the topic ("… Via Speculative Decoding") is where a reader starts
@@ -191,13 +196,34 @@ def merge_rank(
 def method_names(plan: Plan, weights: TermWeights, settings: RankSettings) -> set[str]:
     """Terms of the goal's central entity that name a method: written as a name (MixLoRA, TinyBERT) and rare."""
     central = next((a.text for a in plan.aspects if a.kind is AspectKind.ENTITY), "")
+    return _rare_names(central, weights, settings, is_name)
+
+
+def _rare_names(text: str, weights: TermWeights, settings: RankSettings, named: Callable[[str], bool]) -> set[str]:
+    """Terms of the text's words that `named` takes for a name and rare enough to name one method."""
     return {
         term
-        for word in central.split()
-        if is_name(word)
+        for word in text.split()
+        if named(word)
         for term in content_terms(word)
         if weights.weight(term) >= settings.method_name_idf_share * weights.max_weight
     }
+
+
+def example_names(plan: Plan, weights: TermWeights, settings: RankSettings) -> list[set[str]]:
+    """The rare names of the settings listed right after the central entity: its examples ("state space models like
+    S4 and Hyena")."""
+    kinds = [a.kind for a in plan.aspects]
+    if AspectKind.ENTITY not in kinds:
+        return []
+    examples = []
+    for aspect in plan.aspects[kinds.index(AspectKind.ENTITY) + 1 :]:
+        if aspect.kind is not AspectKind.SETTING:
+            break
+        # capitalised is enough for an example: "like S4 and Hyena"
+        if names := _rare_names(aspect.text, weights, settings, lambda word: word[:1].isupper()):
+            examples.append(names)
+    return examples
 
 
 def names_method(plan: Plan, title: str, weights: TermWeights, settings: RankSettings) -> bool:

@@ -197,6 +197,13 @@ class RankSettings(BaseModel):
         "(AutoScholar, 80 questions: gold kept 0.263 -> 0.275, the 5 origin questions 2 -> 3, none lost; "
         "benchmarks/results/planner_history.md).",
     )
+    keep_example_papers: bool = Field(
+        True,
+        description="Keep first, for each rare capitalised name the goal lists right after its central entity "
+        "('state space models like S4 and Hyena'), the earliest candidate whose title names it: that example's own "
+        "paper. Method papers 17 -> 18 of 18 (the Hyena paper, fused rank 9); AutoScholar, 80 questions: unchanged "
+        "(benchmarks/results/planner_history.md).",
+    )
     keep_titled_origin: bool = Field(
         True,
         description="Keep first, whatever the question asks, the earliest submitted candidate whose title states the "

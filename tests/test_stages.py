@@ -214,6 +214,28 @@ def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
     assert origin.id not in kept(settings.model_copy(update={"keep_titled_origin": False}))
 
 
+def test_the_own_paper_of_each_example_the_goal_gives_of_its_entity_is_kept():
+    later = [
+        Paper(
+            id=f"2405.{i:05d}",
+            title=f"State space models for long sequences {i}",
+            abstract="State space models handle long-range dependencies on the Long Range Arena.",
+        )
+        for i in range(10)
+    ]
+    hyena = Paper(id="2302.10866", title="Hyena Hierarchy", abstract="Convolutions for long-range dependencies.")
+    results = [SearchResult(query="state space models", papers=[*later, hyena])]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+    plan = plan_queries.fn("How do state space models like Hyena handle long-range dependencies?")
+    settings = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0, "method_name_idf_share": 0.5})
+
+    def kept(rank_settings) -> set[str]:
+        return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
+
+    assert hyena.id in kept(settings)
+    assert hyena.id not in kept(settings.model_copy(update={"keep_example_papers": False}))
+
+
 def test_only_the_methods_own_paper_is_kept_ahead_of_the_gate_not_the_papers_applying_it():
     own = Paper(id="2301.00001", title="FooLoRA: a new layer", abstract="A layer for transformers.")
     applying = [
