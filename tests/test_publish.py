@@ -429,6 +429,11 @@ def test_latex_in_an_abstract_reads_as_text_and_plain_text_is_left_alone():
         assert plain_text(untouched) == untouched
 
 
+def test_malformed_latex_in_an_abstract_is_shown_as_written():
+    # pylatexenc raises IndexError on \href with one argument: a long goal's brief once failed to publish on it
+    assert plain_text(r"Code is at \href{https://github.com/a/b}.") == r"Code is at \href{https://github.com/a/b}."
+
+
 def test_the_claims_table_shows_a_latex_claim_as_text():
     report = make_report()
     claim = report.draft.claims[0]

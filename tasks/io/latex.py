@@ -13,10 +13,11 @@ def plain_text(text: str) -> str:
     if not _MARKUP.search(text):
         return text
     from pylatexenc.latex2text import LatexNodes2Text
-    from pylatexenc.latexwalker import LatexWalkerError
 
     escaped = re.sub(r"(?<!\\)%", r"\\%", text)  # a bare % is a percentage here, not a LaTeX comment
     try:
         return " ".join(LatexNodes2Text(math_mode="text").latex_to_text(escaped).split())
-    except LatexWalkerError:
+    # malformed markup in an abstract ("\href{url}" without its text) fails inside pylatexenc in more ways than
+    # its LatexWalkerError; the brief then shows the sentence as written rather than lose the run
+    except Exception:
         return text
