@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 import flows.research
 from flows.cli import app
 from tasks.index.corpus import CorpusError, ingest_corpus, load_papers
+from tasks.io.latex import plain_text
 from tasks.models import Policy
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.publish import PublishedBrief
@@ -225,6 +226,23 @@ def check_setting(case: tuple[str, str]) -> None:
     assert variable in assert_user_error(result)
 
 
+# --- LaTeX in abstracts --------------------------------------------------------------------------------------
+
+latex_texts = st.lists(
+    st.one_of(
+        st.sampled_from([r"\href", r"\url", r"\textbf", r"\frac", r"\cite", r"\sqrt", r"\emph", r"\%", r"\\"]),
+        st.text(alphabet=string.ascii_letters + string.digits + "{}[]$%^_&#~ .,()", max_size=8),
+    ),
+    max_size=12,
+).map("".join)
+
+
+def check_plain_text(text: str) -> None:
+    """Whatever markup an abstract holds, plain_text gives text back and never raises (a brief must publish)."""
+    CASES["latex"] += 1
+    assert isinstance(plain_text(text), str)
+
+
 # --- the runs -----------------------------------------------------------------------------------------------
 
 PROPERTIES: list[tuple[Callable, st.SearchStrategy, int]] = [
@@ -233,6 +251,7 @@ PROPERTIES: list[tuple[Callable, st.SearchStrategy, int]] = [
     (check_load, corpora, 300),
     (check_ingest, corpora, 60),
     (check_setting, bad_settings(), 200),
+    (check_plain_text, latex_texts, 300),
 ]
 
 
