@@ -98,4 +98,4 @@ def text_terms(text: str, spelled: dict[str, str]) -> set[str]:
     abbreviated = {
         t for a, form in spelled.items() if present >= set(content_terms(a)) > set() for t in content_terms(form)
     }
-    return set(terms) | written | abbreviated
+    return present | written | abbreviated
