@@ -48,7 +48,7 @@ RELATION_WORDS = frozenset(
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
-    play plays""".split()
+    play plays break breaks""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())

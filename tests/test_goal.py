@@ -134,6 +134,7 @@ def test_verbs_that_end_or_relate_phrases_are_not_topics():
     found = kinds("How much does GPTQ degrade perplexity, and what speedup does it bring as the context grows?")
     assert {"perplexity", "speedup", "context"} <= found.keys()
     assert not {"degrade", "bring", "grows"} & {w for text in found for w in text.split()}
+    assert "breaks" not in kinds("Which method breaks down complex tasks into subtasks?")
 
 
 def test_compound_fields_metrics_and_a_dataset_listed_with_datasets_are_read_as_written():
