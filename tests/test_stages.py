@@ -34,7 +34,7 @@ from tasks.rank import merge_rank
 from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.revise import revise
 from tasks.search import search
-from tasks.settings import PlanSettings, Settings
+from tasks.settings import PlanSettings, RankSettings, Settings
 from tasks.sources.arxiv import ArxivSource
 from tasks.sources.paper_source import CorpusSource
 from tasks.tribunal import ROLES, aggregate, review
@@ -165,6 +165,17 @@ def test_merge_rank_lifts_papers_stating_the_goals_phrase():
     assert position(SETTINGS.rank.phrase_rank_weight) < position(0.0)
 
 
+NO_MAXSIM = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0})
+
+
+def kept_ids(goal: str, papers: list[Paper], rank_settings: RankSettings = NO_MAXSIM) -> set[str]:
+    """The papers merge_rank keeps for the goal among these search results, offline models fitted on them."""
+    results = [SearchResult(query="search", papers=papers)]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+    plan = plan_queries.fn(goal)
+    return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
+
+
 def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_introduced_it():
     later = [
         Paper(id=f"2305.{i:05d}", title=f"Sparse adapter routing study {i}", abstract="Sparse adapter routing helps.")
@@ -172,18 +183,14 @@ def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_in
     ]
     origin = Paper(id="2106.00042", title="A new layer", abstract="We propose sparse adapter routing for transformers.")
     off_topic = Paper(id="1901.00001", title="Old", abstract="Dense layers for vision.")
-    results = [SearchResult(query="sparse adapter routing", papers=[*later, origin, off_topic])]
-    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
-    settings = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0})
-
-    def kept(goal: str, rank_settings=settings) -> set[str]:
-        plan = plan_queries.fn(goal)
-        return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
+    papers = [*later, origin, off_topic]
 
     asked = "Which paper first introduced sparse adapter routing?"
-    assert origin.id in kept(asked)  # the earliest that states it; the older off-topic paper does not
-    assert origin.id not in kept(asked, settings.model_copy(update={"keep_origin_paper": False}))
-    assert origin.id not in kept("Which papers study sparse adapter routing?")  # not asked who introduced it
+    assert origin.id in kept_ids(asked, papers)  # the earliest that states it; the older off-topic paper does not
+    assert origin.id not in kept_ids(asked, papers, NO_MAXSIM.model_copy(update={"keep_origin_paper": False}))
+    assert origin.id not in kept_ids(
+        "Which papers study sparse adapter routing?", papers
+    )  # not asked who introduced it
 
 
 def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
@@ -202,16 +209,13 @@ def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
     apart = Paper(
         id="2305.15035", title="Zero-shot In-context Learning", abstract="Zero-shot in-context learning, many tasks."
     )
-    results = [SearchResult(query="many-shot in-context learning", papers=[*later, apart, origin])]
-    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
-    plan = plan_queries.fn("Does many-shot in-context learning beat fine-tuning on classification tasks?")
-    settings = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0})
-
-    def kept(rank_settings) -> set[str]:
-        return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
-
-    assert origin.id in kept(settings) and apart.id not in kept(settings)
-    assert origin.id not in kept(settings.model_copy(update={"keep_titled_origin": False}))
+    goal, papers = (
+        "Does many-shot in-context learning beat fine-tuning on classification tasks?",
+        [*later, apart, origin],
+    )
+    kept = kept_ids(goal, papers)
+    assert origin.id in kept and apart.id not in kept
+    assert origin.id not in kept_ids(goal, papers, NO_MAXSIM.model_copy(update={"keep_titled_origin": False}))
 
 
 def test_the_own_paper_of_each_example_the_goal_gives_of_its_entity_is_kept():
@@ -224,16 +228,10 @@ def test_the_own_paper_of_each_example_the_goal_gives_of_its_entity_is_kept():
         for i in range(10)
     ]
     hyena = Paper(id="2302.10866", title="Hyena Hierarchy", abstract="Convolutions for long-range dependencies.")
-    results = [SearchResult(query="state space models", papers=[*later, hyena])]
-    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
-    plan = plan_queries.fn("How do state space models like Hyena handle long-range dependencies?")
-    settings = SETTINGS.rank.model_copy(update={"maxsim_candidates": 0, "method_name_idf_share": 0.5})
-
-    def kept(rank_settings) -> set[str]:
-        return {r.paper.id for r in merge_rank.fn(plan, results, embedder, weights, rank_settings) if r.kept}
-
-    assert hyena.id in kept(settings)
-    assert hyena.id not in kept(settings.model_copy(update={"keep_example_papers": False}))
+    goal, papers = "How do state space models like Hyena handle long-range dependencies?", [*later, hyena]
+    settings = NO_MAXSIM.model_copy(update={"method_name_idf_share": 0.5})
+    assert hyena.id in kept_ids(goal, papers, settings)
+    assert hyena.id not in kept_ids(goal, papers, settings.model_copy(update={"keep_example_papers": False}))
 
 
 def test_only_the_methods_own_paper_is_kept_ahead_of_the_gate_not_the_papers_applying_it():
