@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from tasks.goal import defines_acronym, goal_words
-from tasks.index.text import content_terms
+from tasks.index.text import content_terms, states_run
 
 # Two or more capitals among letters only, an optional plural "s": CoT, RAG, VLMs, MoE; not GPT-4o or 7B.
 _ACRONYM = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z][A-Za-z]*")
@@ -67,7 +67,9 @@ def spell_out(goal: str, texts: list[str], min_count: int) -> dict[str, str]:
     used = goal_acronyms(goal)
     spelled = {a: definition(a, texts, min_count) for a in dict.fromkeys(used + _acronyms_of_phrases(goal, texts))}
     goal_terms = content_terms(goal)
-    return {a: form for a, form in spelled.items() if form and (a in used or _writes(goal_terms, content_terms(form)))}
+    return {
+        a: form for a, form in spelled.items() if form and (a in used or states_run(goal_terms, content_terms(form)))
+    }
 
 
 def _acronyms_of_phrases(goal: str, texts: list[str]) -> list[str]:
@@ -83,17 +85,11 @@ def _acronyms_of_phrases(goal: str, texts: list[str]) -> list[str]:
     return sorted(a for a in defined if singular(a).lower() in runs and a not in goal_words(goal))
 
 
-def _writes(terms: list[str], form: list[str]) -> bool:
-    """Whether the long form's terms occur side by side, in order, among the text's terms."""
-    n = len(form)
-    return n > 0 and any(terms[i : i + n] == form for i in range(len(terms) - n + 1))
-
-
 def text_terms(text: str, spelled: dict[str, str]) -> set[str]:
     """The text's content terms, an acronym counted where its long form is written out and the long form where the
     acronym is ("DPO" states "direct preference optimization")."""
     terms = content_terms(text)
-    written = {t for a, form in spelled.items() if _writes(terms, content_terms(form)) for t in content_terms(a)}
+    written = {t for a, form in spelled.items() if states_run(terms, content_terms(form)) for t in content_terms(a)}
     present = set(terms)
     abbreviated = {
         t for a, form in spelled.items() if present >= set(content_terms(a)) > set() for t in content_terms(form)

@@ -11,7 +11,7 @@ from prefect import task
 from tasks.abbreviations import text_terms
 from tasks.common import STAGE_CACHE
 from tasks.goal import QUANTITY_WORDS, goal_words, is_name, is_phrasing, word_idf
-from tasks.index.text import content_terms, term_pairs, term_set, words
+from tasks.index.text import content_terms, states_run, term_pairs, term_set, words
 from tasks.ml.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.ml.embedders import Embedder, TermWeights
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
@@ -78,8 +78,7 @@ def phrase_words(text: str) -> list[str]:
 
 def states_phrase(phrase: list[str], text: str) -> bool:
     """Whether the text states the phrase's words side by side ("Many-shot In-context Learning", not "Zero-shot …")."""
-    found = phrase_words(text)
-    return any(found[i : i + len(phrase)] == phrase for i in range(len(found) - len(phrase) + 1))
+    return states_run(phrase_words(text), phrase)
 
 
 def add_rank_channel(fused: dict[str, float], ids: list[str], values: np.ndarray, weight: float, k: int) -> None:

@@ -44,6 +44,12 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def states_run(words: list[str], run: list[str]) -> bool:
+    """Whether the run occurs among the words side by side, in order (an empty run never does)."""
+    n = len(run)
+    return n > 0 and any(words[i : i + n] == run for i in range(len(words) - n + 1))
+
+
 def term_pairs(terms: list[str]) -> set[tuple[str, str]]:
     """Adjacent pairs of terms, in order: what a phrase states that its words alone do not."""
     return set(zip(terms, terms[1:]))
