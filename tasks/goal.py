@@ -52,6 +52,13 @@ RELATION_WORDS = frozenset(
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())
+# Nouns that open "the effect of X on Y" and name neither X nor Y.
+RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
+# Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
+QUESTION_WORDS = frozenset("how why when where whether which what".split())
+AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
+# Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
+DETERMINERS = frozenset({"a", "an", "the"})
 # Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
 # ("surveys of instruction tuning", "peer review").
 IMPERATIVES = frozenset("survey review summarize summarise identify outline explain collect gather".split())
@@ -96,6 +103,7 @@ _GOAL_TOKEN = re.compile(
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"[\d.,]+")
+_POSSESSIVE = re.compile(r"['’]s$")
 # A measure at a cut-off: pass@1, recall@10, nDCG@10, hits@k.
 _AT_K = re.compile(r"[a-z]+@(?:\d+|k)")
 # A compound adjective: LoRA-based, task-specific, LLM-integrated, data-driven.
@@ -111,6 +119,7 @@ class _Chunk:
     words: list[str] = field(default_factory=list)
     cue: list[str] = field(default_factory=list)
     listed: bool = False  # follows the previous chunk after only a comma, "and" or "or"
+    subject: bool = False  # the subject of the question: "Do X …", "How robust are X …"
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -123,7 +132,14 @@ class _Chunk:
 
 def goal_words(goal: str) -> list[str]:
     """The goal's words with model sizes and versioned names kept whole ("7B", "GPT-4o"), punctuation as tokens."""
-    return [re.sub(r"['’]s$", "", token) for token in _GOAL_TOKEN.findall(goal)]
+    return [re.sub(_POSSESSIVE, "", token) for token in _GOAL_TOKEN.findall(goal)]
+
+
+def _possessors(goal: str) -> list[bool]:
+    """For each of the goal's words, whether it is a name in the possessive ("CLIP's accuracy", "Medusa's heads"):
+    what owns the phrase after it, an aspect of its own ("the model's accuracy" stays one)."""
+    tokens = _GOAL_TOKEN.findall(goal)
+    return [bool(_POSSESSIVE.search(t)) and (is_name(t) or (i > 0 and t[0].isupper())) for i, t in enumerate(tokens)]
 
 
 def is_phrasing(word: str) -> bool:
@@ -198,6 +214,22 @@ def _compound_head(words: list[str], i: int) -> bool:
     return words[i].lower() in {"field", "fields", "example", "examples", "problems"} and after_word
 
 
+def _opens_question(before: list[str]) -> bool:
+    """Whether the words before a phrase only open a question whose subject it is: "Do …", "How does …", "How
+    robust are …" (not "Can you …", "Which papers are …")."""
+    words = [w.lower() for w in before if w.lower() not in DETERMINERS]
+    if words[:1] == ["how"] and len(words) > 2 and words[2] in AUXILIARIES:
+        del words[1]  # the adjective of "how robust are"
+    return bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
+
+
+def _relates(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "effect" of "the effect of X on Y": how X and Y relate, not a topic ("side effects"
+    stays)."""
+    side = i > 0 and words[i - 1].lower() == "side"  # a stop word, yet "side effects" are measured
+    return words[i].lower() in RELATION_HEADS and words[i + 1 : i + 2] == ["of"] and not side
+
+
 def _speeds_up(words: list[str], i: int) -> bool:
     """Whether words[i] is the verb of "speed up" ("how much do decoding heads speed up generation"), not a speed."""
     return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
@@ -225,7 +257,7 @@ def _participles_off(chunk: _Chunk) -> list[str]:
 def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
-    tokens = goal_words(goal)
+    tokens, possessors = goal_words(goal), _possessors(goal)
     for i, word in enumerate(tokens):
         lowered = word.lower()
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
@@ -237,22 +269,27 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _works_on(tokens, i)
             and not _speeds_up(tokens, i)
             and not _asks_how(tokens, i)
+            and not (_relates(tokens, i) and not current.words)
             and not (i == 0 and lowered in IMPERATIVES)
             # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
             and not (_NUMBER.fullmatch(word) and not current.words)
         )
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
             if not current.words:
-                current = _Chunk(cue=cue, listed=bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners))
+                listed = bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners)
+                current = _Chunk(cue=cue, listed=listed, subject=not chunks and _opens_question(tokens[:i]))
                 cue, joiners = [], set()
             current.words.append(word)
+            if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
+                chunks.append(current)
+                current = _Chunk()
             continue
         if current.words:
             cue = _participles_off(current)
             chunks.append(current)
             current = _Chunk()
         joiners.add(lowered)
-        if word.isalpha():
+        if word.isalpha() and lowered not in DETERMINERS:
             cue = [*cue, lowered][-2:]
     if current.words:
         _participles_off(current)
@@ -359,10 +396,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     found = _chunks(goal)
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
     kinds = _chunk_kinds(chunks)
+    subject = None
     for chunk, kind in zip(chunks, kinds):
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind))
+            subject = aspects[-1] if chunk.subject and kind is AspectKind.TOPIC else subject
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares
@@ -374,7 +413,10 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     ]
     specific = any(singles_out(a.text, weights, settings) for a in topics)
     candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
-    if candidates:
+    if subject in topics and singles_out(subject.text, weights, settings):
+        # what the question asks about, however common its words ("Do retrieval-enhanced language models reduce …")
+        subject.kind = AspectKind.ENTITY
+    elif candidates:
         prior = [settings.subject_prior] + [1.0] * (len(candidates) - 1)
         central = max(zip(candidates, prior), key=lambda c: specificity(c[0].text.split(), weights, settings) * c[1])[0]
         central.kind = AspectKind.ENTITY

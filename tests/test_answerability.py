@@ -91,7 +91,7 @@ def test_long_multi_aspect_goal_keeps_the_method_paper_and_reports_each_aspect(t
     kept = [p.paper.id for p in report.draft.papers]
     assert MOLA in kept
     kinds = {v.aspect.text: v.aspect.kind for v in report.draft.coverage}
-    assert kinds["MoLA routing"] is AspectKind.ENTITY and kinds["7B models"] is AspectKind.SETTING
+    assert kinds["MoLA"] is AspectKind.ENTITY and kinds["7B models"] is AspectKind.SETTING
     # no paper of the corpus mentions 7B models, so the answer says so and the brief is not approved
     assert "7B models (setting): not addressed by the retrieved literature" in report.draft.answer
     assert report.decision.policy is not Policy.AUTO_APPROVE
