@@ -61,11 +61,16 @@ def _aspect_keys(text: str) -> set[str]:
     return keys
 
 
+def _weight(key: str, weights: dict[str, float]) -> float:
+    """A key's corpus IDF; a name kept whole counts as its rarest term ("resnet-50" as "resnet"), a bare size 1."""
+    return weights.get(key) or max((weights.get(t, 1.0) for t in content_terms(key)), default=1.0)
+
+
 def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
     """Whether the text states the aspect: its terms, each counted by its corpus IDF, are half present."""
     wanted = _aspect_keys(aspect.text)
-    total = sum(weights.get(k, 1.0) for k in wanted)
-    return bool(wanted) and sum(weights.get(k, 1.0) for k in wanted & keys) / total >= TERM_SHARE
+    total = sum(_weight(k, weights) for k in wanted)
+    return bool(wanted) and sum(_weight(k, weights) for k in wanted & keys) / total >= TERM_SHARE
 
 
 def _names(aspect: Aspect) -> list[set[str]]:

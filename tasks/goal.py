@@ -18,7 +18,7 @@ QUANTITY_WORDS = frozenset(
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
-    exposure threshold thresholds dose""".split()
+    exposure threshold thresholds dose instability correlation correlations""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
 # Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
@@ -54,6 +54,8 @@ RELATION_WORDS = frozenset(
 RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())
 # Nouns that open "the effect of X on Y" and name neither X nor Y.
 RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
+# Words before what a goal measures: "measured by FID", "in terms of win rate".
+MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["quantified", "by"], ["terms", "of"]]
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
 QUESTION_WORDS = frozenset("how why when where whether which what".split())
 AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
@@ -104,6 +106,8 @@ _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"[\d.,]+")
 _POSSESSIVE = re.compile(r"['’]s$")
+# A verb's base form by its ending: hallucinate, memorize, quantify (not a noun such as "rate" or "size").
+_BASE_VERB = re.compile(r"[a-z]{4,}(?:ate|ize|ise|ify)")
 # A measure at a cut-off: pass@1, recall@10, nDCG@10, hits@k.
 _AT_K = re.compile(r"[a-z]+@(?:\d+|k)")
 # A compound adjective: LoRA-based, task-specific, LLM-integrated, data-driven.
@@ -119,7 +123,7 @@ class _Chunk:
     words: list[str] = field(default_factory=list)
     cue: list[str] = field(default_factory=list)
     listed: bool = False  # follows the previous chunk after only a comma, "and" or "or"
-    subject: bool = False  # the subject of the question: "Do X …", "How robust are X …"
+    subject: str = ""  # the auxiliary opening the question when the chunk is its subject: "Do X …", "How are X …"
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -214,13 +218,27 @@ def _compound_head(words: list[str], i: int) -> bool:
     return words[i].lower() in {"field", "fields", "example", "examples", "problems"} and after_word
 
 
-def _opens_question(before: list[str]) -> bool:
-    """Whether the words before a phrase only open a question whose subject it is: "Do …", "How does …", "How
-    robust are …" (not "Can you …", "Which papers are …")."""
+def _opening_auxiliary(before: list[str]) -> str:
+    """The auxiliary when the words before a phrase only open a question whose subject it is: "Do …", "How does …",
+    "How robust are …" (not "Can you …", "Which papers are …"); else ""."""
     words = [w.lower() for w in before if w.lower() not in DETERMINERS]
     if words[:1] == ["how"] and len(words) > 2 and words[2] in AUXILIARIES:
         del words[1]  # the adjective of "how robust are"
-    return bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
+    opens = bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
+    return words[-1] if opens else ""
+
+
+def _verb_off(subject: _Chunk) -> _Chunk | None:
+    """After "do/does/did", the verb that ran into the subject ("Why do large language models hallucinate …"),
+    removed; the words after it, their own chunk."""
+    if subject.subject not in {"do", "does", "did"}:
+        return None
+    verb = next((j for j, w in enumerate(subject.words) if j and _BASE_VERB.fullmatch(w)), None)
+    if verb is None:
+        return None
+    rest = subject.words[verb + 1 :]
+    del subject.words[verb:]
+    return _Chunk(words=rest, cue=[w.lower() for w in subject.words[-1:]]) if rest else None
 
 
 def _relates(words: list[str], i: int) -> bool:
@@ -277,7 +295,8 @@ def _chunks(goal: str) -> list[_Chunk]:
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
             if not current.words:
                 listed = bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners)
-                current = _Chunk(cue=cue, listed=listed, subject=not chunks and _opens_question(tokens[:i]))
+                subject = "" if chunks else _opening_auxiliary(tokens[:i])
+                current = _Chunk(cue=cue, listed=listed, subject=subject)
                 cue, joiners = [], set()
             current.words.append(word)
             if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
@@ -294,6 +313,8 @@ def _chunks(goal: str) -> list[_Chunk]:
     if current.words:
         _participles_off(current)
         chunks.append(current)
+    if chunks and (after_verb := _verb_off(chunks[0])):
+        chunks.insert(1, after_verb)
     return chunks
 
 
@@ -379,6 +400,13 @@ def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
         named = chunks[i].is_name() or (kind is AspectKind.SETTING and chunks[i].is_proper_name())  # "Cora and OGB"
         if after.listed and (kind is AspectKind.SETTING or on_name) and named:
             kinds[i] = AspectKind.SETTING
+    # what a question is "measured by" or asked "in terms of" is measured, with the phrases listed after it
+    measured = False
+    for i, chunk in enumerate(chunks):
+        if chunk.cue[-2:] in MEASURE_CUES or (chunk.listed and measured):
+            kinds[i], measured = AspectKind.QUANTITY, True
+        else:
+            measured = False
     # "Compare A, B and C on …" asks about A, B and C
     for i, chunk in enumerate(chunks):
         if kinds[i] is not AspectKind.COMPARISON or (i and not chunk.listed) or chunks[0].cue != ["compare"]:

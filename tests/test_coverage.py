@@ -45,3 +45,21 @@ def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_n
     # a sentence about the field, not the paper's own method, does not borrow its title
     assert aspects_addressed(plan, "Sparse models have grown popular.", title) == []
     assert aspects_addressed(plan, own, "Dense scaling laws") == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "addressed"),
+    [
+        ("We match the accuracy of the original ResNet-50 on ImageNet zero-shot.", ["supervised ResNet-50 baseline"]),
+        ("Our method outperforms the supervised baseline by 3 points.", []),  # which baseline is the name's to say
+    ],
+)
+def test_a_name_with_digits_weighs_as_its_rarest_term_in_an_aspect(sentence, addressed):
+    plan = Plan(
+        goal="How does CLIP compare with a supervised ResNet-50 baseline?",
+        queries=[],
+        aspects=[Aspect(text="supervised ResNet-50 baseline", kind=AspectKind.COMPARISON)],
+        key_terms=[],
+        term_weights={"resnet": 6.3, "50": 5.2, "supervis": 3.2, "baselin": 2.8},
+    )
+    assert aspects_addressed(plan, sentence) == addressed

@@ -362,3 +362,19 @@ def test_the_subject_of_a_question_is_its_entity_however_common_its_words(goal, 
     # asked by someone ("Can you …"), the opening phrase is not the question's subject: the rarest topic leads
     asked = parse_goal("Can you list work on vision transformers under common corruptions?", SUBJECT_SHARES)
     assert [a.text for a in asked if a.kind is AspectKind.ENTITY] == ["common corruptions"]
+
+
+def test_what_a_goal_is_measured_by_is_a_quantity_and_a_verb_after_do_is_not_the_subject():
+    found = kinds(
+        "How well do sparse autoencoders recover features from GPT-2 small, measured by reconstruction loss and "
+        "feature interpretability?"
+    )
+    assert found["reconstruction loss"] is AspectKind.QUANTITY and found["feature interpretability"] is (
+        AspectKind.QUANTITY
+    )
+    found = kinds("Why do large language models hallucinate in abstractive summarization on XSum?")
+    assert found["large language models"] is AspectKind.ENTITY and "hallucinate" not in " ".join(found)
+    assert kinds("Do LLMs memorize training data verbatim?")["training data verbatim"] is AspectKind.TOPIC
+    # a Spearman correlation is measured, not what the goal is about
+    spearman = kinds("Which objectives for sentence embeddings give the highest Spearman correlation on STS?")
+    assert spearman["highest Spearman correlation"] is AspectKind.QUANTITY
