@@ -48,7 +48,7 @@ RELATION_WORDS = frozenset(
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
-    play plays break breaks""".split()
+    play plays break breaks benefiting benefited""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())
@@ -368,6 +368,12 @@ def specificity(words: list[str], weights: TermWeights | None, settings: PlanSet
     return sum(1.0 + 1.5 * is_name(w) + 0.5 * ("-" in w) for w in words)
 
 
+def _everywhere(word: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
+    """Whether so many of the corpus's papers use the word that alone it names no topic ("models")."""
+    shares = [weights.paper_share(t) for t in content_terms(word)] if weights is not None else []
+    return bool(shares) and min(shares) >= settings.generic_word_share
+
+
 def singles_out(text: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
     """Whether the phrase singles out some papers: several words, or one word that few of the corpus's papers use."""
     words = text.split()
@@ -424,8 +430,18 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     found = _chunks(goal)
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
     kinds = _chunk_kinds(chunks)
+    # a topic or comparison of one word most papers use ("models below 10B versus models above 100B") names none,
+    # unless it is all there is
+    generic = [
+        k in {AspectKind.TOPIC, AspectKind.COMPARISON}
+        and len(c.words) == 1
+        and _everywhere(c.words[0], weights, settings)
+        for c, k in zip(chunks, kinds)
+    ]
     subject = None
-    for chunk, kind in zip(chunks, kinds):
+    for chunk, kind, skip in zip(chunks, kinds, generic if not all(generic) else [False] * len(chunks)):
+        if skip:
+            continue
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind))

@@ -119,6 +119,14 @@ class PlanSettings(BaseModel):
         "the candidates 0.575 -> 0.588). A goal whose topic phrases are all such words takes its most specific phrase "
         "of any kind as its central entity ('used the RealNews dataset for pretraining').",
     )
+    generic_word_share: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="A topic of one word that at least this share of the corpus's papers use ('models' in 85% of the "
+        "96k corpus) names no topic, so it is no aspect a paper must address; at 0.2, 'alignment' and (stemmed like "
+        "'demonstrate') 'demonstrations' were dropped too.",
+    )
 
 
 class RankSettings(BaseModel):

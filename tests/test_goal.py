@@ -378,3 +378,11 @@ def test_what_a_goal_is_measured_by_is_a_quantity_and_a_verb_after_do_is_not_the
     # a Spearman correlation is measured, not what the goal is about
     spearman = kinds("Which objectives for sentence embeddings give the highest Spearman correlation on STS?")
     assert spearman["highest Spearman correlation"] is AspectKind.QUANTITY
+
+
+def test_a_word_most_papers_use_is_no_aspect_unless_it_is_all_there_is():
+    shares = PaperShares({"model": 0.85, "chain": 0.02, "thought": 0.01, "prompt": 0.1, "gsm8k": 0.005})
+    goal = "What is the effect of chain-of-thought prompting on GSM8K accuracy for models below 10B versus models?"
+    texts = [a.text for a in parse_goal(goal, shares)]
+    assert "models" not in texts and "chain-of-thought prompting" in texts and "GSM8K accuracy" in texts
+    assert [a.text for a in parse_goal("Which papers study models?", shares)] == ["models"]
