@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tasks.abbreviations import goal_acronyms, spell_out, text_terms
+from tasks.index.text import content_terms
 from tasks.retrieve import IN_PROCESS, retrieve
 from tasks.settings import Settings
 from tasks.sources.paper_source import CorpusSource
@@ -79,3 +80,18 @@ def test_run_searches_the_long_form_and_ranks_the_paper_that_only_writes_it_out(
     cot_paper = next(r for r in found.ranked if r.paper.id == COT_PAPER)
     assert cot_paper.term_coverage == 1.0  # "cot" counted where the title writes chain-of-thought
     assert cot_paper.kept
+
+
+def test_an_acronym_that_takes_more_than_a_words_initial_is_still_read_as_its_phrase():
+    texts = [
+        "Sparse autoencoders (SAEs) decompose activations into features.",
+        "We train sparse autoencoders (SAE) on GPT-2 small.",
+        "Vision transformers (ViTs) are robust to corruptions.",
+        "We study vision transformers (ViT) on ImageNet-C.",
+        "Sparse attention (SAE) is cheap.",  # the letters must come in order from each word: not "sparse attention"
+    ]
+    goal = "How well do sparse autoencoders and vision transformers recover features?"
+    spelled = spell_out(goal, texts, min_count=2)
+    assert spelled["SAE"] == spelled["SAEs"] == "sparse autoencoders"
+    assert spelled["ViT"] == "vision transformers"
+    assert set(content_terms("sparse autoencoders")) <= text_terms("SAEs find 12% more features.", spelled)
