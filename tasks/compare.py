@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from tasks.coverage import GENERIC_NAMES, speaks_of
-from tasks.goal import goal_words, is_name
+from tasks.goal import QUANTITY_WORDS, goal_words, is_name
 from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
 from tasks.verify import directions
 
@@ -16,16 +16,21 @@ from tasks.verify import directions
 PARITY = re.compile(
     r"\b(?:comparabl\w*|on par|parity|similar|match(?:es|ed|ing)?|competitive|within \d|no significant)\b", re.I
 )
-# A reported value: 85.2%, +4.2%, 1.8 points, 3x, 10,000 times, 9/11, 9 of 11; not a model size such as 7B or a year.
+# A reported value: 85.2%, +4.2%, 1.8 points, 3x, 10,000 times, 9/11, 9 of 11; not a model size such as 7B, a year,
+# a variant in a name (SiT-XL/2, B/16) or a resolution (256×256).
 VALUE = re.compile(
-    r"(?<![\w.,-])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-    r"(?P<unit>\s?%|x\b|×|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w-])"
+    r"(?<![\w.,/×-])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+    r"(?P<unit>\s?%|x\b|×(?!\d)|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w×-])"
 )
+# A multiplier written as a word: "x2 faster", "2x"; a factor, not a name.
+MULTIPLIER = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]", re.I)
 # Which way a finding goes when it names no quantity that rises or falls: "outperforms", "a 9x speedup", "slower".
 GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I)
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
 _COUNTED_LIST = re.compile(r"(?:^|\s)1\).*\s2\)")
+# Measures written as acronyms that the goal's quantity words leave out (Inception Score, exact match, BLEU's kin).
+METRIC_ACRONYMS = frozenset("is em meteor chrf bertscore spice cider map ppl".split())
 DIRECTION_WORDS = {"up": "higher", "down": "lower"}
 # How the composed sentences say each direction.
 DIRECTION_PHRASES = {
@@ -74,10 +79,14 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     """The claim's sentence as a table row: what it is about, where, how much and which way."""
     sentence = claim.text
     setting_words = {w.lower() for a in plan.of_kind(AspectKind.SETTING) for w in a.text.split()}
+    # names of what was measured where, not of the measure (FID, IS, BLEU) or a factor (x2)
     names = [
         w
         for w in dict.fromkeys(goal_words(sentence))
-        if is_name(w) and w.lower() not in GENERIC_NAMES and not VALUE.fullmatch(w)
+        if is_name(w)
+        and w.lower() not in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS
+        and not VALUE.fullmatch(w)
+        and not MULTIPLIER.fullmatch(w)
     ]
     # the goal's settings the sentence states in full ("Natural Questions"), then its named words (TriviaQA)
     stated = [a.text for a in plan.of_kind(AspectKind.SETTING) if a.text.lower() in sentence.lower()]
@@ -89,7 +98,8 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     # (MMLU); a method's name is mixed case (MixLoRA, AlphaLoRA)
     named = [w for w in names if any(c.isdigit() for c in w) or w.isupper()]
     # the paper's own method (LoRA, MixLoRA) says more than the goal's entity it is filed under
-    method = own or entity or next((w for w in names if w not in settings and w not in named), "")
+    unnamed = [w for w in names if not any(w in s for s in settings) and w not in named]  # "ImageNet" of a setting
+    method = own or entity or next(iter(unnamed), "")
     named = [w for w in named if w.lower() not in method.lower()]
     named_numbers = goal_numbers(plan)
     return EvidenceRow(

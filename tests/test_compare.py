@@ -143,3 +143,21 @@ def test_every_composed_sentence_cites_only_rows_of_its_table():
         cited = {int(n) for n in re.findall(r"\[(\d+)\]", sentence)}
         assert cited and cited <= {3, 7}, sentence
     assert "not directly comparable" in " ".join(table.sentences)  # 3% on GLUE, 1% on MMLU
+
+
+def test_names_resolutions_metrics_and_factors_are_neither_values_nor_settings():
+    assert values("On ImageNet 256x256, SiT-XL/2+IG achieves FID=5.31 and FID=1.75.") == ["5.31", "1.75"]
+    assert values("Built on LightningDiT-B/1 at 256×256 it reaches an FID of 4.00.") == ["4.00"]
+    assert values("It is 3× faster and 2.5x cheaper.") == ["3×", "2.5x"]
+    plan = PLAN.model_copy(
+        update={"aspects": [*PLAN.aspects, Aspect(text="ImageNet 256x256", kind=AspectKind.SETTING)]}
+    )
+    papers = {"p1": Paper(id="p1", title="Guidance for diffusion", abstract="")}
+    for sentence, setting in [
+        ("TransDiff reaches an FID of 1.61 and an IS of 293.4, with x2 faster inference.", ""),
+        ("On ImageNet 256x256, SiT-XL/2+IG achieves FID=5.31 at 80 epochs.", "ImageNet 256x256"),
+    ]:
+        (row,) = evidence_table(
+            "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, plan, papers
+        ).rows
+        assert row.setting == setting and row.method not in {"ImageNet", "FID", "IS"}, row
