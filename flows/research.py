@@ -148,7 +148,7 @@ def _research(goal: str, settings: Settings, clock: StageClock) -> PublishedBrie
 
     tried = list(plan.queries)
     for round_ in range(1, settings.tribunal.max_revision_rounds + 1):
-        complete = not hard_gates(draft) and not unmet_aspects(draft, settings.tribunal)
+        complete = not hard_gates(draft, settings.tribunal) and not unmet_aspects(draft, settings.tribunal)
         if tribunal.score >= settings.tribunal.approve_threshold and complete:
             break
         revision = revise(draft, tribunal, tried, chat)

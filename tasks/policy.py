@@ -11,7 +11,7 @@ from tasks.settings import TribunalSettings
 from tasks.tribunal import REQUIRED_KINDS
 
 
-def hard_gates(draft: Draft) -> list[str]:
+def hard_gates(draft: Draft, settings: TribunalSettings) -> list[str]:
     """Gates no score can override: computed from the draft's evidence, never asked of a model."""
     failed = []
     if not draft.answered:
@@ -19,6 +19,12 @@ def hard_gates(draft: Draft) -> list[str]:
     for verdict in draft.coverage:
         if verdict.aspect.kind is AspectKind.ENTITY and not verdict.addressed:
             failed.append(f"the central entity '{verdict.aspect.text}' is not addressed by verified evidence")
+    addressed = sum(v.addressed for v in draft.coverage)
+    if draft.coverage and addressed < settings.min_addressed_share * len(draft.coverage):
+        failed.append(
+            f"verified evidence addresses only {addressed} of the goal's {len(draft.coverage)} aspects: the retrieved "
+            "literature is off the question"
+        )
     return failed
 
 
@@ -43,7 +49,7 @@ def decide_policy(draft: Draft, tribunal: TribunalResult, settings: TribunalSett
     if not draft.papers:
         reason = f"none of the {draft.candidates_considered} candidate papers is on-topic"
         return Decision(policy=Policy.REJECT, score=score, failed_gates=[reason], reasons=[reason])
-    failed = hard_gates(draft)
+    failed = hard_gates(draft, settings)
     unmet = unmet_aspects(draft, settings)
     if failed:
         policy, reason = Policy.HUMAN_REVIEW, "a hard gate failed; the owner must review"

@@ -341,6 +341,14 @@ class TribunalSettings(BaseModel):
         description="Papers with different first authors that must address the central entity and every measured "
         "quantity before a brief is approved.",
     )
+    min_addressed_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the goal's aspects that verified evidence must address before a brief is published as "
+        "a soft-approved draft; below it the retrieved literature is off the question (a generic 'graph neural "
+        "networks' addressed, none of five other aspects) and the brief is held for the owner.",
+    )
     aspect_weights: dict[AspectKind, float] = Field(
         default_factory=lambda: {
             AspectKind.ENTITY: 2.0,

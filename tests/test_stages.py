@@ -19,6 +19,7 @@ from tasks.judge import combine
 from tasks.models import (
     Aspect,
     AspectKind,
+    AspectVerdict,
     Claim,
     ClaimIssue,
     FindingKind,
@@ -414,3 +415,21 @@ def test_judge_share_weighs_the_verdict_against_the_offline_confidence():
     ignored = combine(checked, refuted, SETTINGS.verify.model_copy(update={"judge_share": 0.0}))
     assert ignored.confidence == round(checked.confidence, 4) > 0
     assert combine(checked, refuted, SETTINGS.verify).confidence == round(0.5 * checked.confidence, 4)
+
+
+def test_a_draft_addressing_under_half_the_aspects_is_held_for_the_owner(source):
+    _, _, draft = run_until_draft(GOAL, source)
+    tribunal = convene(draft)
+    addressed = [v for v in draft.coverage if v.addressed]
+    off = [
+        AspectVerdict(aspect=Aspect(text=text, kind=AspectKind.TOPIC), claim_ids=[], paper_ids=[], independent_papers=0)
+        for text in ["protein folding", "quantum chemistry", "weather forecasting", "tax law", "poetry"][
+            : len(addressed) + 1
+        ]
+    ]
+    held = decide_policy.fn(draft.model_copy(update={"coverage": addressed + off}), tribunal, SETTINGS.tribunal)
+    assert held.policy is Policy.HUMAN_REVIEW
+    assert any(f"addresses only {len(addressed)} of the goal's" in gate for gate in held.failed_gates)
+    # one aspect short of all is an incomplete answer, not an off-topic one
+    soft = decide_policy.fn(draft.model_copy(update={"coverage": addressed + off[:1]}), tribunal, SETTINGS.tribunal)
+    assert soft.policy is Policy.SOFT_APPROVE and not soft.failed_gates
