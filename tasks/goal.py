@@ -18,7 +18,7 @@ QUANTITY_WORDS = frozenset(
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
-    exposure threshold thresholds dose instability correlation correlations""".split()
+    exposure threshold thresholds dose instability correlation correlations score scores flops match""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
 # Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
@@ -48,7 +48,7 @@ RELATION_WORDS = frozenset(
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
-    play plays break breaks benefiting benefited""".split()
+    play plays break breaks benefiting benefited hurting""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())
@@ -59,6 +59,8 @@ MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["q
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
 QUESTION_WORDS = frozenset("how why when where whether which what".split())
 AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
+# Prepositions that open a phrase put before the question ("For speech recognition, how does …").
+FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
 # Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
 DETERMINERS = frozenset({"a", "an", "the"})
 # Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
@@ -206,6 +208,17 @@ def _asks_how(words: list[str], i: int) -> bool:
     return i > 0 and words[i - 1].lower() == "how" and words[i + 1 : i + 2] in (["is"], ["are"], ["was"], ["were"])
 
 
+def _exact_match(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "match" of an exact-match score, a measure, not the verb "X matches Y"."""
+    return words[i].lower() in {"match", "matches"} and i > 0 and words[i - 1].lower() == "exact"
+
+
+def _relative_to(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "relative" of "relative to a dense baseline": a comparison's cue, not a topic word
+    ("relative position encoding" keeps it)."""
+    return words[i].lower() == "relative" and words[i + 1 : i + 2] == ["to"]
+
+
 def _success_rate(words: list[str], i: int) -> bool:
     """Whether words[i] is the "success" of a success rate (a measure), not of "achieved success" (phrasing)."""
     return words[i].lower() == "success" and [w.lower() for w in words[i + 1 : i + 2]] in (["rate"], ["rates"])
@@ -281,10 +294,11 @@ def _chunks(goal: str) -> list[_Chunk]:
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
         is_topic = (
-            (not is_phrasing(word) or _success_rate(tokens, i) or _compound_head(tokens, i))
+            (not is_phrasing(word) or _success_rate(tokens, i) or _compound_head(tokens, i) or _exact_match(tokens, i))
             and word not in ",;:()?!"
             and (len(word) > 1 or word.isupper())
             and not _works_on(tokens, i)
+            and not _relative_to(tokens, i)
             and not _speeds_up(tokens, i)
             and not _asks_how(tokens, i)
             and not (_relates(tokens, i) and not current.words)
@@ -295,7 +309,12 @@ def _chunks(goal: str) -> list[_Chunk]:
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
             if not current.words:
                 listed = bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners)
-                subject = "" if chunks else _opening_auxiliary(tokens[:i])
+                # the question's subject: its first phrase, or the first after a fronted phrase and a comma that
+                # opens the question ("For speech recognition, how does Whisper's …")
+                clause = max((j + 1 for j in range(i) if tokens[j] == ","), default=0)
+                fronted = clause > 0 and tokens[0].lower() in FRONTING_WORDS
+                asked = not any(c.subject for c in chunks) and (not chunks or fronted)
+                subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
                 current = _Chunk(cue=cue, listed=listed, subject=subject)
                 cue, joiners = [], set()
             current.words.append(word)

@@ -386,3 +386,23 @@ def test_a_word_most_papers_use_is_no_aspect_unless_it_is_all_there_is():
     texts = [a.text for a in parse_goal(goal, shares)]
     assert "models" not in texts and "chain-of-thought prompting" in texts and "GSM8K accuracy" in texts
     assert [a.text for a in parse_goal("Which papers study models?", shares)] == ["models"]
+
+
+def test_scores_flops_and_exact_match_are_measured_and_relative_to_is_a_comparison():
+    found = kinds(
+        "Does mixture-of-depths routing reduce FLOPs per forward pass without hurting perplexity relative to a dense "
+        "baseline, and how does exact match change?"
+    )
+    assert found["FLOPs per forward pass"] is AspectKind.QUANTITY and found["perplexity"] is AspectKind.QUANTITY
+    assert found["dense baseline"] is AspectKind.COMPARISON and found["exact match"] is AspectKind.QUANTITY
+    assert kinds("Does relative position encoding help length generalization?")["relative position encoding"] is (
+        AspectKind.ENTITY
+    )
+
+
+def test_a_question_after_a_fronted_phrase_has_its_own_subject():
+    found = kinds("For speech recognition, how does Whisper's word error rate on LibriSpeech test-other compare?")
+    assert found["Whisper"] is AspectKind.ENTITY and found["word error rate"] is AspectKind.QUANTITY
+    # a second question joined by "and" or put after a colon does not change what the goal is about
+    found = kinds("Compare reward model overoptimization across sizes: how does gold reward change with KL?")
+    assert found["gold reward"] is not AspectKind.ENTITY
