@@ -450,11 +450,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
     kinds = _chunk_kinds(chunks)
     # a topic or comparison of one word most papers use ("models below 10B versus models above 100B") names none,
-    # unless it is all there is
+    # and a relation alone ("the relationship between data size and accuracy") is between the aspects it relates,
+    # unless that is all there is
     generic = [
         k in {AspectKind.TOPIC, AspectKind.COMPARISON}
         and len(c.words) == 1
-        and _everywhere(c.words[0], weights, settings)
+        and (_everywhere(c.words[0], weights, settings) or c.words[0].lower() in RELATION_NOUNS)
         for c, k in zip(chunks, kinds)
     ]
     subject = None
@@ -468,12 +469,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares
-    # and a relation alone ("the relationship between data size and accuracy") is between the aspects it relates
-    topics = [
-        a
-        for a in aspects
-        if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text) and a.text.lower() not in RELATION_NOUNS
-    ]
+    topics = [a for a in aspects if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text)]
     specific = any(singles_out(a.text, weights, settings) for a in topics)
     candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
     if subject in topics and singles_out(subject.text, weights, settings):

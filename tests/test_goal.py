@@ -161,7 +161,7 @@ def test_a_relation_and_a_consensus_are_not_what_a_goal_is_about_but_word_proble
     found = kinds(
         "What is the relationship between pretraining data size and few-shot accuracy of decoder-only models?"
     )
-    assert found["pretraining data size"] is AspectKind.ENTITY and found.get("relationship") is not AspectKind.ENTITY
+    assert found["pretraining data size"] is AspectKind.ENTITY and "relationship" not in found
     found = kinds("Is there a consensus on whether model merging by weight averaging preserves task accuracy?")
     assert "consensus" not in found and found["model merging"] is AspectKind.ENTITY
     found = kinds("Why does chain-of-thought prompting fail on small models for arithmetic word problems?")
