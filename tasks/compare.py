@@ -20,7 +20,7 @@ PARITY = re.compile(
 # a variant in a name (SiT-XL/2, B/16) or a resolution (256×256).
 VALUE = re.compile(
     r"(?<![\w.,/×-])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-    r"(?P<unit>\s?%|x\b|×(?!\d)|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w×-])"
+    r"(?P<unit>\s?%|x\b|×(?!\d)|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w×-]|\.\d)"
 )
 # A multiplier written as a word: "x2 faster", "2x"; a factor, not a name.
 MULTIPLIER = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]", re.I)

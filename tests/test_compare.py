@@ -149,6 +149,7 @@ def test_names_resolutions_metrics_and_factors_are_neither_values_nor_settings()
     assert values("On ImageNet 256x256, SiT-XL/2+IG achieves FID=5.31 and FID=1.75.") == ["5.31", "1.75"]
     assert values("Built on LightningDiT-B/1 at 256×256 it reaches an FID of 4.00.") == ["4.00"]
     assert values("It is 3× faster and 2.5x cheaper.") == ["3×", "2.5x"]
+    assert values("A 1.8B-parameter pipeline matches it at 0.4 s.") == ["0.4"]  # not the "1" of 1.8B
     plan = PLAN.model_copy(
         update={"aspects": [*PLAN.aspects, Aspect(text="ImageNet 256x256", kind=AspectKind.SETTING)]}
     )
