@@ -18,7 +18,8 @@ QUANTITY_WORDS = frozenset(
     evaluation results energy runtime complexity usage footprint overhead consumption speedup speedups
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
-    exposure threshold thresholds dose instability correlation correlations score scores flops match""".split()
+    exposure threshold thresholds dose instability correlation correlations score scores flops match recall
+    variance utilization""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
 # Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
@@ -34,7 +35,7 @@ REQUEST_WORDS = frozenset(
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
-    similar researcher consensus""".split()
+    similar researcher consensus extent""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -56,8 +57,12 @@ RELATION_NOUNS = frozenset("relationship relationships relation relations correl
 RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
 # Words before what a goal measures: "measured by FID", "in terms of win rate".
 MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["quantified", "by"], ["terms", "of"]]
+# Past participles that do not end in -ed: "the accuracy lost by …", "graphs larger than seen in training".
+IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known found held built kept brought".split())
+# Judgements a question asks for, never its topic alone: "which is better", "as good as".
+JUDGEMENTS = frozenset("better best worse worst good bad".split())
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
-QUESTION_WORDS = frozenset("how why when where whether which what".split())
+QUESTION_WORDS = frozenset("how why when where whether which what to extent".split())  # "to what extent"
 AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
@@ -71,7 +76,7 @@ IMPERATIVES = frozenset("survey review summarize summarise identify outline expl
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
     suggest recommend implement present develop leverage adopt employ illustrate consider showcase reveal report
     conduct address tackle specify express determine highlight emphasize provide aim seek obtain exemplify
-    measure deal advocate indicate show offer try""".split()
+    measure deal advocate indicate show offer try build add""".split()
 
 
 def _inflections(verb: str) -> set[str]:
@@ -228,7 +233,7 @@ def _compound_head(words: list[str], i: int) -> bool:
     """Whether words[i] ends a compound ("neural radiance fields", "adversarial examples", "word problems"), not a
     request ("in the field of", "examples of")."""
     after_word = i > 0 and words[i - 1].isalnum() and not is_phrasing(words[i - 1])
-    return words[i].lower() in {"field", "fields", "example", "examples", "problems"} and after_word
+    return words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"} and after_word
 
 
 def _opening_auxiliary(before: list[str]) -> str:
@@ -267,13 +272,14 @@ def _speeds_up(words: list[str], i: int) -> bool:
 
 
 def _participle(word: str) -> bool:
-    """measured, optimized, generated (not speed, fine-tuned, LoRA-based)."""
-    return bool(re.fullmatch(r"[a-z]{3,}[^e]ed", word))
+    """measured, optimized, generated, lost (not speed, fine-tuned, LoRA-based)."""
+    return bool(re.fullmatch(r"[a-z]{3,}[^e]ed", word)) or word in IRREGULAR_PARTICIPLES
 
 
 def _lone_phrasing(word: str) -> bool:
-    """A word that phrases the request when it stands alone: a participle, or "evidence"."""
-    return _participle(word) or word.lower() == "evidence"
+    """A word that phrases the request when it stands alone: a participle, "evidence", a judgement ("which is
+    better", "as good as") or a held condition without its noun ("at a fixed number of …")."""
+    return _participle(word) or word.lower() in {"evidence", *JUDGEMENTS, *HELD_WORDS}
 
 
 def _participles_off(chunk: _Chunk) -> list[str]:

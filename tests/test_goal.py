@@ -406,3 +406,27 @@ def test_a_question_after_a_fronted_phrase_has_its_own_subject():
     # a second question joined by "and" or put after a colon does not change what the goal is about
     found = kinds("Compare reward model overoptimization across sizes: how does gold reward change with KL?")
     assert found["gold reward"] is not AspectKind.ENTITY
+
+
+@pytest.mark.parametrize(
+    ("goal", "absent", "entity"),
+    [
+        (
+            "To what extent does quantization-aware training recover the accuracy lost by post-training quantization?",
+            ["extent", "accuracy lost"],
+            "quantization-aware training",
+        ),
+        ("Which is better for long documents, sparse attention or recurrent memory?", ["better"], None),
+        ("Are distilled students as good as GPT-4 teachers at a fixed number of tokens?", ["good", "fixed"], None),
+        ("Does adding more experts to a sparse mixture-of-experts model keep improving quality?", ["adding"], None),
+    ],
+)
+def test_judgements_openers_and_verbs_of_a_question_are_no_aspects(goal, absent, entity):
+    found = kinds(goal)
+    assert not set(absent) & set(found), found
+    assert entity is None or found[entity] is AspectKind.ENTITY
+
+
+def test_utilization_recall_and_variance_are_measured():
+    found = kinds("How does tensor parallelism compare in GPU utilization, recall and variance?")
+    assert all(found[q] is AspectKind.QUANTITY for q in ["GPU utilization", "recall", "variance"]), found
