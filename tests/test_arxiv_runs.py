@@ -163,8 +163,12 @@ def test_concurrent_runs_keep_the_spacing_between_all_their_requests(server, tmp
     logs = [(tmp_path / f"run-{i}.log").read_text(errors="replace") for i in range(runs)]
     assert codes == [0] * runs, "\n".join(log[-3000:] for log in logs)
     assert len([d for d in (tmp_path / "runs").iterdir() if not d.name.startswith(".")]) == runs
+    # what each run searched, as its report says: the plan's queries and an acronym spelled out ("low rank adaptation")
+    reports = [json.loads(path.read_text()) for path in (tmp_path / "runs").glob("*/report.json")]
+    owner = {query: goals.index(r["goal"]) for r in reports for query in r["plan"]["queries"]}
+    assert set(owner) >= {query for queries in plans for query in queries}
     requests = sorted(server.requests, key=lambda r: r.at)
-    assert len(requests) == sum(map(len, plans))
+    assert len(requests) == sum(len(r["plan"]["queries"]) for r in reports) == len(owner)
     last_request = {owner[r.query["search_query"]]: r.at for r in requests}
     searching = [float(path.read_text()) for path in tmp_path.glob("searching-*")]
     assert len(searching) == runs and max(searching) < min(last_request.values()), (
