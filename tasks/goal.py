@@ -64,6 +64,8 @@ JUDGEMENTS = frozenset("better best worse worst good bad".split())
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
 QUESTION_WORDS = frozenset("how why when where whether which what to extent".split())  # "to what extent"
 AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
+# Words that open a second question after "and" or a comma.
+FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
 # Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
@@ -131,6 +133,7 @@ class _Chunk:
     cue: list[str] = field(default_factory=list)
     listed: bool = False  # follows the previous chunk after only a comma, "and" or "or"
     subject: str = ""  # the auxiliary opening the question when the chunk is its subject: "Do X …", "How are X …"
+    follow_up: bool = False  # in a question joined to the first: "…, and how does the gain change with X?"
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -238,10 +241,10 @@ def _compound_head(words: list[str], i: int) -> bool:
 
 def _opening_auxiliary(before: list[str]) -> str:
     """The auxiliary when the words before a phrase only open a question whose subject it is: "Do …", "How does …",
-    "How robust are …" (not "Can you …", "Which papers are …"); else ""."""
+    "How robust are …", "What role does …" (not "Can you …", "Which papers are about …"); else ""."""
     words = [w.lower() for w in before if w.lower() not in DETERMINERS]
-    if words[:1] == ["how"] and len(words) > 2 and words[2] in AUXILIARIES:
-        del words[1]  # the adjective of "how robust are"
+    if words[:1] in (["how"], ["what"], ["which"]) and len(words) > 2 and words[2] in AUXILIARIES:
+        del words[1]  # "how robust are", "what role does", "which benchmarks do"
     opens = bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
     return words[-1] if opens else ""
 
@@ -257,6 +260,12 @@ def _verb_off(subject: _Chunk) -> _Chunk | None:
     rest = subject.words[verb + 1 :]
     del subject.words[verb:]
     return _Chunk(words=rest, cue=[w.lower() for w in subject.words[-1:]]) if rest else None
+
+
+def _follows_up(before: list[str]) -> bool:
+    """Whether a second question has begun: "and" (or "but", a semicolon), then a question word or an auxiliary ("…,
+    and how does the gain change", "… and does it hold")."""
+    return any(a.lower() in {"and", ";", "but"} and b.lower() in FOLLOW_UP_WORDS for a, b in zip(before, before[1:]))
 
 
 def _relates(words: list[str], i: int) -> bool:
@@ -321,7 +330,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                 fronted = clause > 0 and tokens[0].lower() in FRONTING_WORDS
                 asked = not any(c.subject for c in chunks) and (not chunks or fronted)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
-                current = _Chunk(cue=cue, listed=listed, subject=subject)
+                current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=_follows_up(tokens[:i]))
                 cue, joiners = [], set()
             current.words.append(word)
             if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
@@ -464,7 +473,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         and (_everywhere(c.words[0], weights, settings) or c.words[0].lower() in RELATION_NOUNS)
         for c, k in zip(chunks, kinds)
     ]
-    subject = None
+    subject, follow_ups = None, set()
     for chunk, kind, skip in zip(chunks, kinds, generic if not all(generic) else [False] * len(chunks)):
         if skip:
             continue
@@ -472,10 +481,15 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind))
             subject = aspects[-1] if chunk.subject and kind is AspectKind.TOPIC else subject
+            if chunk.follow_up:
+                follow_ups.add(text)
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares
     topics = [a for a in aspects if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text)]
+    # the first question names what the goal is about; a follow-up ("…, and how does it change with X?") refines it
+    first = [a for a in topics if a.text not in follow_ups]
+    topics = first if any(singles_out(a.text, weights, settings) for a in first) else topics
     specific = any(singles_out(a.text, weights, settings) for a in topics)
     candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
     if subject in topics and singles_out(subject.text, weights, settings):

@@ -430,3 +430,15 @@ def test_judgements_openers_and_verbs_of_a_question_are_no_aspects(goal, absent,
 def test_utilization_recall_and_variance_are_measured():
     found = kinds("How does tensor parallelism compare in GPU utilization, recall and variance?")
     assert all(found[q] is AspectKind.QUANTITY for q in ["GPU utilization", "recall", "variance"]), found
+
+
+def test_a_follow_up_question_does_not_take_the_entity_from_the_first():
+    shares = PaperShares({"detect": 0.03, "machin": 0.05, "generat": 0.3, "text": 0.2, "paraphras": 0.004})
+    shares.shares |= {"attack": 0.02, "auroc": 0.005, "detectgpt": 0.0005}
+    goal = "Which methods detect machine-generated text, and how does their AUROC drop under paraphrasing attacks?"
+    assert [a.text for a in parse_goal(goal, shares) if a.kind is AspectKind.ENTITY] == [
+        "detect machine-generated text"
+    ]
+    # without the follow-up, the rarer phrase leads as before
+    alone = parse_goal("Which papers study machine-generated text detection under paraphrasing attacks?", shares)
+    assert [a.text for a in alone if a.kind is AspectKind.ENTITY] == ["paraphrasing attacks"]
