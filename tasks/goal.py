@@ -221,6 +221,11 @@ def _exact_match(words: list[str], i: int) -> bool:
     return words[i].lower() in {"match", "matches"} and i > 0 and words[i - 1].lower() == "exact"
 
 
+def _scales_with(words: list[str], i: int) -> bool:
+    """Whether words[i] is the verb of "Y scales with X": how Y grows with X is itself what the goal asks about."""
+    return words[i].lower() in {"scale", "scales"} and words[i + 1 : i + 2] == ["with"]
+
+
 def _relative_to(words: list[str], i: int) -> bool:
     """Whether words[i] is the "relative" of "relative to a dense baseline": a comparison's cue, not a topic word
     ("relative position encoding" keeps it)."""
@@ -309,7 +314,13 @@ def _chunks(goal: str) -> list[_Chunk]:
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
         is_topic = (
-            (not is_phrasing(word) or _success_rate(tokens, i) or _compound_head(tokens, i) or _exact_match(tokens, i))
+            (
+                not is_phrasing(word)
+                or _success_rate(tokens, i)
+                or _compound_head(tokens, i)
+                or _exact_match(tokens, i)
+                or _scales_with(tokens, i)
+            )
             and word not in ",;:()?!"
             and (len(word) > 1 or word.isupper())
             and not _works_on(tokens, i)
@@ -322,6 +333,9 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not (_NUMBER.fullmatch(word) and not current.words)
         )
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
+            if _scales_with(tokens, i) and current.words:  # "accuracy on ImageNet | scale with …"
+                chunks.append(current)
+                current = _Chunk()
             if not current.words:
                 listed = bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners)
                 # the question's subject: its first phrase, or the first after a fronted phrase and a comma that

@@ -442,3 +442,9 @@ def test_a_follow_up_question_does_not_take_the_entity_from_the_first():
     # without the follow-up, the rarer phrase leads as before
     alone = parse_goal("Which papers study machine-generated text detection under paraphrasing attacks?", shares)
     assert [a.text for a in alone if a.kind is AspectKind.ENTITY] == ["paraphrasing attacks"]
+
+
+def test_how_a_quantity_scales_with_something_is_an_aspect_of_its_own():
+    found = kinds("How does CLIP's zero-shot accuracy on ImageNet scale with the number of image-text pairs?")
+    assert found["scale"] is AspectKind.TOPIC and found["ImageNet"] is AspectKind.SETTING
+    assert "scale" not in kinds("How does ring attention scale context length to millions of tokens?")
