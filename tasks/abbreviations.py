@@ -28,6 +28,7 @@ def singular(acronym: str) -> str:
 
 
 def _parts(words: list[str], skip_small: bool) -> list[str]:
+    """The run's words and hyphenated parts, lowercased, perhaps without its small words."""
     return [p.lower() for w in words for p in w.split("-") if p and not (skip_small and p.lower() in _SMALL_WORDS)]
 
 

@@ -29,7 +29,7 @@ GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|acce
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
 _COUNTED_LIST = re.compile(r"(?:^|\s)1\).*\s2\)")
-# Measures written as acronyms that the goal's quantity words leave out (Inception Score, exact match, BLEU's kin).
+# Measures written as acronyms that QUANTITY_WORDS lacks: IS (Inception Score), EM (exact match), METEOR, mAP, PPL.
 METRIC_ACRONYMS = frozenset("is em meteor chrf bertscore spice cider map ppl".split())
 DIRECTION_WORDS = {"up": "higher", "down": "lower"}
 # How the composed sentences say each direction.

@@ -52,7 +52,7 @@ RELATION_WORDS = frozenset(
     play plays break breaks benefiting benefited hurting""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
-RELATION_NOUNS = frozenset("relationship relationships relation relations correlation interplay link".split())
+RELATION_NOUNS = frozenset("relationship relationships relation relations interplay link".split())
 # Nouns that open "the effect of X on Y" and name neither X nor Y.
 RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
 # Words before what a goal measures: "measured by FID", "in terms of win rate".
