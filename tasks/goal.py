@@ -49,7 +49,7 @@ RELATION_WORDS = frozenset(
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
-    play plays break breaks benefiting benefited hurting""".split()
+    play plays break breaks benefiting benefited hurting depend depends""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset("relationship relationships relation relations interplay link".split())
@@ -59,6 +59,8 @@ RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
 MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["quantified", "by"], ["terms", "of"]]
 # Past participles that do not end in -ed: "the accuracy lost by …", "graphs larger than seen in training".
 IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known found held built kept brought".split())
+# Comparatives that end a phrase as an adverb ("reduce inflation expectations faster"), not before a noun.
+COMPARATIVES = frozenset("faster slower higher lower larger smaller cheaper stronger weaker longer shorter".split())
 # Judgements a question asks for, never its topic alone: "which is better", "as good as".
 JUDGEMENTS = frozenset("better best worse worst good bad".split())
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
@@ -297,10 +299,11 @@ def _lone_phrasing(word: str) -> bool:
 
 
 def _participles_off(chunk: _Chunk) -> list[str]:
-    """Past participles ending the chunk's phrase ("adversarial suffixes measured by …"), removed: a clause's verb,
-    not its topic (a participle before its noun, "fine-tuned models", stays)."""
+    """Past participles and comparatives ending the chunk's phrase ("adversarial suffixes measured by …", "reduce
+    inflation expectations faster"), removed: a clause's verb or adverb, not its topic (before its noun, "fine-tuned
+    models", "larger graphs", it stays)."""
     ended = []
-    while len(chunk.words) > 1 and _participle(chunk.words[-1]):
+    while len(chunk.words) > 1 and (_participle(chunk.words[-1]) or chunk.words[-1].lower() in COMPARATIVES):
         ended.insert(0, chunk.words.pop().lower())
     return ended
 
