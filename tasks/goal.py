@@ -425,6 +425,14 @@ def _everywhere(word: str, weights: TermWeights | None, settings: PlanSettings) 
     return bool(shares) and min(shares) >= settings.generic_word_share
 
 
+def _names_a_topic(text: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
+    """Whether a question's subject is specific enough to be its entity: a word of it few papers use."""
+    if weights is None:
+        return singles_out(text, weights, settings)
+    shares = [weights.paper_share(t) for t in content_terms(text)]
+    return bool(shares) and min(shares) <= settings.subject_max_share
+
+
 def singles_out(text: str, weights: TermWeights | None, settings: PlanSettings) -> bool:
     """Whether the phrase singles out some papers: several words, or one word that few of the corpus's papers use."""
     words = text.split()
@@ -509,7 +517,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     topics = first if any(singles_out(a.text, weights, settings) for a in first) else topics
     specific = any(singles_out(a.text, weights, settings) for a in topics)
     candidates = (topics if specific else []) or [a for a in aspects if a.kind is AspectKind.COMPARISON] or aspects
-    if subject in topics and singles_out(subject.text, weights, settings):
+    if subject in topics and _names_a_topic(subject.text, weights, settings):
         # what the question asks about, however common its words ("Do retrieval-enhanced language models reduce …")
         subject.kind = AspectKind.ENTITY
     elif candidates:

@@ -119,6 +119,15 @@ class PlanSettings(BaseModel):
         "the candidates 0.575 -> 0.588). A goal whose topic phrases are all such words takes its most specific phrase "
         "of any kind as its central entity ('used the RealNews dataset for pretraining').",
     )
+    subject_max_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="The subject of a question ('Do X …', 'How robust are X …') is its central entity when its rarest "
+        "word is in at most this share of the corpus's papers: 'vision transformers' (14%) and 'LLM-based code "
+        "generation models' (21%) are; 'large language models' (53% for 'language') in an LLM corpus names no topic "
+        "and yields to the question's most specific phrase.",
+    )
     generic_word_share: float = Field(
         0.6,
         ge=0.0,

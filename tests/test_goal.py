@@ -362,6 +362,9 @@ def test_the_subject_of_a_question_is_its_entity_however_common_its_words(goal, 
     # asked by someone ("Can you …"), the opening phrase is not the question's subject: the rarest topic leads
     asked = parse_goal("Can you list work on vision transformers under common corruptions?", SUBJECT_SHARES)
     assert [a.text for a in asked if a.kind is AspectKind.ENTITY] == ["common corruptions"]
+    # a subject of words half the corpus uses names no topic: the question's most specific phrase leads
+    generic = parse_goal("Do language models improve under common corruptions?", SUBJECT_SHARES)
+    assert [a.text for a in generic if a.kind is AspectKind.ENTITY] == ["common corruptions"]
 
 
 def test_what_a_goal_is_measured_by_is_a_quantity_and_a_verb_after_do_is_not_the_subject():
