@@ -264,9 +264,9 @@ def _verb_off(subject: _Chunk) -> _Chunk | None:
     verb = next((j for j, w in enumerate(subject.words) if j and _BASE_VERB.fullmatch(w)), None)
     if verb is None:
         return None
-    rest = subject.words[verb + 1 :]
+    rest, cue = subject.words[verb + 1 :], [subject.words[verb].lower()]
     del subject.words[verb:]
-    return _Chunk(words=rest, cue=[w.lower() for w in subject.words[-1:]]) if rest else None
+    return _Chunk(words=rest, cue=cue) if rest else None
 
 
 def _follows_up(before: list[str]) -> bool:
