@@ -194,15 +194,17 @@ def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_in
     )  # not asked who introduced it
 
 
+def later_papers(month: str, title: str, abstract: str) -> list[Paper]:
+    """Ten later papers on the topic, each titled by it: the crowd a paper kept first must stand out of."""
+    return [Paper(id=f"{month}.{i:05d}", title=f"{title} {i}", abstract=abstract) for i in range(10)]
+
+
 def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
-    later = [
-        Paper(
-            id=f"2505.{i:05d}",
-            title=f"Many-shot in-context learning for task {i}",
-            abstract="Many-shot in-context learning with hundreds of examples beats fine-tuning on classification.",
-        )
-        for i in range(10)
-    ]
+    later = later_papers(
+        "2505",
+        "Many-shot in-context learning for task",
+        "Many-shot in-context learning with hundreds of examples beats fine-tuning on classification.",
+    )
     origin = Paper(
         id="2404.11018", title="Many-shot In-context Learning", abstract="We study many-shot in-context learning."
     )
@@ -220,14 +222,11 @@ def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
 
 
 def test_the_own_paper_of_each_example_the_goal_gives_of_its_entity_is_kept():
-    later = [
-        Paper(
-            id=f"2405.{i:05d}",
-            title=f"State space models for long sequences {i}",
-            abstract="State space models handle long-range dependencies on the Long Range Arena.",
-        )
-        for i in range(10)
-    ]
+    later = later_papers(
+        "2405",
+        "State space models for long sequences",
+        "State space models handle long-range dependencies on the Long Range Arena.",
+    )
     hyena = Paper(id="2302.10866", title="Hyena Hierarchy", abstract="Convolutions for long-range dependencies.")
     goal, papers = "How do state space models like Hyena handle long-range dependencies?", [*later, hyena]
     settings = NO_MAXSIM.model_copy(update={"method_name_idf_share": 0.5})
