@@ -49,25 +49,35 @@ RELATION_WORDS = frozenset(
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
-    play plays break breaks benefiting benefited hurting depend depends""".split()
+    play plays break breaks benefiting benefited hurting depend depends exceed exceeds surpass surpasses""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
-RELATION_NOUNS = frozenset("relationship relationships relation relations interplay link".split())
+RELATION_NOUNS = frozenset(
+    "relationship relationships relation relations interplay link difference differences".split()
+)
 # Nouns that open "the effect of X on Y" and name neither X nor Y.
 RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
+# Words before a count a goal measures: "the number of tokens", "the amount of data".
+COUNT_CUES = [["number", "of"], ["amount", "of"]]
 # Words before what a goal measures: "measured by FID", "in terms of win rate".
 MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["quantified", "by"], ["terms", "of"]]
 # Past participles that do not end in -ed: "the accuracy lost by …", "graphs larger than seen in training".
 IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known found held built kept brought".split())
 # Comparatives that end a phrase as an adverb ("reduce inflation expectations faster"), not before a noun.
 COMPARATIVES = frozenset("faster slower higher lower larger smaller cheaper stronger weaker longer shorter".split())
-# Judgements a question asks for, never its topic alone: "which is better", "as good as".
-JUDGEMENTS = frozenset("better best worse worst good bad".split())
+# Judgements a question asks for, never its topic alone: "which is better", "as good as", "is it true that".
+JUDGEMENTS = frozenset("better best worse worst good bad true false".split())
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
 QUESTION_WORDS = frozenset("how why when where whether which what to extent".split())  # "to what extent"
 AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
+# Auxiliaries after which the subject is followed by its verb's base form: "Do X hallucinate", "Can X predict".
+VERB_AUXILIARIES = frozenset("do does did can could will would should may might".split())
 # Words that open a second question after "and" or a comma.
 FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
+# Words of a question that asks about the clause after it: "Is there evidence that X …", "Is it true that X …", "Do
+# we know whether X …" (not "Are there works that …", a request for papers).
+CLAUSE_OPENERS = frozenset({"that", "whether", "if"})
+CLAUSE_WORDS = frozenset({"there", "it", "any", "evidence", "true", "case", "clear", "known", "we", "know"})
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
 # Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
@@ -107,7 +117,8 @@ HELD_WORDS = frozenset({"equal", "fixed", "matched", "identical", "comparable"})
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset(
     {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"}
-    | {"outperform", "outperforms", "beat", "beats", "rival", "rivals"}
+    | {"outperform", "outperforms", "beat", "beats", "rival", "rivals", "exceed", "exceeds"}
+    | {"surpass", "surpasses"}
 )
 # A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B, 1,000; possessive 's is dropped.
 _GOAL_TOKEN = re.compile(
@@ -248,25 +259,56 @@ def _compound_head(words: list[str], i: int) -> bool:
 
 def _opening_auxiliary(before: list[str]) -> str:
     """The auxiliary when the words before a phrase only open a question whose subject it is: "Do …", "How does …",
-    "How robust are …", "What role does …" (not "Can you …", "Which papers are about …"); else ""."""
+    "How robust are …", "What role does …" (not "Can you …", "Which papers are about …"), or the conjunction of the
+    clause it asks about ("Is there evidence that …"); else ""."""
     words = [w.lower() for w in before if w.lower() not in DETERMINERS]
     if words[:1] in (["how"], ["what"], ["which"]) and len(words) > 2 and words[2] in AUXILIARIES:
         del words[1]  # "how robust are", "what role does", "which benchmarks do"
     opens = bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
+    # "Is there evidence that …", "Is it true that …", "Do we know whether …": the clause's subject
+    clause = len(words) > 1 and words[0] in AUXILIARIES and words[-1] in CLAUSE_OPENERS
+    if clause and set(words[1:-1]) <= CLAUSE_WORDS:
+        return words[-1]
     return words[-1] if opens else ""
 
 
-def _verb_off(subject: _Chunk) -> _Chunk | None:
-    """After "do/does/did", the verb that ran into the subject ("Why do large language models hallucinate …"),
-    removed; the words after it, their own chunk."""
-    if subject.subject not in {"do", "does", "did"}:
-        return None
-    verb = next((j for j, w in enumerate(subject.words) if j and _BASE_VERB.fullmatch(w)), None)
-    if verb is None:
-        return None
-    rest, cue = subject.words[verb + 1 :], [subject.words[verb].lower()]
-    del subject.words[verb:]
-    return _Chunk(words=rest, cue=cue) if rest else None
+def _main_verb(words: list[str], i: int, example: bool) -> bool:
+    """Whether words[i] is a verb's base form ending the subject of "Do X …" or "Can X …": by its ending
+    ("hallucinate", "memorize"), or in an example that is a name, a plain lower-case word after it ("such as ESM-2
+    predict", "like BLIP-2 hallucinate")."""
+    word = words[i]
+    plain = word.isalpha() and word.islower() and not re.search(r"(?<!s)s$|ing$", word) and not _participle(word)
+    after_name = example and i == 1 and is_name(words[0]) and plain and word not in QUANTITY_WORDS
+    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or after_name)
+
+
+def _gives_example(chunk: _Chunk) -> bool:
+    """Whether the chunk is an example of the phrase before it: "such as ESM-2", "like LLaVA", "including GPT-4" (not
+    "known as", "used as", "by including")."""
+    return chunk.cue == ["such", "as"] or bool(EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by")
+
+
+def _verbs_off(chunks: list[_Chunk]) -> None:
+    """After "do/does/did" or a modal, the verb that ran into the subject or into the examples listed after it ("Why
+    do large language models hallucinate …", "Can protein language models such as ESM-2 predict …"), removed; the
+    words after it, their own chunk."""
+    start = next((i for i, c in enumerate(chunks) if c.subject), None)
+    if start is None or chunks[start].subject not in VERB_AUXILIARIES:
+        return
+    end = start + 1  # the subject, then the examples listed after it ("such as TimesFM, Chronos and Lag-Llama")
+    while end < len(chunks) and (_gives_example(chunks[end]) or (chunks[end].listed and end > start + 1)):
+        end += 1
+    for i in range(start, end):
+        words = chunks[i].words
+        # a plain word after a name is a verb only after an example ("such as ESM-2 predict"), not in the subject
+        # itself ("4-bit NormalFloat quantization")
+        verb = next((j for j in range(len(words)) if _main_verb(words, j, example=i > start)), None)
+        if verb is not None:
+            rest, cue = words[verb + 1 :], [words[verb].lower()]
+            del words[verb:]
+            if rest:
+                chunks.insert(i + 1, _Chunk(words=rest, cue=cue))
+            return
 
 
 def _follows_up(before: list[str]) -> bool:
@@ -345,8 +387,11 @@ def _chunks(goal: str) -> list[_Chunk]:
                 # opens the question ("For speech recognition, how does Whisper's …")
                 clause = max((j + 1 for j in range(i) if tokens[j] == ","), default=0)
                 fronted = clause > 0 and tokens[0].lower() in FRONTING_WORDS
-                asked = not any(c.subject for c in chunks) and (not chunks or fronted)
+                opening = all(len(c.words) == 1 and _lone_phrasing(c.words[0]) for c in chunks)  # "evidence"
+                asked = not any(c.subject for c in chunks) and (opening or fronted)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
+                if subject in CLAUSE_OPENERS and lowered.endswith("ing"):
+                    subject = ""  # "… that scaling in-context examples beats …": a gerund's clause or a noun, unsure
                 current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=_follows_up(tokens[:i]))
                 cue, joiners = [], set()
             current.words.append(word)
@@ -364,21 +409,21 @@ def _chunks(goal: str) -> list[_Chunk]:
     if current.words:
         _participles_off(current)
         chunks.append(current)
-    if chunks and (after_verb := _verb_off(chunks[0])):
-        chunks.insert(1, after_verb)
+    _verbs_off(chunks)
     return chunks
 
 
 def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     lowered = [w.lower() for w in chunk.words]
+    if _AT_K.fullmatch(lowered[-1]):  # "in NDCG@10 and Recall@20": a measure, though written as a name
+        return AspectKind.QUANTITY
     names = chunk.is_name()
     if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or SETTING_WORDS & set(lowered):
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
     if held or chunk.cue[-1:] == ["same"]:
         return AspectKind.SETTING
-    # not "known as", "used as", "by including"
-    examples = (EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by") or chunk.cue == ["such", "as"]
+    examples = _gives_example(chunk)
     # a model's name: capitalised words with a version or size among them ("Gemini 1.5 Pro", "GPT-4", "T5-XXL")
     versioned = any(_MODEL_VARIANT.fullmatch(w) for w in chunk.words) and all(
         w[0].isupper() or w[0].isdigit() for w in chunk.words
@@ -389,7 +434,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
     head = lowered[lowered.index("per") - 1] if "per" in lowered[1:] else lowered[-1]  # "cost per query": a cost
-    if head in QUANTITY_WORDS or _AT_K.fullmatch(head):
+    if head in QUANTITY_WORDS or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
         return AspectKind.QUANTITY
     # "a speedup over FasterTransformer", "gains in accuracy over dense models"
     if COMPARISON_CUES & set(chunk.cue) or (chunk.cue[-1:] == ["over"] and previous is AspectKind.QUANTITY):
@@ -455,7 +500,7 @@ def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
         group = chunks[start:end]
         names = all(c.is_name() or c.is_proper_name() for c in group) and any(c.is_name() for c in group)
         if len(group) > 1 and names and SETTING_CUES & set(group[0].cue):
-            kinds[start:end] = [AspectKind.SETTING] * len(group)
+            kinds[start:end] = [k if k is AspectKind.QUANTITY else AspectKind.SETTING for k in kinds[start:end]]
         start = end
     # a name listed just before a setting is one too ("for T5-XXL and 7B decoder models"), and so is a name listed
     # before a quantity measured on a name ("GSM8K and MATH accuracy": accuracy on GSM8K)

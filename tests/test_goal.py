@@ -458,3 +458,33 @@ def test_a_comparative_ending_a_phrase_is_an_adverb_but_before_a_noun_it_stays()
     assert "inflation expectations" in found and "inflation expectations faster" not in found
     assert "larger graphs" in kinds("Can graph neural networks generalize to larger graphs than seen in training?")
     assert "halo mass" in kinds("How does halo concentration depend on halo mass in N-body simulations?")
+
+
+def test_a_verb_after_a_named_example_is_cut_off_but_a_noun_after_a_name_in_the_subject_stays():
+    found = kinds("Can protein language models such as ESM-2 predict the effect of mutations on protein fitness?")
+    assert found["ESM-2"] is AspectKind.SETTING and "ESM-2 predict" not in found
+    found = kinds("To what extent do vision-language models like LLaVA and BLIP-2 hallucinate objects on POPE?")
+    assert found["BLIP-2"] is AspectKind.SETTING and found["objects"] is AspectKind.TOPIC
+    found = kinds("How does QLoRA 4-bit NormalFloat quantization and 8-bit weight quantization affect GPU memory?")
+    assert "QLoRA 4-bit NormalFloat quantization" in found and "8-bit weight quantization" in found, found
+
+
+def test_a_question_about_a_clause_has_the_clause_subject_as_its_entity():
+    shares = PaperShares({"decis": 0.01, "transform": 0.15, "conserv": 0.01, "learn": 0.5, "d4rl": 0.001})
+    shares.shares |= {"q": 0.02, "locomot": 0.002, "task": 0.4, "work": 0.3, "report": 0.3, "volum": 0.01}
+    goal = "Is there evidence that decision transformers match or exceed conservative Q-learning on D4RL tasks?"
+    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    assert found["decision transformers"] is AspectKind.ENTITY
+    assert found["conservative Q-learning"] is AspectKind.COMPARISON
+    # a request for papers is no question about its clause: the rarest phrase leads
+    request = parse_goal("Are there any works that reported that the volume of D4RL locomotion grows?", shares)
+    assert [a.text for a in request if a.kind is AspectKind.ENTITY] == ["D4RL locomotion"]
+
+
+def test_metrics_at_a_cut_off_and_counts_are_measured_and_a_difference_alone_is_no_aspect():
+    found = kinds("How does SASRec compare with GRU4Rec on MovieLens and Amazon in NDCG@10 and Recall@20?")
+    assert found["NDCG@10"] is AspectKind.QUANTITY and found["Recall@20"] is AspectKind.QUANTITY
+    assert found["MovieLens"] is AspectKind.SETTING
+    found = kinds("Which methods reduce the number of tokens for chain-of-thought reasoning on GSM8K?")
+    assert found["tokens"] is AspectKind.QUANTITY
+    assert "difference" not in kinds("What explains the difference in the compute-optimal ratio of Chinchilla?")
