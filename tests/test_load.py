@@ -50,7 +50,8 @@ for i in range(int(runs)):
         code = 1
         try:
             flow = research_flow.with_options(result_storage=Path(results) / str(i))
-            print(flow(goal=goal, corpus=corpus_path, out_dir=out_dir).directory, flush=True)
+            directory = flow(goal=goal, corpus=corpus_path, out_dir=out_dir).directory
+            os.write(1, f"{directory}\\n".encode())  # one write: a pipe keeps it whole beside the other children's
             code = 0
         except BaseException:
             traceback.print_exc()
