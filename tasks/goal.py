@@ -49,7 +49,8 @@ RELATION_WORDS = frozenset(
     generalizes agree agrees disappear disappears beat beats relate relates say says overfit overfits mitigate
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
-    play plays break breaks benefiting benefited hurting depend depends exceed exceeds surpass surpasses""".split()
+    play plays break breaks benefiting benefited hurting depend depends exceed exceeds surpass surpasses contain
+    contains""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset(
