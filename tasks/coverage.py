@@ -124,12 +124,25 @@ def first_author(ranked: RankedPaper) -> str:
 
 
 def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) -> list[AspectVerdict]:
-    """For each aspect, the verified claims that address it and the independent papers they come from."""
+    """For each aspect, the verified claims that address it and the independent papers they come from; a comparison
+    only from papers on the central entity, by their evidence or their title (a paper on the baseline alone
+    compares nothing with the entity)."""
     by_id = {r.paper.id: r for r in papers}
     verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
+    entity = next((a for a in plan.aspects if a.text == plan.central), None)
+    titled = {
+        pid
+        for pid, r in by_id.items()
+        if entity and _states(entity, _keys(r.paper.title, plan.spelled_out), plan.term_weights)
+    }
+    on_entity = titled | {c.paper_id for c in verified if plan.central in c.aspects}
     verdicts = []
     for aspect in plan.aspects:
         backing = [c for c in verified if aspect.text in c.aspects]
+        unpaired = []
+        if aspect.kind is AspectKind.COMPARISON and plan.central and aspect.text != plan.central:
+            unpaired = list(dict.fromkeys(c.paper_id for c in backing if c.paper_id not in on_entity))
+            backing = [c for c in backing if c.paper_id in on_entity]
         paper_ids = list(dict.fromkeys(c.paper_id for c in backing))
         authors = {first_author(by_id[pid]) for pid in paper_ids}
         verdicts.append(
@@ -138,6 +151,7 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
                 claim_ids=[c.id for c in backing],
                 paper_ids=paper_ids,
                 independent_papers=len(authors),
+                unpaired_paper_ids=unpaired,
             )
         )
     return verdicts

@@ -32,7 +32,9 @@ def unmet_aspects(draft: Draft, settings: TribunalSettings) -> list[str]:
     """Why the answer is incomplete: aspects not addressed, and required ones resting on too few papers."""
     unmet = []
     for verdict in draft.coverage:
-        if not verdict.addressed:
+        if not verdict.addressed and verdict.unpaired_paper_ids:
+            unmet.append(f"no retrieved paper compares '{verdict.aspect.text}' with the entity asked about")
+        elif not verdict.addressed:
             unmet.append(f"not addressed by the retrieved literature: '{verdict.aspect.text}'")
         elif verdict.aspect.kind in REQUIRED_KINDS and verdict.independent_papers < settings.min_independent_papers:
             unmet.append(

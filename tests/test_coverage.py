@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.coverage import aspects_addressed
-from tasks.models import Aspect, AspectKind, Plan
+from tasks.coverage import aspect_verdicts, aspects_addressed
+from tasks.models import Aspect, AspectKind, Claim, Draft, Paper, Plan, RankedPaper
+from tasks.policy import unmet_aspects
+from tasks.settings import TribunalSettings
+from tests.factories import sentence_claim
 
 PLAN = Plan(
     goal="How does QLoRA affect MMLU accuracy and GPU memory for 7B models?",
@@ -63,3 +66,36 @@ def test_a_name_with_digits_weighs_as_its_rarest_term_in_an_aspect(sentence, add
         term_weights={"resnet": 6.3, "50": 5.2, "supervis": 3.2, "baselin": 2.8},
     )
     assert aspects_addressed(plan, sentence) == addressed
+
+
+def test_a_comparison_is_addressed_only_by_papers_on_the_entity():
+    plan = Plan(
+        goal="Do decision transformers beat conservative Q-learning on D4RL?",
+        queries=[],
+        aspects=[
+            Aspect(text="decision transformers", kind=AspectKind.ENTITY),
+            Aspect(text="conservative Q-learning", kind=AspectKind.COMPARISON),
+        ],
+        central="decision transformers",
+        key_terms=[],
+    )
+
+    def paper(paper_id: str, title: str) -> RankedPaper:
+        found = Paper(id=paper_id, title=title, abstract="", authors=[paper_id], categories=[], published="2024-01-01")
+        return RankedPaper(paper=found, fused_score=0.1, relevance=0.8, term_coverage=0.5, similarity=0.5, kept=True)
+
+    def claim(paper_id: str, aspects: list[str]) -> Claim:
+        return sentence_claim(f"{paper_id}:{aspects[0]}", paper_id, "A finding.", aspects=aspects, label="VERIFIED")
+
+    papers = [paper("dt", "Decision Transformer"), paper("cql", "Conservative Q-Learning for Offline RL")]
+    alone = aspect_verdicts(
+        plan, [claim("dt", ["decision transformers"]), claim("cql", ["conservative Q-learning"])], papers
+    )
+    assert not alone[1].addressed and alone[1].unpaired_paper_ids == ["cql"]
+    assert any(
+        "compares 'conservative Q-learning'" in u
+        for u in unmet_aspects(Draft.model_construct(coverage=alone), TribunalSettings())
+    )
+    # a paper on the entity, by its evidence or by its title, that addresses the baseline compares the two
+    paired = aspect_verdicts(plan, [claim("dt", ["conservative Q-learning"])], papers)
+    assert paired[1].addressed and paired[1].paper_ids == ["dt"]
