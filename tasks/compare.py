@@ -63,8 +63,10 @@ def values(sentence: str) -> list[str]:
 def _enumerates(sentence: str, match: re.Match) -> bool:
     """Whether the number is a list marker: "(1) hard tasks … and (2) speculative execution", "1) a module … 2) a"."""
     before = sentence[match.start() - 1 : match.start()]
-    # "1) … 2) …" only when the sentence counts so: "rises from 3 to 4)" ends a bracket, it lists nothing
-    counted = before == "(" or (before in (" ", "") and bool(_COUNTED_LIST.search(sentence)))
+    # "1) … 2) …" only when the sentence counts so, or a "1)" no bracket opened ("reveal that 1) X outperforms …", its
+    # "2)" in the next sentence): "rises from 3 to 4)" ends a bracket, it lists nothing
+    first = match.group(0) == "1" and "(" not in sentence[: match.start()]
+    counted = before == "(" or (before in (" ", "") and (first or bool(_COUNTED_LIST.search(sentence))))
     closed = sentence[match.end() : match.end() + 1] == ")"
     return closed and counted and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
