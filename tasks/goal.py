@@ -416,7 +416,8 @@ def _chunks(goal: str) -> list[_Chunk]:
 
 def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     lowered = [w.lower() for w in chunk.words]
-    if _AT_K.fullmatch(lowered[-1]):  # "in NDCG@10 and Recall@20": a measure, though written as a name
+    # "in NDCG@10 and Recall@20", "in FID": a measure, though written as a name
+    if _AT_K.fullmatch(lowered[-1]) or (len(lowered) == 1 and lowered[0] in QUANTITY_WORDS):
         return AspectKind.QUANTITY
     names = chunk.is_name()
     if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or SETTING_WORDS & set(lowered):
@@ -509,7 +510,8 @@ def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
         after, kind = chunks[i + 1], kinds[i + 1]
         on_name = kind is AspectKind.QUANTITY and len(after.words) > 1 and is_name(after.words[0])
         named = chunks[i].is_name() or (kind is AspectKind.SETTING and chunks[i].is_proper_name())  # "Cora and OGB"
-        if after.listed and (kind is AspectKind.SETTING or on_name) and named:
+        measure = kinds[i] is AspectKind.QUANTITY  # "in FID and CLIP score": both measured
+        if after.listed and (kind is AspectKind.SETTING or on_name) and named and not measure:
             kinds[i] = AspectKind.SETTING
     # what a question is "measured by" or asked "in terms of" is measured, with the phrases listed after it
     measured = False

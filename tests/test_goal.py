@@ -486,6 +486,8 @@ def test_metrics_at_a_cut_off_and_counts_are_measured_and_a_difference_alone_is_
     found = kinds("How does SASRec compare with GRU4Rec on MovieLens and Amazon in NDCG@10 and Recall@20?")
     assert found["NDCG@10"] is AspectKind.QUANTITY and found["Recall@20"] is AspectKind.QUANTITY
     assert found["MovieLens"] is AspectKind.SETTING
+    found = kinds("How do Stable Diffusion XL and Imagen compare in FID and CLIP score on MS-COCO?")
+    assert found["FID"] is AspectKind.QUANTITY and found["CLIP score"] is AspectKind.QUANTITY, found
     found = kinds("Which methods reduce the number of tokens for chain-of-thought reasoning on GSM8K?")
     assert found["tokens"] is AspectKind.QUANTITY
     assert "difference" not in kinds("What explains the difference in the compute-optimal ratio of Chinchilla?")
