@@ -65,7 +65,9 @@ MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["q
 # Past participles that do not end in -ed: "the accuracy lost by …", "graphs larger than seen in training".
 IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known found held built kept brought".split())
 # Comparatives that end a phrase as an adverb ("reduce inflation expectations faster"), not before a noun.
-COMPARATIVES = frozenset("faster slower higher lower larger smaller cheaper stronger weaker longer shorter".split())
+COMPARATIVES = frozenset(
+    "faster slower higher lower larger smaller cheaper stronger weaker longer shorter better worse".split()
+)
 # Judgements a question asks for, never its topic alone: "which is better", "as good as", "is it true that".
 JUDGEMENTS = frozenset("better best worse worst good bad true false".split())
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".

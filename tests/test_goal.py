@@ -456,6 +456,7 @@ def test_how_a_quantity_scales_with_something_is_an_aspect_of_its_own():
 def test_a_comparative_ending_a_phrase_is_an_adverb_but_before_a_noun_it_stays():
     found = kinds("Does monetary policy tightening reduce inflation expectations faster in emerging markets?")
     assert "inflation expectations" in found and "inflation expectations faster" not in found
+    assert not any("better" in text for text in kinds("Does SimCLR pretraining transfer better than MoCo to COCO?"))
     assert "larger graphs" in kinds("Can graph neural networks generalize to larger graphs than seen in training?")
     assert "halo mass" in kinds("How does halo concentration depend on halo mass in N-body simulations?")
 
