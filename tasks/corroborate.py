@@ -26,10 +26,18 @@ QUANTITY_TERMS = frozenset(t for words in QUANTITY_SYNONYMS.values() for t in co
 DIRECTION_WINDOW = 3
 # How many words from a quantity a number may stand and still be its value ("accuracy on GLUE rises to 85.2%").
 NUMBER_WINDOW = 5
+# Quantity words that name no measure without the word before them: a "FID score" is not a "CLIP score".
+QUALIFIED_TERMS = frozenset(content_terms("score scores"))
 # A reported value as one word: 85.2%, 1.8, 3x; not a model size such as 7B.
 _VALUE = re.compile(r"[+-]?\d+(?:[.,]\d+)*(?:%|x|×)?")
 # Claims that may back or contest another: a refuted or unsupported claim is no evidence either way.
 COMPARABLE = (Label.VERIFIED, Label.WEAK)
+
+
+def _quantity(words: list[str], i: int, term: str) -> str:
+    """The measured quantity words[i] names: its stemmed term, with the word before it when the term alone names no
+    measure ("fid score")."""
+    return f"{words[i - 1]} {term}" if term in QUALIFIED_TERMS and i > 0 else term
 
 
 def directed_quantities(text: str) -> dict[str, set[str]]:
@@ -41,7 +49,7 @@ def directed_quantities(text: str) -> dict[str, set[str]]:
             near = " ".join(words[max(0, i - DIRECTION_WINDOW) : i + DIRECTION_WINDOW + 1])
             ways = directions(near)
             if ways:
-                moved.setdefault(term, set()).update(ways)
+                moved.setdefault(_quantity(words, i, term), set()).update(ways)
     return moved
 
 
@@ -61,7 +69,7 @@ def quantity_values(text: str) -> dict[str, set[str]]:
             near = words[max(0, i - NUMBER_WINDOW) : i + NUMBER_WINDOW + 1]
             values = {w.replace(",", "") for w in near if _VALUE.fullmatch(w)}
             if values:
-                valued.setdefault(term, set()).update(values)
+                valued.setdefault(_quantity(words, i, term), set()).update(values)
     return valued
 
 
@@ -88,9 +96,12 @@ def conflicting_number(claim: str, other: str) -> tuple[str, str]:
     return "", ""
 
 
-def as_written(term: str, text: str) -> str:
-    """The text's first word that the stemmed term comes from."""
-    return next((w for w in re.findall(r"[\w%-]+", text) if term in content_terms(w)), term)
+def as_written(quantity: str, text: str) -> str:
+    """The quantity in the text's own words: for each of its parts, the first word it comes from ("FID score")."""
+    words = re.findall(r"[\w%-]+", text)
+    return " ".join(
+        next((w for w in words if w.lower() == part or part in content_terms(w)), part) for part in quantity.split()
+    )
 
 
 def relation(claim: Claim, other: Claim, settings: VerifySettings) -> tuple[CrossPaperStatus | None, str]:

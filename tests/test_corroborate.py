@@ -80,6 +80,10 @@ def test_values_on_another_setting_in_another_unit_or_agreeing_do_not_conflict()
     assert conflicting_number(ours, "On GLUE, MixLoRA accuracy is 85.2%.") == ("", "")
     assert conflicting_number(ours, "MixLoRA accuracy is 78.1%.") == ("", "")  # no setting named
     assert quantity_values("LLaMA-2 7B reaches 85.2% accuracy") == {"accuraci": {"85.2%"}}  # 7B is no value
+    # a score is the score of what names it: a FID score and a CLIP score of two models do not conflict
+    imagen = "Imagen achieves a FID score of 7.27 on the COCO dataset."
+    assert conflicting_number(imagen, "Muse achieves a FID of 7.88 on COCO, with a CLIP score of 0.32.") == ("", "")
+    assert conflicting_number(imagen, "On COCO, the FID score of Imagen is 8.1.") == ("fid score", "COCO, FID")
 
 
 @pytest.mark.skipif(not (dense_installed() and head_installed()), reason="dense extra or entailment head absent")
