@@ -9,6 +9,7 @@ import re
 
 from tasks.coverage import GENERIC_NAMES, speaks_of
 from tasks.goal import QUANTITY_WORDS, goal_words, is_name
+from tasks.index.text import STOP_WORDS
 from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
 from tasks.verify import directions
 
@@ -55,9 +56,20 @@ def direction(sentence: str) -> str:
 def values(sentence: str) -> list[str]:
     """The values the sentence reports, in order: those with a unit when it has any (a bare 2 in "after 2 epochs" is
     a detail of the setting), else its bare numbers; years and model sizes left out."""
-    found = [m for m in VALUE.finditer(sentence) if not YEAR.fullmatch(m.group(0)) and not _enumerates(sentence, m)]
+    found = [
+        m
+        for m in VALUE.finditer(sentence)
+        if not YEAR.fullmatch(m.group(0)) and not _enumerates(sentence, m) and not _versions(sentence, m)
+    ]
     with_unit = [m for m in found if m.group("unit")]
     return list(dict.fromkeys(re.sub(r"\s(?=%)", "", m.group(0)) for m in with_unit or found))
+
+
+def _versions(sentence: str, match: re.Match) -> bool:
+    """Whether the number is a name's version or a figure's number: "DALL-E 2", "Imagen 3", "Table 2"."""
+    before = re.search(r"([A-Z][\w-]*) $", sentence[: match.start()])
+    named = bool(before) and before[1].lower() not in STOP_WORDS
+    return named and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
 
 def _enumerates(sentence: str, match: re.Match) -> bool:

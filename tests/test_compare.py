@@ -78,6 +78,9 @@ def test_a_setting_of_several_words_is_named_as_the_goal_wrote_it():
 def test_list_markers_are_not_reported_values():
     assert values("It has three parts: 1) a cross-view module; 2) a memory bank; 3) an alignment loss.") == []
     assert values("(1) hard tasks gain 4.2% and (2) easy ones 1.1%.") == ["4.2%", "1.1%"]
+    # a name's version or a figure's number is no value; a count after a sentence's opening word is
+    assert values("Imagen 3 is preferred over DALL-E 2 by raters in Table 2 with 87% wins.") == ["87%"]
+    assert values("In 3 of 5 tasks it wins.") == ["3 of 5"]
     # a list whose "2)" is in the next sentence
     assert values("Experiments reveal that 1) xTrimoPGLM outperforms baselines in 18 benchmarks.") == ["18"]
     assert values("Accuracy rises (from 3 to 1) as depth grows.") == ["3", "1"]
