@@ -494,8 +494,12 @@ def singles_out(text: str, weights: TermWeights | None, settings: PlanSettings) 
 def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
     """Each chunk's kind: by its own words and cue, then by the phrases it is listed with."""
     kinds: list[AspectKind] = []
-    for chunk in chunks:
-        kinds.append(_kind(chunk, kinds[-1] if kinds else None))
+    for i, chunk in enumerate(chunks):
+        kind = _kind(chunk, kinds[-1] if kinds else None)
+        # what a question's subject "matches" is what it is compared with ("Do adapters match full fine-tuning …"),
+        # unlike a request's "studies that match ROI embeddings with …"
+        matched = {"match", "matches"} & set(chunk.cue) and any(c.subject for c in chunks[:i])
+        kinds.append(AspectKind.COMPARISON if kind is AspectKind.TOPIC and matched else kind)
     # a list of names after "on", "in" or "across" is where the topic was measured ("on Natural Questions and
     # TriviaQA"); capitalised words count as a name there when a name such as TriviaQA is listed with them
     start = 0

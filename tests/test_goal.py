@@ -478,6 +478,11 @@ def test_a_question_about_a_clause_has_the_clause_subject_as_its_entity():
     assert found["decision transformers"] is AspectKind.ENTITY
     assert found["conservative Q-learning"] is AspectKind.COMPARISON
     assert "offline dataset" in kinds("Do decision transformers help when the offline dataset contains noise?")
+    # what the question's subject matches is its comparison; a request's "match" compares nothing
+    assert kinds("Do adapters match full fine-tuning on VTAB-1k?")["fine-tuning"] is AspectKind.COMPARISON
+    assert kinds("Which studies detect objects and match ROI embeddings?")["ROI embeddings"] is not (
+        AspectKind.COMPARISON
+    )
     # a request for papers is no question about its clause: the rarest phrase leads
     request = parse_goal("Are there any works that reported that the volume of D4RL locomotion grows?", shares)
     assert [a.text for a in request if a.kind is AspectKind.ENTITY] == ["D4RL locomotion"]
