@@ -277,12 +277,14 @@ def _opening_auxiliary(before: list[str]) -> str:
 
 def _main_verb(words: list[str], i: int, example: bool) -> bool:
     """Whether words[i] is a verb's base form ending the subject of "Do X …" or "Can X …": by its ending
-    ("hallucinate", "memorize"), or in an example that is a name, a plain lower-case word after it ("such as ESM-2
-    predict", "like BLIP-2 hallucinate")."""
+    ("hallucinate", "memorize"), or a plain lower-case word after a plural ("larger models produce"; a compound's
+    first noun is singular: "model size") or, in an example that is a name, after it ("such as ESM-2 predict")."""
     word = words[i]
     plain = word.isalpha() and word.islower() and not re.search(r"(?<!s)s$|ing$", word) and not _participle(word)
-    after_name = example and i == 1 and is_name(words[0]) and plain and word not in QUANTITY_WORDS
-    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or after_name)
+    plain = plain and word not in QUANTITY_WORDS
+    after_plural = i > 0 and bool(re.fullmatch(r"[a-z]+[^s]s", words[i - 1]))
+    after_name = example and i == 1 and is_name(words[0])
+    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or (plain and (after_plural or after_name)))
 
 
 def _gives_example(chunk: _Chunk) -> bool:
@@ -292,12 +294,15 @@ def _gives_example(chunk: _Chunk) -> bool:
 
 
 def _verbs_off(chunks: list[_Chunk]) -> None:
-    """After "do/does/did" or a modal, the verb that ran into the subject or into the examples listed after it ("Why
-    do large language models hallucinate …", "Can protein language models such as ESM-2 predict …"), removed; the
-    words after it, their own chunk."""
-    start = next((i for i, c in enumerate(chunks) if c.subject), None)
-    if start is None or chunks[start].subject not in VERB_AUXILIARIES:
-        return
+    """After "do/does/did" or a modal, the verb that ran into a question's subject or into the examples listed after
+    it ("Why do large language models hallucinate …", "Can protein language models such as ESM-2 predict …", "…, and
+    do larger models produce …"), removed; the words after it, their own chunk."""
+    for start in reversed([i for i, c in enumerate(chunks) if c.subject in VERB_AUXILIARIES]):
+        _verb_off(chunks, start)
+
+
+def _verb_off(chunks: list[_Chunk], start: int) -> None:
+    """The verb cut off the subject chunks[start] or the examples after it."""
     end = start + 1  # the subject, then the examples listed after it ("such as TimesFM, Chronos and Lag-Llama")
     while end < len(chunks) and (_gives_example(chunks[end]) or (chunks[end].listed and end > start + 1)):
         end += 1
@@ -395,7 +400,11 @@ def _chunks(goal: str) -> list[_Chunk]:
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
                 if subject in CLAUSE_OPENERS and lowered.endswith("ing"):
                     subject = ""  # "… that scaling in-context examples beats …": a gerund's clause or a noun, unsure
-                current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=_follows_up(tokens[:i]))
+                follow_up = _follows_up(tokens[:i])
+                if follow_up and not subject:  # "…, and do larger models produce …": the second question's subject
+                    joint = max(j for j in range(i) if tokens[j].lower() in {"and", ";", "but"})
+                    subject = _opening_auxiliary(tokens[joint + 1 : i])
+                current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up)
                 cue, joiners = [], set()
             current.words.append(word)
             if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
@@ -559,7 +568,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         text = " ".join(chunk.words)
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind))
-            subject = aspects[-1] if chunk.subject and kind is AspectKind.TOPIC else subject
+            subject = aspects[-1] if chunk.subject and not chunk.follow_up and kind is AspectKind.TOPIC else subject
             if chunk.follow_up:
                 follow_ups.add(text)
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for

@@ -466,6 +466,10 @@ def test_a_verb_after_a_named_example_is_cut_off_but_a_noun_after_a_name_in_the_
     assert found["ESM-2"] is AspectKind.SETTING and "ESM-2 predict" not in found
     found = kinds("To what extent do vision-language models like LLaVA and BLIP-2 hallucinate objects on POPE?")
     assert found["BLIP-2"] is AspectKind.SETTING and found["objects"] is AspectKind.TOPIC
+    # a plain word after a plural is the verb, in a follow-up question too (a compound's first noun is singular)
+    found = kinds("Which benchmarks measure faithfulness, and do larger models produce less faithful reasoning?")
+    assert "larger models" in found and not any("produce" in text for text in found), found
+    assert kinds("Can transformers learn to sort lists?")["transformers"] is AspectKind.ENTITY
     found = kinds("How does QLoRA 4-bit NormalFloat quantization and 8-bit weight quantization affect GPU memory?")
     assert "QLoRA 4-bit NormalFloat quantization" in found and "8-bit weight quantization" in found, found
 
