@@ -3,7 +3,8 @@
 Naming an aspect is not evidence for it: "LoRA is widely used for fine-tuning" names LoRA and reports nothing, and a
 verbatim quote matches its source by construction. An aspect is supported when a finding (a number, a comparison, a
 direction of effect) stands within FINDING_WINDOW words of the aspect's own words in the evidence sentence, or, for
-the entity, of the paper's self-reference ("we", "our model") when its title names the entity.
+the entity, of the paper's self-reference ("we", "our model") when its title names the entity. A setting (benchmark,
+dataset, model) is supported by a finding anywhere in a sentence that names it: it is where that finding was measured.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
     findings = [i for i, w in enumerate(words) if _is_finding(w)]
     if aspect.kind is AspectKind.QUANTITY and aspect.text.split()[-1].lower() in GENERIC_QUANTITIES:
         return bool(findings)  # "the trade-offs" of a method: any reported finding on it
+    if aspect.kind is AspectKind.SETTING and findings:
+        # a benchmark or model the sentence names is where its finding was measured, wherever the sentence puts it
+        # ("Through experiments on Robomimic and D4RL, we show that … achieves superior performance")
+        return bool(_mentions(words, aspect, False))
     title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
     mentions = _mentions(words, aspect, title_states_entity and speaks_of(sentence, title))
     return any(abs(m - f) <= FINDING_WINDOW for m in mentions for f in findings)

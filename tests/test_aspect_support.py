@@ -38,6 +38,17 @@ def test_a_generic_quantity_needs_any_finding():
     assert not supports_aspect("Adapters are a family of parameter-efficient methods.", TRADE_OFFS)
 
 
+def test_a_setting_is_supported_by_a_finding_anywhere_in_the_sentence_that_names_it():
+    d4rl = Aspect(text="D4RL", kind=AspectKind.SETTING)
+    sentence = (
+        "Through experiments on robotic manipulation tasks (Robomimic) and locomotion benchmarks (D4RL), we show "
+        "that MLP-based Filtered Behavior Cloning achieves competitive or superior performance."
+    )
+    assert supports_aspect(sentence, d4rl)
+    assert not supports_aspect("We release D4RL, a suite of offline tasks for locomotion and manipulation.", d4rl)
+    assert not supports_aspect(sentence.replace("D4RL", "MuJoCo"), d4rl)
+
+
 def test_check_aspects_sets_aside_the_aspects_the_evidence_does_not_report_on():
     plan = Plan(goal="MixLoRA inference latency", queries=[], aspects=[ENTITY, LATENCY], key_terms=[])
     text = "MixLoRA is a mixture of LoRA experts; inference latency is reported in the appendix."
