@@ -35,7 +35,7 @@ REQUEST_WORDS = frozenset(
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
-    similar researcher consensus extent""".split()
+    similar researcher consensus extent able unable""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
 RELATION_WORDS = frozenset(
@@ -50,7 +50,7 @@ RELATION_WORDS = frozenset(
     mitigates decide decides evaluate evaluates handle handles match matches differ differs gain lose loses
     rival rivals degrade degrades bring brings sit sits grow grows exist exists suffer suffers wins fail fails
     play plays break breaks benefiting benefited hurting depend depends exceed exceeds surpass surpasses contain
-    contains""".split()
+    contains containing""".split()
 )
 # Nouns naming how the goal's other aspects relate; alone, never what the goal is about.
 RELATION_NOUNS = frozenset(
@@ -83,6 +83,8 @@ CLAUSE_OPENERS = frozenset({"that", "whether", "if"})
 CLAUSE_WORDS = frozenset({"there", "it", "any", "evidence", "true", "case", "clear", "known", "we", "know"})
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
+# Subjects whose verb follows them: "We run …", "I need …", "they use …".
+PRONOUNS = frozenset({"i", "we", "they", "you"})
 # Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
 DETERMINERS = frozenset({"a", "an", "the"})
 # Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
@@ -283,7 +285,7 @@ def _main_verb(words: list[str], i: int, example: bool) -> bool:
     plain = word.isalpha() and word.islower() and not re.search(r"(?<!s)s$|ing$", word) and not _participle(word)
     plain = plain and word not in QUANTITY_WORDS
     after_plural = i > 0 and bool(re.fullmatch(r"[a-z]+[^s]s", words[i - 1]))
-    after_name = example and i == 1 and is_name(words[0])
+    after_name = example and i == 1 and is_name(words[0]) and words[0][0].isupper()  # not "4-bit weight"
     return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or (plain and (after_plural or after_name)))
 
 
@@ -303,8 +305,10 @@ def _verbs_off(chunks: list[_Chunk]) -> None:
 
 def _verb_off(chunks: list[_Chunk], start: int) -> None:
     """The verb cut off the subject chunks[start] or the examples after it."""
-    end = start + 1  # the subject, then the examples listed after it ("such as TimesFM, Chronos and Lag-Llama")
-    while end < len(chunks) and (_gives_example(chunks[end]) or (chunks[end].listed and end > start + 1)):
+    # the subject, then the names listed with it or as its examples ("FedProx or SCAFFOLD converge", "such as
+    # TimesFM, Chronos and Lag-Llama forecast")
+    end = start + 1
+    while end < len(chunks) and (_gives_example(chunks[end]) or chunks[end].listed):
         end += 1
     for i in range(start, end):
         words = chunks[i].words
@@ -382,6 +386,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _asks_how(tokens, i)
             and not (_relates(tokens, i) and not current.words)
             and not (i == 0 and lowered in IMPERATIVES)
+            and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
             # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
             and not (_NUMBER.fullmatch(word) and not current.words)
         )

@@ -470,6 +470,11 @@ def test_a_verb_after_a_named_example_is_cut_off_but_a_noun_after_a_name_in_the_
     found = kinds("Which benchmarks measure faithfulness, and do larger models produce less faithful reasoning?")
     assert "larger models" in found and not any("produce" in text for text in found), found
     assert kinds("Can transformers learn to sort lists?")["transformers"] is AspectKind.ENTITY
+    found = kinds("In federated learning, does FedProx or SCAFFOLD converge faster than FedAvg?")
+    assert "SCAFFOLD" in found and found["FedAvg"] is AspectKind.COMPARISON, found
+    # what follows "we" is its verb; "able to" phrases the question
+    assert "run" not in kinds("We run a recommender system. Which papers show LightGCN beats matrix factorization?")
+    assert "OpenVLA" in kinds("Are models such as RT-2 and OpenVLA able to generalize to unseen objects?")
     found = kinds("How does QLoRA 4-bit NormalFloat quantization and 8-bit weight quantization affect GPU memory?")
     assert "QLoRA 4-bit NormalFloat quantization" in found and "8-bit weight quantization" in found, found
 
