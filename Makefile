@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m benchmarks.speed
 	$(BIN)/python -m benchmarks.answerability
 	$(BIN)/python -m benchmarks.method_papers
+	$(BIN)/python -m benchmarks.long_goal_briefs
 
 server: install
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
