@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from tasks.coverage import GENERIC_NAMES, speaks_of
-from tasks.goal import QUANTITY_WORDS, goal_words, is_name
+from tasks.coverage import speaks_of
+from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, is_name
 from tasks.index.text import STOP_WORDS
 from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
 from tasks.verify import directions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tasks.abbreviations import text_terms
-from tasks.goal import goal_words, is_model_size, is_name
+from tasks.goal import GENERIC_NAMES, goal_words, is_model_size, is_name
 from tasks.index.text import content_terms, numbers
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
@@ -39,8 +39,6 @@ SELF_REFERENCE = re.compile(
 )
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
-# Acronyms that name a field, a family of methods or hardware, not a benchmark, dataset or model.
-GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
 
 
 def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:

@@ -116,6 +116,10 @@ SETTING_CUES = frozenset({"on", "across", "in"})
 MODEL_CUES = frozenset({"for", "with"})
 EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
+# Acronyms that name a field, a family of methods or hardware, not a benchmark, dataset or model.
+GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
+# Nouns that, after a name, make a named suite: "D4RL locomotion tasks", "Atari games", "MuJoCo environments".
+SUITE_HEADS = frozenset({"task", "tasks", "games", "environments", "splits"})
 # Words that hold a condition fixed for a comparison: "at equal FLOPs", "under a fixed memory budget" (and "at the
 # same compute budget", where "same" is a stop word before the phrase).
 HELD_WORDS = frozenset({"equal", "fixed", "matched", "identical", "comparable"})
@@ -447,7 +451,11 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
         w[0].isupper() or w[0].isdigit() for w in chunk.words
     )
     model = versioned and MODEL_CUES & set(chunk.cue) and not COMPARISON_CUES & set(chunk.cue)  # not "compared with"
-    if examples or (names and SETTING_CUES & set(chunk.cue)) or model:
+    # "on D4RL locomotion tasks", "on Atari games": a named suite of tasks is where the topic was measured
+    suite = (
+        is_name(chunk.words[0]) and lowered[0] not in GENERIC_NAMES and lowered[-1] in SUITE_HEADS and len(lowered) > 1
+    )
+    if examples or ((names or suite) and SETTING_CUES & set(chunk.cue)) or model:
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING

@@ -506,3 +506,9 @@ def test_metrics_at_a_cut_off_and_counts_are_measured_and_a_difference_alone_is_
     found = kinds("Which methods reduce the number of tokens for chain-of-thought reasoning on GSM8K?")
     assert found["tokens"] is AspectKind.QUANTITY
     assert "difference" not in kinds("What explains the difference in the compute-optimal ratio of Chinchilla?")
+
+
+def test_a_named_suite_of_tasks_is_a_setting_but_a_field_s_tasks_are_not():
+    found = kinds("Do decision transformers beat CQL on D4RL locomotion tasks and Atari games?")
+    assert found["D4RL locomotion tasks"] is AspectKind.SETTING and found["Atari games"] is AspectKind.SETTING
+    assert kinds("Which studies estimate uncertainty in NLP tasks?")["NLP tasks"] is not AspectKind.SETTING
