@@ -1,7 +1,7 @@
 """The briefs long, specific goals get: policy, score and which aspects verified evidence addresses, whole flow.
 
 Runs research_flow, offline, on the 96k corpus (both arXiv files) for the 22 long goals of `speed_goals.py` and the
-18 method-paper goals of `method_papers.py`, against one local Prefect server. Both sets shaped the goal-parsing
+18 method-paper goals of `method_papers.py` (36 distinct goals), against one local Prefect server. Both sets shaped the goal-parsing
 rules (benchmarks/results/planner_history.md), so this is a tuning figure: it shows what a change does to whole
 briefs on many long questions (the per-goal verdicts are in the JSON), not how the kernel does on unseen goals.
 Run: .venv/bin/python -m benchmarks.long_goal_briefs [--goals-file FILE]
@@ -72,7 +72,7 @@ def main() -> None:
     goals = (
         [g.strip() for g in args.goals_file.read_text().splitlines() if g.strip()]
         if args.goals_file
-        else [*LONG_GOALS, *(goal for goal, _ in METHOD_GOALS)]
+        else list(dict.fromkeys([*LONG_GOALS, *(goal for goal, _ in METHOD_GOALS)]))  # four goals are in both
     )
     measured = commits(Path(__file__).resolve().parents[1])
     corpus = combined_corpus(Settings().search.cache_dir)
