@@ -1,9 +1,10 @@
 """The briefs long, specific goals get: policy, score and which aspects verified evidence addresses, whole flow.
 
 Runs research_flow, offline, on the 96k corpus (both arXiv files) for the 22 long goals of `speed_goals.py` and the
-18 method-paper goals of `method_papers.py` (36 distinct goals), against one local Prefect server. Both sets shaped the goal-parsing
-rules (benchmarks/results/planner_history.md), so this is a tuning figure: it shows what a change does to whole
-briefs on many long questions (the per-goal verdicts are in the JSON), not how the kernel does on unseen goals.
+18 method-paper goals of `method_papers.py` (36 distinct goals), against one local Prefect server. Both sets shaped
+the goal-parsing rules (benchmarks/results/planner_history.md), so this is a tuning figure: it shows what a change
+does to whole briefs on many long questions (the per-goal verdicts are in the JSON), not how the kernel does on
+unseen goals.
 Run: .venv/bin/python -m benchmarks.long_goal_briefs [--goals-file FILE]
 """
 
