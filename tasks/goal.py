@@ -154,7 +154,9 @@ class _Chunk:
     words: list[str] = field(default_factory=list)
     cue: list[str] = field(default_factory=list)
     listed: bool = False  # follows the previous chunk after only a comma, "and" or "or"
-    subject: str = ""  # the auxiliary opening the question when the chunk is its subject: "Do X …", "How are X …"
+    # the auxiliary (or a clause's conjunction) opening the question whose subject the chunk is: "Do X …", "How are X
+    # …", "Is there evidence that X …", "…, and do X …"
+    subject: str = ""
     follow_up: bool = False  # in a question joined to the first: "…, and how does the gain change with X?"
 
     def is_name(self) -> bool:
@@ -316,8 +318,8 @@ def _verb_off(chunks: list[_Chunk], start: int) -> None:
         end += 1
     for i in range(start, end):
         words = chunks[i].words
-        # a plain word after a name is a verb only after an example ("such as ESM-2 predict"), not in the subject
-        # itself ("4-bit NormalFloat quantization")
+        # a plain word after a name is a verb only in an example ("such as ESM-2 predict"), not in the subject
+        # itself ("QLoRA 4-bit NormalFloat quantization"); after a plural it is one in both
         verb = next((j for j in range(len(words)) if _main_verb(words, j, example=i > start)), None)
         if verb is not None:
             rest, cue = words[verb + 1 :], [words[verb].lower()]
