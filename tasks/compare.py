@@ -89,22 +89,27 @@ def _title_name(title: str) -> str:
     return head if ":" in title and len(head.split()) <= 3 else ""
 
 
+def _names(sentence: str) -> list[str]:
+    """Names of what was measured where, not of the measure (FID, IS, BLEU) or a factor (x2); names side by side as
+    one ("MS COCO 2017-5k", "LLaMA-2 7B")."""
+    runs: list[list[str]] = [[]]
+    for word in goal_words(sentence):
+        named = is_name(word) and word.lower() not in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS
+        if named and not VALUE.fullmatch(word) and not MULTIPLIER.fullmatch(word):
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    return list(dict.fromkeys(" ".join(run) for run in runs if run))
+
+
 def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     """The claim's sentence as a table row: what it is about, where, how much and which way."""
     sentence = claim.text
     setting_words = {w.lower() for a in plan.of_kind(AspectKind.SETTING) for w in a.text.split()}
-    # names of what was measured where, not of the measure (FID, IS, BLEU) or a factor (x2)
-    names = [
-        w
-        for w in dict.fromkeys(goal_words(sentence))
-        if is_name(w)
-        and w.lower() not in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS
-        and not VALUE.fullmatch(w)
-        and not MULTIPLIER.fullmatch(w)
-    ]
+    names = _names(sentence)
     # the goal's settings the sentence states in full ("Natural Questions"), then its named words (TriviaQA)
     stated = [a.text for a in plan.of_kind(AspectKind.SETTING) if a.text.lower() in sentence.lower()]
-    settings = list(dict.fromkeys([*stated, *(w for w in names if w.lower() in setting_words)]))
+    settings = list(dict.fromkeys([*stated, *(w for w in names if set(w.lower().split()) & setting_words)]))
     settings = [w for w in settings if not any(w != s and w in s for s in stated)]
     entity = next((a.text for a in plan.of_kind(AspectKind.ENTITY) if a.text in claim.aspects), "")
     own = _title_name(paper.title) if speaks_of(sentence, paper.title) else ""

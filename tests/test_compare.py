@@ -163,6 +163,7 @@ def test_names_resolutions_metrics_and_factors_are_neither_values_nor_settings()
     for sentence, setting in [
         ("TransDiff reaches an FID of 1.61 and an IS of 293.4, with x2 faster inference.", ""),
         ("On ImageNet 256x256, SiT-XL/2+IG achieves FID=5.31 at 80 epochs.", "ImageNet 256x256"),
+        ("On MS COCO 2017-5k, InstaFlow reaches an FID of 23.3.", "MS COCO 2017-5k"),  # names side by side: one
     ]:
         (row,) = evidence_table(
             "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, plan, papers
