@@ -123,6 +123,9 @@ SUITE_HEADS = frozenset({"task", "tasks", "games", "environments", "splits"})
 # Words that hold a condition fixed for a comparison: "at equal FLOPs", "under a fixed memory budget" (and "at the
 # same compute budget", where "same" is a stop word before the phrase).
 HELD_WORDS = frozenset({"equal", "fixed", "matched", "identical", "comparable"})
+# Beginnings of the words after which "against" names a target, not a baseline: attacks, defences, robustness.
+ADVERSARIAL_STEMS = ("attack", "defen", "robust", "vulnerab", "resist", "resilien", "protect", "secur", "safe", "guard")
+ADVERSARIAL_STEMS += ("jailbreak", "succeed", "optimiz", "optimis")
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset(
     {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"}
@@ -342,6 +345,12 @@ def _relates(words: list[str], i: int) -> bool:
     return words[i].lower() in RELATION_HEADS and words[i + 1 : i + 2] == ["of"] and not side
 
 
+def _aims_at(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "against" of an attack or a defence ("attacks against aligned chat models", "robust
+    against label noise"): what follows is its target, not a baseline ("evaluated against RAG pipelines")."""
+    return words[i].lower() == "against" and i > 0 and words[i - 1].lower().startswith(ADVERSARIAL_STEMS)
+
+
 def _speeds_up(words: list[str], i: int) -> bool:
     """Whether words[i] is the verb of "speed up" ("how much do decoding heads speed up generation"), not a speed."""
     return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
@@ -428,7 +437,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             current = _Chunk()
         joiners.add(lowered)
         if word.isalpha() and lowered not in DETERMINERS:
-            cue = [*cue, lowered][-2:]
+            cue = [*cue, "targeting" if _aims_at(tokens, i) else lowered][-2:]
     if current.words:
         _participles_off(current)
         chunks.append(current)

@@ -512,3 +512,10 @@ def test_a_named_suite_of_tasks_is_a_setting_but_a_field_s_tasks_are_not():
     found = kinds("Do decision transformers beat CQL on D4RL locomotion tasks and Atari games?")
     assert found["D4RL locomotion tasks"] is AspectKind.SETTING and found["Atari games"] is AspectKind.SETTING
     assert kinds("Which studies estimate uncertainty in NLP tasks?")["NLP tasks"] is not AspectKind.SETTING
+
+
+def test_against_names_an_attacks_target_but_a_baseline_after_an_evaluation():
+    found = kinds("How effective are membership inference attacks against fine-tuned language models?")
+    assert found["fine-tuned language models"] is not AspectKind.COMPARISON
+    found = kinds("Which papers evaluate long-context LLMs against retrieval-augmented pipelines on legal QA?")
+    assert found["retrieval-augmented pipelines"] is AspectKind.COMPARISON
