@@ -124,8 +124,9 @@ SUITE_HEADS = frozenset({"task", "tasks", "games", "environments", "splits"})
 # same compute budget", where "same" is a stop word before the phrase).
 HELD_WORDS = frozenset({"equal", "fixed", "matched", "identical", "comparable"})
 # Beginnings of the words after which "against" names a target, not a baseline: attacks, defences, robustness.
-ADVERSARIAL_STEMS = ("attack", "defen", "robust", "vulnerab", "resist", "resilien", "protect", "secur", "safe", "guard")
-ADVERSARIAL_STEMS += ("jailbreak", "succeed", "optimiz", "optimis")
+ADVERSARIAL_STEMS = tuple(
+    "attack defen robust vulnerab resist resilien protect secur safe guard jailbreak succeed optimiz optimis".split()
+)
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset(
     {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"}
