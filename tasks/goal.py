@@ -416,7 +416,13 @@ def _chunks(goal: str) -> list[_Chunk]:
                 # opens the question ("For speech recognition, how does Whisper's …")
                 clause = max((j + 1 for j in range(i) if tokens[j] == ","), default=0)
                 fronted = clause > 0 and tokens[0].lower() in FRONTING_WORDS
-                opening = all(len(c.words) == 1 and _lone_phrasing(c.words[0]) for c in chunks)  # "evidence"
+                # only "evidence" before it, or the word a question opens with when a name follows ("What speedups
+                # do FlashAttention-2 … give"; not "What benchmark does the variant version of …")
+                opening = all(len(c.words) == 1 and _lone_phrasing(c.words[0]) for c in chunks) or (
+                    [c.words for c in chunks] == [tokens[1:2]]
+                    and tokens[0].lower() in {"what", "which"}
+                    and is_name(word)
+                )
                 asked = not any(c.subject for c in chunks) and (opening or fronted)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
                 if subject in CLAUSE_OPENERS and lowered.endswith("ing"):

@@ -519,3 +519,10 @@ def test_against_names_an_attacks_target_but_a_baseline_after_an_evaluation():
     assert found["fine-tuned language models"] is not AspectKind.COMPARISON
     found = kinds("Which papers evaluate long-context LLMs against retrieval-augmented pipelines on legal QA?")
     assert found["retrieval-augmented pipelines"] is AspectKind.COMPARISON
+
+
+def test_a_name_after_what_and_one_word_and_an_auxiliary_is_the_subject():
+    found = kinds("What speedups do FlashAttention-2 and xFormers attention give for GPT-style models at 8k tokens?")
+    assert found["FlashAttention-2"] is AspectKind.ENTITY and found["speedups"] is AspectKind.QUANTITY
+    found = kinds("What benchmark does the variant version of HumanEval-NFR use as a reference?")
+    assert found["variant version"] is not AspectKind.ENTITY
