@@ -203,32 +203,48 @@ def commits(repo: Path) -> dict[str, str]:
     }
 
 
-def measure(
-    questions: list[dict], sources: dict[str, CorpusSource], work: Path, reports: Path | None = None
-) -> list[dict]:
-    """Both conditions for every question, in this process against the server the settings point at."""
-    from flows.research import research_flow  # after the temporary settings: the flow reads them when it runs
+@contextmanager
+def offline_runs(work: Path, api_url: str | None = None) -> Iterator[Callable[[str, Path], str]]:
+    """A function that runs research_flow offline on a goal and a corpus and returns its report's JSON, every run
+    against one Prefect server: `api_url`, or a local one under `work`."""
+    home = work / "prefect-home"
+    home.mkdir(exist_ok=True)
+    with nullcontext(api_url) if api_url else prefect_server(home) as api:
+        overrides = {PREFECT_API_URL: api, PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+        with temporary_settings(overrides):
+            from flows.research import research_flow  # after the temporary settings: the flow reads them when it runs
 
-    flow = research_flow.with_options(result_storage=work / "results")
-    # one progress line per question instead of every stage's log lines and PDF font notices
-    logging.getLogger("prefect").setLevel(logging.WARNING)
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+            flow = research_flow.with_options(result_storage=work / "results")
+            # one progress line per run instead of every stage's log lines and PDF font notices
+            logging.getLogger("prefect").setLevel(logging.WARNING)
+            logging.getLogger("weasyprint").setLevel(logging.ERROR)
+
+            def run(goal: str, corpus: Path) -> str:
+                brief = flow(
+                    goal=goal,
+                    corpus=str(corpus),
+                    out_dir=str(work / "runs"),
+                    approval_timeout_seconds=0,
+                    llm_backend="offline",
+                    embedder_backend="offline",
+                )
+                return Path(brief.json).read_text()
+
+            yield run
+
+
+def measure(
+    questions: list[dict], sources: dict[str, CorpusSource], run: Callable[[str, Path], str], reports: Path | None
+) -> list[dict]:
+    """Both conditions for every question, each a research run by `run`."""
     rows = []
     for number, question in enumerate(questions, 1):
         gold = gold_ids(question)
         row = {"qid": question["qid"], "source": question["source"], "query": question["query"], "gold": sorted(gold)}
         for condition, source in sources.items():
             started = time.perf_counter()
-            brief = flow(
-                goal=question["query"],
-                corpus=str(source.path),
-                out_dir=str(work / "runs"),
-                approval_timeout_seconds=0,
-                llm_backend="offline",
-                embedder_backend="offline",
-            )
+            report = run(question["query"], source.path)
             seconds = time.perf_counter() - started
-            report = Path(brief.json).read_text()
             row[condition] = run_record(json.loads(report), gold, seconds)
             if reports:
                 (reports / f"{question['qid']}-{condition}.json").write_text(report)
@@ -261,14 +277,8 @@ def main() -> None:
         args.reports.mkdir(parents=True, exist_ok=True)
     drop = set().union(*map(gold_ids, questions))
     sources = open_conditions(drop, cache_dir)
-    with tempfile.TemporaryDirectory(prefix="answerability-") as tmp:
-        work = Path(tmp)
-        home = work / "prefect-home"
-        home.mkdir()
-        with nullcontext(args.api_url) if args.api_url else prefect_server(home) as api:
-            overrides = {PREFECT_API_URL: api, PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-            with temporary_settings(overrides):
-                rows = measure(questions, sources, work, args.reports)
+    with tempfile.TemporaryDirectory(prefix="answerability-") as tmp, offline_runs(Path(tmp), args.api_url) as run:
+        rows = measure(questions, sources, run, args.reports)
     summary = summarise(rows)
     payload = {
         **measured,

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
-
-from benchmarks.answerability import commits, prefect_server
+from benchmarks.answerability import commits, offline_runs
 from benchmarks.common import combined_corpus, write_results
 from benchmarks.method_papers import GOALS as METHOD_GOALS
 from benchmarks.speed_goals import LONG_GOALS
@@ -78,29 +75,10 @@ def main() -> None:
     measured = commits(Path(__file__).resolve().parents[1])
     corpus = combined_corpus(Settings().search.cache_dir)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="long-goal-briefs-") as tmp:
-        work = Path(tmp)
-        home = work / "prefect-home"
-        home.mkdir()
-        with prefect_server(home) as api:
-            overrides = {PREFECT_API_URL: api, PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-            with temporary_settings(overrides):
-                from flows.research import research_flow  # after the temporary settings: the flow reads them
-
-                flow = research_flow.with_options(result_storage=work / "results")
-                logging.getLogger("prefect").setLevel(logging.WARNING)
-                logging.getLogger("weasyprint").setLevel(logging.ERROR)
-                for number, goal in enumerate(goals, 1):
-                    brief = flow(
-                        goal=goal,
-                        corpus=str(corpus),
-                        out_dir=str(work / "runs"),
-                        approval_timeout_seconds=0,
-                        llm_backend="offline",
-                        embedder_backend="offline",
-                    )
-                    rows.append(brief_record(json.loads(Path(brief.json).read_text())))
-                    print(f"{number}/{len(goals)} {rows[-1]['policy']} {rows[-1]['score']:.2f} {goal[:80]}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="long-goal-briefs-") as tmp, offline_runs(Path(tmp)) as run:
+        for number, goal in enumerate(goals, 1):
+            rows.append(brief_record(json.loads(run(goal, corpus))))
+            print(f"{number}/{len(goals)} {rows[-1]['policy']} {rows[-1]['score']:.2f} {goal[:80]}", flush=True)
     table = summary_table(rows)
     name = "long_goal_briefs" if args.goals_file is None else f"long_goal_briefs_{args.goals_file.stem}"
     write_results(

@@ -128,11 +128,8 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
     by_id = {r.paper.id: r for r in papers}
     verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
     entity = next((a for a in plan.aspects if a.text == plan.central), None)
-    titled = {
-        pid
-        for pid, r in by_id.items()
-        if entity and _states(entity, _keys(r.paper.title, plan.spelled_out), plan.term_weights)
-    }
+    titles = {pid: _keys(r.paper.title, plan.spelled_out) for pid, r in by_id.items()} if entity else {}
+    titled = {pid for pid, keys in titles.items() if _states(entity, keys, plan.term_weights)}
     on_entity = titled | {c.paper_id for c in verified if plan.central in c.aspects}
     verdicts = []
     for aspect in plan.aspects:
