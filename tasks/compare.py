@@ -10,6 +10,7 @@ import re
 from tasks.coverage import speaks_of
 from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, is_name
 from tasks.index.text import STOP_WORDS
+from tasks.io.latex import plain_text
 from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
 from tasks.verify import directions
 
@@ -17,11 +18,13 @@ from tasks.verify import directions
 PARITY = re.compile(
     r"\b(?:comparabl\w*|on par|parity|similar|match(?:es|ed|ing)?|competitive|within \d|no significant)\b", re.I
 )
-# A reported value: 85.2%, +4.2%, 1.8 points, 3x, 10,000 times, 9/11, 9 of 11; not a model size such as 7B, a year,
-# a variant in a name (SiT-XL/2, B/16) or a resolution (256×256).
+# A reported value: 85.2%, +4.2%, 81 percent, 1.8 points, 3x, 2.84X, 2-3x, 10,000 times, 9/11, 9 of 11; not a model
+# size such as 7B, a year, a variant in a name (SiT-XL/2, B/16) or a resolution (256×256).
+_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_FACTOR = r"(?:[xX]\b|×(?!\d))"
 VALUE = re.compile(
-    r"(?<![\w.,/×-])[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-    r"(?P<unit>\s?%|x\b|×(?!\d)|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w×-]|\.\d)"
+    rf"(?<![\w.,/×-])[+-]?{_NUMBER}(?:{_FACTOR}?[-–]{_NUMBER}(?={_FACTOR}))?"
+    rf"(?P<unit>\s?%|\spercent\b|{_FACTOR}|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w×-]|\.\d)"
 )
 # A multiplier written as a word: "x2 faster", "2x"; a factor, not a name.
 MULTIPLIER = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]", re.I)
@@ -62,7 +65,8 @@ def values(sentence: str) -> list[str]:
         if not YEAR.fullmatch(m.group(0)) and not _enumerates(sentence, m) and not _versions(sentence, m)
     ]
     with_unit = [m for m in found if m.group("unit")]
-    return list(dict.fromkeys(re.sub(r"\s(?=%)", "", m.group(0)) for m in with_unit or found))
+    # as a table shows it: "81 percent" and "85.2 %" as 81% and 85.2%
+    return list(dict.fromkeys(re.sub(r"\s*(?:%|percent)$", "%", m.group(0)) for m in with_unit or found))
 
 
 def _versions(sentence: str, match: re.Match) -> bool:
@@ -104,7 +108,7 @@ def _names(sentence: str) -> list[str]:
 
 def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     """The claim's sentence as a table row: what it is about, where, how much and which way."""
-    sentence = claim.text
+    sentence = plain_text(claim.text)  # "$2\\times$" is the value 2×
     setting_words = {w.lower() for a in plan.of_kind(AspectKind.SETTING) for w in a.text.split()}
     names = _names(sentence)
     # the goal's settings the sentence states in full ("Natural Questions"), then its named words (TriviaQA)

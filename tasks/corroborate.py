@@ -14,6 +14,7 @@ import re
 
 from tasks.coverage import QUANTITY_SYNONYMS
 from tasks.index.text import content_terms, named_entities
+from tasks.io.latex import plain_text
 from tasks.ml.dense import dense_installed
 from tasks.ml.entail import entailment, head_installed
 from tasks.models import Claim, CrossCheck, CrossPaperStatus, Label
@@ -106,18 +107,19 @@ def as_written(quantity: str, text: str) -> str:
 
 def relation(claim: Claim, other: Claim, settings: VerifySettings) -> tuple[CrossPaperStatus | None, str]:
     """Whether `other` backs or contests `claim`, and why; None when it says nothing of it."""
-    quantity = opposite_direction(claim.text, other.text)
+    ours, theirs = plain_text(claim.text), plain_text(other.text)  # "$2\\times$" is the value 2×
+    quantity = opposite_direction(ours, theirs)
     if quantity:
         return (
             CrossPaperStatus.CONTESTED,
-            f"{other.paper_id} reports {as_written(quantity, claim.text)} moving the other way",
+            f"{other.paper_id} reports {as_written(quantity, ours)} moving the other way",
         )
-    quantity, setting = conflicting_number(claim.text, other.text)
+    quantity, setting = conflicting_number(ours, theirs)
     if quantity:
-        values = ", ".join(sorted(quantity_values(other.text)[quantity]))
+        values = ", ".join(sorted(quantity_values(theirs)[quantity]))
         return (
             CrossPaperStatus.CONTESTED,
-            f"{other.paper_id} reports {as_written(quantity, claim.text)} {values} with {setting}, not the value here",
+            f"{other.paper_id} reports {as_written(quantity, ours)} {values} with {setting}, not the value here",
         )
     if not (settings.semantic_support and dense_installed() and head_installed()):
         return None, ""

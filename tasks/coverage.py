@@ -43,9 +43,10 @@ TERM_SHARE = 0.5
 
 def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     """Stemmed content terms (an acronym of the goal where its long form is written out), plus words with digits kept
-    whole and lowercased (7b, gpt-4o, llama-2)."""
+    whole and lowercased (7b, gpt-4o, llama-2), and the model size a name ends with (70b of LLaMA-3.3-70B)."""
     whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
-    return text_terms(text, spelled_out) | whole
+    sizes = {part for word in whole for part in word.split("-")[1:] if is_model_size(part)}
+    return text_terms(text, spelled_out) | whole | sizes
 
 
 def _aspect_keys(text: str) -> set[str]:

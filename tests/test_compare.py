@@ -53,6 +53,21 @@ def test_values_keep_thousands_counts_and_units_whole_and_drop_bare_details_besi
     assert values("Accuracy rises (3 of 4 tasks) to 71 (from 64).") == ["3 of 4"]
 
 
+def test_values_written_as_words_capitals_ranges_or_latex_read_as_the_reader_sees_them():
+    assert values("It gives up to an 81 percent additional speedup and 85.2 % accuracy.") == ["81%", "85.2%"]
+    assert values("It runs 2.84X faster, a 2X-3X or 3–5× acceleration, and 2-3x less memory.") == [
+        "2.84X",
+        "2X-3X",
+        "3–5×",
+        "2-3x",
+    ]
+    assert values("It prunes 3-5 layers, 40% of them.") == ["40%"]  # a range of counts, no factor: a detail
+    papers = {"p1": Paper(id="p1", title="RACER: Retrieval-Augmented Drafting", abstract="")}
+    filed = sentence_claim("a", "p1", r"RACER achieves more than $2\times$ speedup on GLUE.", aspects=["accuracy"])
+    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+    assert row.value == "2×"
+
+
 def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
     sentence = "LoRA matches full fine-tuning within 0.5% accuracy on GLUE while training 1.6x faster."
     papers = {"p1": Paper(id="p1", title="LoRA: Low-Rank Adaptation of Large Language Models", abstract="")}

@@ -35,6 +35,18 @@ def test_a_quantity_on_a_named_benchmark_is_addressed_only_on_that_benchmark(sen
     assert aspects_addressed(PLAN, sentence) == addressed
 
 
+def test_a_model_size_written_inside_a_models_name_addresses_the_size():
+    plan = Plan(
+        goal="How fast is speculative decoding for 70B models?",
+        queries=[],
+        aspects=[Aspect(text="70B", kind=AspectKind.SETTING)],
+        key_terms=[],
+    )
+    assert aspects_addressed(plan, "On LLaMA-3.3-70B it is 2.1x faster.") == ["70B"]
+    assert aspects_addressed(plan, "On Qwen2.5-7B-Instruct it is 2.1x faster.") == []
+    assert aspects_addressed(plan, "It runs on 70 GPUs.") == []
+
+
 def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_names():
     plan = Plan(
         goal="What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # A LaTeX command or escaped character; "$k$-NN" alone is left as written ("$5 to $10" would not survive math mode).
 _MARKUP = re.compile(r"\\(?:[A-Za-z]+|[%$&_#{}(])")
 
 
+@lru_cache(maxsize=4096)  # the cross-paper check converts each claim once per other claim
 def plain_text(text: str) -> str:
     """The text with its LaTeX commands and math as Unicode text; text without commands is returned unchanged."""
     if not _MARKUP.search(text):
