@@ -32,6 +32,12 @@ MULTIPLIER = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]", re.I)
 GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I)
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
+# What follows a name that does a finding's verb: its further capitalised words, an adverb or modal, the verb.
+SUBJECT_VERB = re.compile(
+    r"(?P<rest>(?: [A-Z][\w-]*)*) (?:\w+ly |can |could |also |further )?"
+    r"(?:achiev|outperform|improv|increas|reduc|yield|reach|attain|accelerat|match|deliver|obtain|surpass|boost|"
+    r"exceed|beat|lower|rais|trad|cut|speed|sav|requir)\w*\b"
+)
 _COUNTED_LIST = re.compile(r"(?:^|\s)1\).*\s2\)")
 # Measures written as acronyms that QUANTITY_WORDS lacks: IS (Inception Score), EM (exact match), METEOR, mAP, PPL.
 METRIC_ACRONYMS = frozenset("is em meteor chrf bertscore spice cider map ppl".split())
@@ -87,6 +93,18 @@ def _enumerates(sentence: str, match: re.Match) -> bool:
     return closed and counted and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
 
+def _subject(sentence: str, names: list[str]) -> str:
+    """The name the finding is about: the one that does the finding's verb ("GTO increases", "CS Drafting achieves",
+    "SpecVocab can achieve"), else ""."""
+    for name in names:
+        following = sentence[sentence.find(name) + len(name) :]
+        # the name's capitalised words before the verb belong to it ("CS Drafting" of "CS")
+        match = SUBJECT_VERB.match(following)
+        if match:
+            return f"{name}{match['rest']}"
+    return ""
+
+
 def _title_name(title: str) -> str:
     """The method a title names: its words before a colon when they are a name (MixLoRA: …), else ""."""
     head = title.split(":")[0].strip()
@@ -120,10 +138,13 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     # a benchmark, dataset or model the goal did not name: a name with digits (GSM8K, LLaMA-2, 7B) or in capitals
     # (MMLU); a method's name is mixed case (MixLoRA, AlphaLoRA)
     named = [w for w in names if any(c.isdigit() for c in w) or w.isupper()]
-    # the paper's own method (LoRA, MixLoRA) says more than the goal's entity it is filed under
     unnamed = [w for w in names if not any(w in s for s in settings) and w not in named]  # "ImageNet" of a setting
-    method = own or entity or next(iter(unnamed), "")
-    named = [w for w in named if w.lower() not in method.lower()]
+    # the name doing the finding's verb, else the paper's own method (LoRA, MixLoRA), says more than the goal's entity
+    # the finding is filed under
+    subject = _subject(sentence, [w for w in names if w not in settings])
+    method = subject or own or entity or next(iter(unnamed), "")
+    # beside a subject that names the method, its other names are where it was measured, mixed case or not
+    named = [w for w in (names if subject else named) if w.lower() not in method.lower()]
     named_numbers = goal_numbers(plan)
     return EvidenceRow(
         number=number,

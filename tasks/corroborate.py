@@ -31,6 +31,8 @@ NUMBER_WINDOW = 5
 QUALIFIED_TERMS = frozenset(content_terms("score scores"))
 # A reported value as one word: 85.2%, 1.8, 3x; not a model size such as 7B.
 _VALUE = re.compile(r"[+-]?\d+(?:[.,]\d+)*(?:%|x|×)?")
+# A bound on a value, not a change: "more than 2× speedup", "fewer than 1,000 examples".
+_BOUND = re.compile(r"\b(?:more|less|fewer|greater|higher|lower) than (?=[+-]?\d)")
 # Claims that may back or contest another: a refuted or unsupported claim is no evidence either way.
 COMPARABLE = (Label.VERIFIED, Label.WEAK)
 
@@ -43,7 +45,7 @@ def _quantity(words: list[str], i: int, term: str) -> str:
 
 def directed_quantities(text: str) -> dict[str, set[str]]:
     """Each measured quantity the text names (stemmed) and which way a cue within DIRECTION_WINDOW words moves it."""
-    words = re.findall(r"[\w%-]+", text.lower())
+    words = re.findall(r"[\w%-]+", _BOUND.sub("", text.lower()))
     moved: dict[str, set[str]] = {}
     for i, word in enumerate(words):
         for term in set(content_terms(word)) & QUANTITY_TERMS:

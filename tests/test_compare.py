@@ -76,6 +76,23 @@ def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
     assert (row.method, row.setting, row.value) == ("LoRA", "GLUE", "0.5%, 1.6x")
 
 
+def test_the_name_that_does_the_findings_verb_is_its_method_not_a_setting():
+    papers = {"p1": Paper(id="p1", title="Bridging Draft Policy Misalignment", abstract="")}
+    rows = {
+        "Across code (HumanEval) and math (GSM8K), GTO increases acceptance length by 7.4%.": (
+            "GTO",
+            "HumanEval, GSM8K",
+        ),
+        "Combining both cascades, CS Drafting achieves up to an 81 percent speedup.": ("CS Drafting", ""),
+        "We show that SpecVocab can achieve 8.1% more throughput than EAGLE-3.": ("SpecVocab", "EAGLE-3"),
+        "Experiments on GLUE show gains of 3% accuracy.": ("MixLoRA", "GLUE"),  # no subject: the goal's entity
+    }
+    for sentence, (method, setting) in rows.items():
+        filed = sentence_claim("a", "p1", sentence, aspects=["MixLoRA", "accuracy"])
+        (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+        assert (row.method, row.setting) == (method, setting), sentence
+
+
 def test_a_setting_of_several_words_is_named_as_the_goal_wrote_it():
     settings = [
         Aspect(text="Natural Questions", kind=AspectKind.SETTING),

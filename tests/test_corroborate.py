@@ -22,6 +22,9 @@ def test_the_same_quantity_moving_the_other_way_is_a_conflict():
     assert opposite_direction("MoE LoRA reduces inference latency by 30%.", "MoE LoRA increases latency.") == "latenc"
     assert opposite_direction("MoE LoRA reduces latency.", "MoE LoRA improves accuracy.") == ""
     assert opposite_direction("MoE LoRA reduces latency.", "MoE LoRA reduces latency too.") == ""
+    # "more than 2×" bounds a value; it moves nothing
+    assert opposite_direction("RACER gives more than 2× speedup.", "Small drafts reduce speedups.") == ""
+    assert opposite_direction("RACER gives a higher speedup.", "Small drafts reduce speedups.") == "speedup"
 
 
 def test_a_cue_about_another_quantity_is_no_conflict():
