@@ -33,10 +33,12 @@ GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|acce
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
 # What follows a name that does a finding's verb: its further capitalised words, an adverb or modal, the verb.
+# A name doing a finding's verb: capitalised words, or a word with digits, then an adverb or modal, then the verb
+# (not its -ing form: "with FP16 reaching 740 TFLOPs/s" names a condition, not who reached it).
 SUBJECT_VERB = re.compile(
-    r"(?P<rest>(?: [A-Z][\w-]*)*) (?:\w+ly |can |could |also |further )?"
-    r"(?:achiev|outperform|improv|increas|reduc|yield|reach|attain|accelerat|match|deliver|obtain|surpass|boost|"
-    r"exceed|beat|lower|rais|trad|cut|speed|sav|requir)\w*\b"
+    r"(?P<name>(?:[A-Z][\w.+-]*|[\w.+-]*\d[\w.+-]*)(?: [A-Z][\w.+-]*)*) (?:\w+ly |can |could |also |further )?"
+    r"(?!\w*ing\b)(?:achiev|outperform|improv|increas|reduc|yield|reach|attain|accelerat|match|deliver|obtain|"
+    r"surpass|boost|exceed|beat|lower|rais|trad|cut|speed|sav|requir|show)\w*\b"
 )
 _COUNTED_LIST = re.compile(r"(?:^|\s)1\).*\s2\)")
 # Measures written as acronyms that QUANTITY_WORDS lacks: IS (Inception Score), EM (exact match), METEOR, mAP, PPL.
@@ -93,15 +95,17 @@ def _enumerates(sentence: str, match: re.Match) -> bool:
     return closed and counted and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
 
-def _subject(sentence: str, names: list[str]) -> str:
+def _subject(sentence: str, excluded: set[str]) -> str:
     """The name the finding is about: the one that does the finding's verb ("GTO increases", "CS Drafting achieves",
-    "SpecVocab can achieve"), else ""."""
-    for name in names:
-        following = sentence[sentence.find(name) + len(name) :]
-        # the name's capitalised words before the verb belong to it ("CS Drafting" of "CS")
-        match = SUBJECT_VERB.match(following)
-        if match:
-            return f"{name}{match['rest']}"
+    "Domino can achieve"), else "". A capitalised first word must be a name ("FlashAttention trains", not "Results
+    show"); measures and the goal's settings are never the subject."""
+    for match in SUBJECT_VERB.finditer(sentence):
+        name = match["name"]
+        first = name.split()[0]
+        if match.start() == 0 and not is_name(first):
+            continue
+        if first.lower() not in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS | STOP_WORDS and name not in excluded:
+            return name
     return ""
 
 
@@ -141,7 +145,7 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     unnamed = [w for w in names if not any(w in s for s in settings) and w not in named]  # "ImageNet" of a setting
     # the name doing the finding's verb, else the paper's own method (LoRA, MixLoRA), says more than the goal's entity
     # the finding is filed under
-    subject = _subject(sentence, [w for w in names if w not in settings])
+    subject = _subject(sentence, set(settings))
     method = subject or own or entity or next(iter(unnamed), "")
     # beside a subject that names the method, its other names are where it was measured, mixed case or not
     named = [w for w in (names if subject else named) if w.lower() not in method.lower()]

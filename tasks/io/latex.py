@@ -17,6 +17,7 @@ def plain_text(text: str) -> str:
     from pylatexenc.latex2text import LatexNodes2Text
 
     escaped = re.sub(r"(?<!\\)%", r"\\%", text)  # a bare % is a percentage here, not a LaTeX comment
+    escaped = re.sub(r"\\\\(?=[()\[\]])", r"\\", escaped)  # math opened twice escaped: "5.16\\(\times\\)"
     try:
         return " ".join(LatexNodes2Text(math_mode="text").latex_to_text(escaped).split())
     # malformed markup in an abstract ("\href{url}" without its text) fails inside pylatexenc in more ways than
