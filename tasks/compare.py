@@ -33,12 +33,14 @@ GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|acce
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
 # What follows a name that does a finding's verb: its further capitalised words, an adverb or modal, the verb.
-# A name doing a finding's verb: capitalised words, or a word with digits, then an adverb or modal, then the verb
-# (not its -ing form: "with FP16 reaching 740 TFLOPs/s" names a condition, not who reached it).
+# A name doing a finding's verb: capitalised words or words with digits ("Gemini 1.5 Pro"), an adverb or modal, then
+# the verb as a verb ("a 33x reduction" is a noun, "with FP16 reaching" a condition, "MLQA show that" a report).
+_NAME_WORD = r"(?:[A-Z][\w.'+-]*|[\w.+-]*\d[\w.+-]*)"
 SUBJECT_VERB = re.compile(
-    r"(?P<name>(?:[A-Z][\w.+-]*|[\w.+-]*\d[\w.+-]*)(?: [A-Z][\w.+-]*)*) (?:\w+ly |can |could |also |further )?"
-    r"(?!\w*ing\b)(?:achiev|outperform|improv|increas|reduc|yield|reach|attain|accelerat|match|deliver|obtain|"
-    r"surpass|boost|exceed|beat|lower|rais|trad|cut|speed|sav|requir|show)\w*\b"
+    rf"(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further )?"
+    r"(?:(?:achiev|improv|increas|reduc|accelerat|rais|trad|sav|requir|enabl|preserv|remov)(?:e|es|ed)|"
+    r"(?:outperform|yield|attain|deliver|obtain|exceed|lower|maintain|sustain|show(?! that))(?:s|ed)?|"
+    r"(?:reach|match|surpass|boost|beat|cut)(?:es|s|ed)?)\b"
 )
 _COUNTED_LIST = re.compile(r"(?:^|\s)1\).*\s2\)")
 # Measures written as acronyms that QUANTITY_WORDS lacks: IS (Inception Score), EM (exact match), METEOR, mAP, PPL.
@@ -104,9 +106,15 @@ def _subject(sentence: str, excluded: set[str]) -> str:
         first = name.split()[0]
         if match.start() == 0 and not is_name(first):
             continue
-        if first.lower() not in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS | STOP_WORDS and name not in excluded:
+        common = first.lower() in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS | STOP_WORDS
+        if not common and not VALUE.fullmatch(first) and not MULTIPLIER.fullmatch(first) and name not in excluded:
             return name
     return ""
+
+
+def _in_words(name: str, text: str) -> bool:
+    """Whether the text writes the name as words of its own ("OmniQuant" in "OmniQuant: …", not "or" in "for")."""
+    return bool(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE))
 
 
 def _title_name(title: str) -> str:
@@ -138,17 +146,13 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     settings = list(dict.fromkeys([*stated, *(w for w in names if set(w.lower().split()) & setting_words)]))
     settings = [w for w in settings if not any(w != s and w in s for s in stated)]
     entity = next((a.text for a in plan.of_kind(AspectKind.ENTITY) if a.text in claim.aspects), "")
-    own = _title_name(paper.title) if speaks_of(sentence, paper.title) else ""
-    # a benchmark, dataset or model the goal did not name: a name with digits (GSM8K, LLaMA-2, 7B) or in capitals
-    # (MMLU); a method's name is mixed case (MixLoRA, AlphaLoRA)
-    named = [w for w in names if any(c.isdigit() for c in w) or w.isupper()]
-    unnamed = [w for w in names if not any(w in s for s in settings) and w not in named]  # "ImageNet" of a setting
+    own = plain_text(_title_name(paper.title)) if speaks_of(sentence, paper.title) else ""
+    # a name the paper's title gives (OmniQuant evaluated, the benefits of DiLoCo), not one it was measured on
+    titled = [w for w in names if w not in settings and len(w) > 2 and _in_words(w, paper.title)]
     # the name doing the finding's verb, else the paper's own method (LoRA, MixLoRA), says more than the goal's entity
-    # the finding is filed under
-    subject = _subject(sentence, set(settings))
-    method = subject or own or entity or next(iter(unnamed), "")
-    # beside a subject that names the method, its other names are where it was measured, mixed case or not
-    named = [w for w in (names if subject else named) if w.lower() not in method.lower()]
+    # the finding is filed under; another name nobody does anything with is where it was measured, not a method
+    method = _subject(sentence, set(settings)) or own or next(iter(titled), "") or entity
+    named = [w for w in names if w.lower() not in method.lower()]
     named_numbers = goal_numbers(plan)
     return EvidenceRow(
         number=number,
