@@ -35,10 +35,10 @@ YEAR = re.compile(r"(?:19|20)\d\d")
 # What follows a name that does a finding's verb: its further capitalised words, an adverb or modal, the verb.
 # A name doing a finding's verb: capitalised words or words with digits ("Gemini 1.5 Pro"), an adverb or modal, then
 # the verb as a verb ("a 33x reduction" is a noun, "with FP16 reaching" a condition, "MLQA show that" a report).
-_NAME_WORD = r"(?:[A-Z][\w.'+-]*|[\w.+-]*\d[\w.+-]*)"
+_NAME_WORD = r"(?:[A-Z][\w.'+-]*|[a-z][\w.+-]*[A-Z][\w.'+-]*|[\w.+-]*\d[\w.+-]*)"  # MixLoRA, iLR-DPO, 7B
 SUBJECT_VERB = re.compile(
-    rf"(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further )?"
-    r"(?:(?:achiev|improv|increas|reduc|accelerat|rais|trad|sav|requir|enabl|preserv|remov)(?:e|es|ed)|"
+    rf"(?<![\w-])(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further )?"
+    r"(?:(?:achiev|improv|increas|reduc|accelerat|rais|trad|sav|requir|enabl|enhanc|preserv|remov)(?:e|es|ed)|"
     r"(?:outperform|yield|attain|deliver|obtain|exceed|lower|maintain|sustain|show(?! that))(?:s|ed)?|"
     r"(?:reach|match|surpass|boost|beat|cut)(?:es|s|ed)?)\b"
 )
