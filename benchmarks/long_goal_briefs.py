@@ -37,7 +37,17 @@ def brief_record(report: dict) -> dict:
             for v in report["draft"]["coverage"]
         ],
         "kept": [p["paper"]["id"] for p in report["draft"]["papers"]],
+        "evidence_rows": evidence_rows(report),
     }
+
+
+def evidence_rows(report: dict) -> list[dict]:
+    """Each cited claim's row of the Answer's evidence tables once (a claim may be filed under several aspects),
+    with its sentence, so that what the tables name can be read against what the paper wrote."""
+    claims = {c["id"]: c["text"] for c in report["draft"]["claims"]}
+    rows = {r["claim_id"]: r for table in report["draft"]["tables"] for r in table["rows"]}
+    fields = ("number", "method", "setting", "value", "direction")
+    return [{**{f: row[f] for f in fields}, "sentence": claims[cid]} for cid, row in rows.items()]
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -45,11 +55,18 @@ def summary_table(rows: list[dict]) -> str:
     policies = Counter(r["policy"] for r in rows)
     aspects = [a for r in rows for a in r["aspects"]]
     entity = [a for r in rows for a in r["aspects"] if a["kind"] == "entity"]
+    evidence = [e for r in rows for e in r["evidence_rows"]]
+
+    def filled(field: str) -> int:
+        return sum(bool(e[field]) for e in evidence)
+
     lines = [
         f"Whole flow on {len(rows)} long goals (offline, 96k corpus): "
         + ", ".join(f"{p} {policies[p]}" for p in POLICIES)
         + f"; aspects addressed {sum(a['papers'] > 0 for a in aspects)} of {len(aspects)}, "
         f"central entity addressed in {sum(a['papers'] > 0 for a in entity)} of {len(entity)} goals.",
+        f"Evidence table rows (one per cited claim): {len(evidence)}, naming a method {filled('method')}, a setting "
+        f"{filled('setting')}, a reported value {filled('value')}, a direction {filled('direction')}.",
         "",
         "| policy | score | addressed | central entity | goal |",
         "|---|---|---|---|---|",
