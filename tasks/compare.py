@@ -37,7 +37,7 @@ YEAR = re.compile(r"(?:19|20)\d\d")
 # the verb as a verb ("a 33x reduction" is a noun, "with FP16 reaching" a condition, "MLQA show that" a report).
 _NAME_WORD = r"(?:[A-Z][\w.'+-]*|[a-z][\w.+-]*[A-Z][\w.'+-]*|[\w.+-]*\d[\w.+-]*)"  # MixLoRA, iLR-DPO, 7B
 SUBJECT_VERB = re.compile(
-    rf"(?<![\w-])(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further )?"
+    rf"(?<![\w/-])(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further )?"
     r"(?:(?:achiev|improv|increas|reduc|accelerat|rais|trad|sav|requir|enabl|enhanc|preserv|remov)(?:e|es|ed)|"
     r"(?:outperform|yield|attain|deliver|obtain|exceed|lower|maintain|sustain|show(?! that))(?:s|ed)?|"
     r"(?:reach|match|surpass|boost|beat|cut)(?:es|s|ed)?)\b"
