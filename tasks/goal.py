@@ -583,6 +583,13 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     found = _chunks(goal)
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
     kinds = _chunk_kinds(chunks)
+    for chunk, kind in zip(chunks, kinds):
+        # a gerund before the name or size that opens a setting is its clause's verb ("when fine-tuning LLaMA 7B",
+        # "of pretraining 7B models"; not "training dataset", "instruction-following benchmarks")
+        words = chunk.words
+        gerund = len(words) > 1 and re.fullmatch(r"[a-z-]{3,}ing", words[0]) and is_name(words[1])
+        if kind is AspectKind.SETTING and gerund:
+            words.pop(0)
     # a topic or comparison of one word most papers use ("models below 10B versus models above 100B") names none,
     # and a relation alone ("the relationship between data size and accuracy") is between the aspects it relates,
     # unless that is all there is

@@ -526,3 +526,11 @@ def test_a_name_after_what_and_one_word_and_an_auxiliary_is_the_subject():
     assert found["FlashAttention-2"] is AspectKind.ENTITY and found["speedups"] is AspectKind.QUANTITY
     found = kinds("What benchmark does the variant version of HumanEval-NFR use as a reference?")
     assert found["variant version"] is not AspectKind.ENTITY
+
+
+def test_a_gerund_before_a_named_setting_is_its_verb_but_before_a_noun_it_stays():
+    found = kinds("How does QLoRA affect GPU memory when fine-tuning LLaMA 7B and 13B?")
+    assert found["LLaMA 7B"] is AspectKind.SETTING and "fine-tuning LLaMA 7B" not in found
+    assert "7B" in kinds("What are the carbon emissions of pretraining 7B to 175B parameter language models?")
+    found = kinds("How does LoRA rank affect accuracy on GLUE and instruction-following benchmarks?")
+    assert "instruction-following benchmarks" in found
