@@ -131,10 +131,16 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
     entity = next((a for a in plan.aspects if a.text == plan.central), None)
     titles = {pid: _keys(r.paper.title, plan.spelled_out) for pid, r in by_id.items()} if entity else {}
     titled = {pid for pid, keys in titles.items() if _states(entity, keys, plan.term_weights)}
-    on_entity = titled | {c.paper_id for c in verified if plan.central in c.aspects}
+    # a finding on an example the goal gives of its entity ("methods such as YaRN") is a finding on the entity
+    examples = {a.text for a in plan.aspects if a.example_of and a.example_of == plan.central}
+
+    def states(claim: Claim, aspect: str) -> bool:
+        return aspect in claim.aspects or (aspect == plan.central and bool(examples & set(claim.aspects)))
+
+    on_entity = titled | {c.paper_id for c in verified if states(c, plan.central)}
     verdicts = []
     for aspect in plan.aspects:
-        backing = [c for c in verified if aspect.text in c.aspects]
+        backing = [c for c in verified if states(c, aspect.text)]
         unpaired = []
         if aspect.kind is AspectKind.COMPARISON and plan.central and aspect.text != plan.central:
             unpaired = list(dict.fromkeys(c.paper_id for c in backing if c.paper_id not in on_entity))

@@ -599,13 +599,18 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         and (_everywhere(c.words[0], weights, settings) or c.words[0].lower() in RELATION_NOUNS)
         for c, k in zip(chunks, kinds)
     ]
-    subject, follow_ups = None, set()
+    subject, follow_ups, example_of = None, set(), ""
     for chunk, kind, skip in zip(chunks, kinds, generic if not all(generic) else [False] * len(chunks)):
         if skip:
             continue
         text = " ".join(chunk.words)
+        # "methods such as YaRN and NTK scaling": each listed example is one of the phrase before the first
+        if _gives_example(chunk) and aspects:
+            example_of = aspects[-1].text
+        elif not chunk.listed:
+            example_of = ""
         if text.lower() not in {a.text.lower() for a in aspects}:
-            aspects.append(Aspect(text=text, kind=kind))
+            aspects.append(Aspect(text=text, kind=kind, example_of=example_of))
             subject = aspects[-1] if chunk.subject and not chunk.follow_up and kind is AspectKind.TOPIC else subject
             if chunk.follow_up:
                 follow_ups.add(text)

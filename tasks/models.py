@@ -128,6 +128,11 @@ class Aspect(BaseModel):
         description="entity: the method or entity asked about; quantity: what is measured; comparison: what it is "
         "compared with; setting: benchmarks, datasets, model families and sizes; topic: any other key phrase."
     )
+    example_of: str = Field(
+        "",
+        description="The aspect this one is an example of, as the goal gives it: 'YaRN' in 'interpolation methods "
+        "such as YaRN and NTK scaling' is an example of the methods; empty for most aspects.",
+    )
 
 
 class Plan(BaseModel):

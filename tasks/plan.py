@@ -116,4 +116,6 @@ def model_queries(plan: Plan, chat: ChatModel) -> Plan:
     if not aspects:
         return plan.model_copy(update={"queries": queries[:PLAN_QUERIES]})
     central = next(a.text for a in aspects if a.kind is AspectKind.ENTITY)
+    parsed = {a.text.lower(): a.example_of for a in plan.aspects}  # which are examples, the goal's words say
+    aspects = [a.model_copy(update={"example_of": parsed.get(a.text.lower(), "")}) for a in aspects]
     return plan.model_copy(update={"queries": queries[:PLAN_QUERIES], "aspects": aspects, "central": central})

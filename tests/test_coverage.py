@@ -111,3 +111,26 @@ def test_a_comparison_is_addressed_only_by_papers_on_the_entity():
     # a paper on the entity, by its evidence or by its title, that addresses the baseline compares the two
     paired = aspect_verdicts(plan, [claim("dt", ["conservative Q-learning"])], papers)
     assert paired[1].addressed and paired[1].paper_ids == ["dt"]
+
+
+def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_entity():
+    plan = Plan(
+        goal="How well do interpolation methods such as YaRN extend LLaMA context to 64k tokens?",
+        queries=[],
+        aspects=[
+            Aspect(text="interpolation methods", kind=AspectKind.ENTITY),
+            Aspect(text="YaRN", kind=AspectKind.SETTING, example_of="interpolation methods"),
+            Aspect(text="LLaMA", kind=AspectKind.SETTING),
+        ],
+        central="interpolation methods",
+        key_terms=[],
+    )
+    found = Paper(id="yarn", title="YaRN: Context Window Extension", abstract="", authors=["Peng"], published="2023")
+    papers = [RankedPaper(paper=found, fused_score=0.1, relevance=0.8, term_coverage=0.5, similarity=0.5, kept=True)]
+
+    def claim(aspects: list[str]) -> Claim:
+        return sentence_claim("c", "yarn", "YaRN extends it to 128k.", aspects=aspects, label="VERIFIED")
+
+    assert aspect_verdicts(plan, [claim(["YaRN"])], papers)[0].paper_ids == ["yarn"]
+    # a setting that is no example of the entity (the model it runs on) says nothing of the entity
+    assert not aspect_verdicts(plan, [claim(["LLaMA"])], papers)[0].addressed

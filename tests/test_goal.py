@@ -534,3 +534,10 @@ def test_a_gerund_before_a_named_setting_is_its_verb_but_before_a_noun_it_stays(
     assert "7B" in kinds("What are the carbon emissions of pretraining 7B to 175B parameter language models?")
     found = kinds("How does LoRA rank affect accuracy on GLUE and instruction-following benchmarks?")
     assert "instruction-following benchmarks" in found
+
+
+def test_examples_the_goal_gives_are_marked_as_examples_of_the_phrase_before_them():
+    aspects = {a.text: a for a in parse_goal("How do state space models like S4 and Hyena compare with Longformer?")}
+    assert aspects["S4"].example_of == aspects["Hyena"].example_of == "state space models"
+    assert aspects["Longformer"].example_of == ""
+    assert all(not a.example_of for a in parse_goal("Does QLoRA for LLaMA 7B improve MMLU accuracy?"))
