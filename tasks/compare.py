@@ -32,7 +32,6 @@ MULTIPLIER = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]", re.I)
 GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I)
 LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
-# What follows a name that does a finding's verb: its further capitalised words, an adverb or modal, the verb.
 # A name doing a finding's verb: capitalised words or words with digits ("Gemini 1.5 Pro"), an adverb or modal, then
 # the verb as a verb ("a 33x reduction" is a noun, "with FP16 reaching" a condition, "MLQA show that" a report).
 _NAME_WORD = r"(?:[A-Z][\w.'+-]*|[a-z][\w.+-]*[A-Z][\w.'+-]*|[\w.+-]*\d[\w.+-]*)"  # MixLoRA, iLR-DPO, 7B

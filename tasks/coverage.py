@@ -132,7 +132,7 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
     titles = {pid: _keys(r.paper.title, plan.spelled_out) for pid, r in by_id.items()} if entity else {}
     titled = {pid for pid, keys in titles.items() if _states(entity, keys, plan.term_weights)}
     # a finding on an example the goal gives of its entity ("methods such as YaRN") is a finding on the entity
-    examples = {a.text for a in plan.aspects if a.example_of and a.example_of == plan.central}
+    examples = {a.text for a in plan.aspects if plan.central and a.example_of == plan.central}
 
     def states(claim: Claim, aspect: str) -> bool:
         return aspect in claim.aspects or (aspect == plan.central and bool(examples & set(claim.aspects)))
