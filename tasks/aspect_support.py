@@ -3,8 +3,9 @@
 Naming an aspect is not evidence for it: "LoRA is widely used for fine-tuning" names LoRA and reports nothing, and a
 verbatim quote matches its source by construction. An aspect is supported when a finding (a number, a comparison, a
 direction of effect) stands within FINDING_WINDOW words of the aspect's own words in the evidence sentence, or, for
-the entity, of the paper's self-reference ("we", "our model") when its title names the entity. A setting (benchmark,
-dataset, model) is supported by a finding anywhere in a sentence that names it: it is where that finding was measured.
+the entity, of the paper's self-reference ("we", "our model") when its title names the entity, anywhere in the
+sentence when the title states all of the entity's words. A setting (benchmark, dataset, model) is supported by a
+finding anywhere in a sentence that names it: it is where that finding was measured.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
         # ("Through experiments on Robomimic and D4RL, we show that … achieves superior performance")
         return bool(_mentions(words, aspect, False))
     title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
+    titled = _aspect_terms(aspect) <= set(content_terms(title))
+    if aspect.kind is AspectKind.ENTITY and titled and findings and SELF_REFERENCE.search(sentence):
+        # the paper is on the entity its title states in full: what it reports of "our approach", however long the
+        # clause ("Our approach enables … sequences up to device count times longer than …"), is of the entity
+        return True
     mentions = _mentions(words, aspect, title_states_entity and speaks_of(sentence, title))
     return any(abs(m - f) <= FINDING_WINDOW for m in mentions for f in findings)
 

@@ -31,6 +31,15 @@ def test_we_counts_for_the_entity_only_when_the_title_names_it():
     sentence = "We reduce GPU memory by 40% with no loss of accuracy."
     assert supports_aspect(sentence, ENTITY, title="MixLoRA: mixture of LoRA experts")
     assert not supports_aspect(sentence, ENTITY, title="A survey of adapters")
+    # however far into its clause the finding stands
+    ring = Aspect(text="ring attention", kind=AspectKind.ENTITY)
+    long = (
+        "Our approach enables training and inference of sequences that are up to device count times longer than those "
+        "achievable by prior memory-efficient Transformers."
+    )
+    assert supports_aspect(long, ring, title="Ring Attention with Blockwise Transformers for Near-Infinite Context")
+    assert not supports_aspect(long, ring, title="Star Attention: Efficient LLM Inference")  # not all its words
+    assert not supports_aspect("Our approach uses rings of devices.", ring, title="Ring Attention")  # no finding
 
 
 def test_a_generic_quantity_needs_any_finding():
