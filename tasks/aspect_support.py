@@ -70,8 +70,8 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
         # ("Through experiments on Robomimic and D4RL, we show that … achieves superior performance")
         return bool(_mentions(words, aspect, False))
     title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
-    titled = _aspect_terms(aspect) <= set(content_terms(title))
-    if aspect.kind is AspectKind.ENTITY and titled and findings and SELF_REFERENCE.search(sentence):
+    title_states_all = _aspect_terms(aspect) <= set(content_terms(title))
+    if aspect.kind is AspectKind.ENTITY and title_states_all and findings and SELF_REFERENCE.search(sentence):
         # the paper is on the entity its title states in full: what it reports of "our approach", however long the
         # clause ("Our approach enables … sequences up to device count times longer than …"), is of the entity
         return True

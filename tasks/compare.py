@@ -98,8 +98,8 @@ def _enumerates(sentence: str, match: re.Match) -> bool:
 
 def _subject(sentence: str, excluded: set[str]) -> str:
     """The name the finding is about: the one that does the finding's verb ("GTO increases", "CS Drafting achieves",
-    "Domino can achieve"), else "". A capitalised first word must be a name ("FlashAttention trains", not "Results
-    show"); measures and the goal's settings are never the subject."""
+    "Domino can achieve"), else "". A capitalised first word must be a name ("FlashAttention achieves", not
+    "Results show"); measures and the goal's settings are never the subject."""
     for match in SUBJECT_VERB.finditer(sentence):
         name = match["name"]
         first = name.split()[0]
