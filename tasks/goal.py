@@ -458,7 +458,9 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     if _AT_K.fullmatch(lowered[-1]) or (len(lowered) == 1 and lowered[0] in QUANTITY_WORDS):
         return AspectKind.QUANTITY
     names = chunk.is_name()
-    if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or SETTING_WORDS & set(lowered):
+    # what a request is "about" is its topic, a dataset or benchmark too ("references about the PixelHelp dataset")
+    named_set = SETTING_WORDS & set(lowered) and chunk.cue[-1:] != ["about"]
+    if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or named_set:
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
     if held or chunk.cue[-1:] == ["same"]:

@@ -541,3 +541,9 @@ def test_examples_the_goal_gives_are_marked_as_examples_of_the_phrase_before_the
     assert aspects["S4"].example_of == aspects["Hyena"].example_of == "state space models"
     assert aspects["Longformer"].example_of == ""
     assert all(not a.example_of for a in parse_goal("Does QLoRA for LLaMA 7B improve MMLU accuracy?"))
+
+
+def test_a_dataset_or_benchmark_a_request_is_about_is_its_topic_but_one_it_runs_on_a_setting():
+    found = kinds("Could you provide references about the PixelHelp dataset for Android?")
+    assert found["PixelHelp dataset"] is not AspectKind.SETTING
+    assert kinds("Which methods improve accuracy on the GEM benchmark?")["GEM benchmark"] is AspectKind.SETTING
