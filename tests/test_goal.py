@@ -546,4 +546,4 @@ def test_examples_the_goal_gives_are_marked_as_examples_of_the_phrase_before_the
 def test_a_dataset_or_benchmark_a_request_is_about_is_its_topic_but_one_it_runs_on_a_setting():
     found = kinds("Could you provide references about the PixelHelp dataset for Android?")
     assert found["PixelHelp dataset"] is not AspectKind.SETTING
-    assert kinds("Which methods improve accuracy on the GEM benchmark?")["GEM benchmark"] is AspectKind.SETTING
+    assert kinds("Does magnitude pruning keep accuracy on the GEM benchmark?")["GEM benchmark"] is AspectKind.SETTING
