@@ -36,7 +36,7 @@ YEAR = re.compile(r"(?:19|20)\d\d")
 # the verb as a verb ("a 33x reduction" is a noun, "with FP16 reaching" a condition, "MLQA show that" a report).
 _NAME_WORD = r"(?:[A-Z][\w.'+-]*|[a-z][\w.+-]*[A-Z][\w.'+-]*|[\w.+-]*\d[\w.+-]*)"  # MixLoRA, iLR-DPO, 7B
 SUBJECT_VERB = re.compile(
-    rf"(?<![\w/-])(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further )?"
+    rf"(?<![\w/-])(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) (?:\w+ly |can |could |also |further |still )?"
     r"(?:(?:achiev|improv|increas|reduc|accelerat|rais|trad|sav|requir|enabl|enhanc|preserv|remov)(?:e|es|ed)|"
     r"(?:outperform|yield|attain|deliver|obtain|exceed|lower|maintain|sustain|show(?! that))(?:s|ed)?|"
     r"(?:reach|match|surpass|boost|beat|cut)(?:es|s|ed)?)\b"
@@ -96,10 +96,12 @@ def _enumerates(sentence: str, match: re.Match) -> bool:
     return closed and counted and not match.group("unit") and match.group(0).isdigit() and len(match.group(0)) == 1
 
 
-def _subject(sentence: str, excluded: set[str]) -> str:
+def _subject(sentence: str, excluded: set[str], own: str = "") -> str:
     """The name the finding is about: the one that does the finding's verb ("GTO increases", "CS Drafting achieves",
-    "Domino can achieve"), else "". A capitalised first word must be a name ("FlashAttention achieves", not
-    "Results show"); measures and the goal's settings are never the subject."""
+    "Domino can achieve"), the paper's own where several do ("16-bit LoRA achieves …, but LoTA-QAF outperforms …"),
+    else "". A capitalised first word must be a name ("FlashAttention achieves", not "Results show"); measures and the
+    goal's settings are never the subject."""
+    subjects = []
     for match in SUBJECT_VERB.finditer(sentence):
         name = match["name"]
         first = name.split()[0]
@@ -107,8 +109,8 @@ def _subject(sentence: str, excluded: set[str]) -> str:
             continue
         common = first.lower() in GENERIC_NAMES | QUANTITY_WORDS | METRIC_ACRONYMS | STOP_WORDS
         if not common and not VALUE.fullmatch(first) and not MULTIPLIER.fullmatch(first) and name not in excluded:
-            return name
-    return ""
+            subjects.append(name)
+    return next((n for n in subjects if own and _in_words(n, own)), next(iter(subjects), ""))
 
 
 def _in_words(name: str, text: str) -> bool:
@@ -150,7 +152,7 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     titled = [w for w in names if w not in settings and len(w) > 2 and _in_words(w, paper.title)]
     # the name doing the finding's verb, else the paper's own method (LoRA, MixLoRA), says more than the goal's entity
     # the finding is filed under; another name nobody does anything with is where it was measured, not a method
-    method = _subject(sentence, set(settings)) or own or next(iter(titled), "") or entity
+    method = _subject(sentence, set(settings), paper.title) or own or next(iter(titled), "") or entity
     named = [w for w in names if w.lower() not in method.lower()]
     named_numbers = goal_numbers(plan)
     return EvidenceRow(

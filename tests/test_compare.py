@@ -101,6 +101,15 @@ def test_the_name_that_does_the_findings_verb_is_its_method_not_a_setting():
         assert (row.method, row.setting) == (method, setting), sentence
 
 
+def test_where_several_names_do_a_verb_the_papers_own_is_its_method():
+    papers = {"p1": Paper(id="p1", title="LoTA-QAF: Lossless Ternary Adaptation for Fine-Tuning", abstract="")}
+    sentence = "On GLUE, 16-bit LoRA achieves superior accuracy, but LoTA-QAF still outperforms other methods."
+    (row,) = evidence_table(
+        "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, PLAN, papers
+    ).rows
+    assert row.method == "LoTA-QAF"
+
+
 def test_a_name_the_papers_title_gives_is_its_method_when_no_name_does_the_verb():
     papers = {"p1": Paper(id="p1", title="OmniQuant: Omnidirectionally Calibrated Quantization for LLMs", abstract="")}
     filed = sentence_claim("a", "p1", "Experiments validate OmniQuant's accuracy on GLUE.", aspects=["accuracy"])
