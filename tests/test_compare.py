@@ -7,7 +7,7 @@ import re
 from factories import sentence_claim
 
 from tasks.compare import direction, evidence_table, values
-from tasks.models import Aspect, AspectKind, Claim, CrossCheck, CrossPaperStatus, Paper, Plan
+from tasks.models import Aspect, AspectKind, Claim, CrossCheck, CrossPaperStatus, EvidenceRow, Paper, Plan
 
 PLAN = Plan(
     goal="MixLoRA accuracy on GLUE",
@@ -19,6 +19,14 @@ PLAN = Plan(
     ],
     key_terms=[],
 )
+
+
+def row_of(sentence: str, title: str = "", aspects: tuple[str, ...] = ("accuracy",), plan: Plan = PLAN) -> EvidenceRow:
+    """The accuracy table's one row for a claim that is the sentence, from a paper with this title."""
+    papers = {"p1": Paper(id="p1", title=title, abstract="")}
+    filed = sentence_claim("a", "p1", sentence, aspects=list(aspects))
+    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, plan, papers).rows
+    return row
 
 
 def claim(claim_id: str, paper_id: str, text: str, status=CrossPaperStatus.SINGLE_SOURCE) -> Claim:
@@ -62,22 +70,17 @@ def test_values_written_as_words_capitals_ranges_or_latex_read_as_the_reader_see
         "2-3x",
     ]
     assert values("It prunes 3-5 layers, 40% of them.") == ["40%"]  # a range of counts, no factor: a detail
-    papers = {"p1": Paper(id="p1", title="RACER: Retrieval-Augmented Drafting", abstract="")}
-    filed = sentence_claim("a", "p1", r"RACER achieves more than $2\times$ speedup on GLUE.", aspects=["accuracy"])
-    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+    row = row_of(r"RACER achieves more than $2\times$ speedup on GLUE.", "RACER: Retrieval-Augmented Drafting")
     assert row.value == "2×"
 
 
 def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():
     sentence = "LoRA matches full fine-tuning within 0.5% accuracy on GLUE while training 1.6x faster."
-    papers = {"p1": Paper(id="p1", title="LoRA: Low-Rank Adaptation of Large Language Models", abstract="")}
-    filed = sentence_claim("a", "p1", sentence, aspects=["MixLoRA", "accuracy"])
-    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+    row = row_of(sentence, "LoRA: Low-Rank Adaptation of Large Language Models", ("MixLoRA", "accuracy"))
     assert (row.method, row.setting, row.value) == ("LoRA", "GLUE", "0.5%, 1.6x")
 
 
 def test_the_name_that_does_the_findings_verb_is_its_method_not_a_setting():
-    papers = {"p1": Paper(id="p1", title="Bridging Draft Policy Misalignment", abstract="")}
     rows = {
         "Across code (HumanEval) and math (GSM8K), GTO increases acceptance length by 7.4%.": (
             "GTO",
@@ -96,29 +99,21 @@ def test_the_name_that_does_the_findings_verb_is_its_method_not_a_setting():
         "Our evaluations on SQuAD and HarmBench show that it reaches 98% accuracy.": ("MixLoRA", "SQuAD, HarmBench"),
     }
     for sentence, (method, setting) in rows.items():
-        filed = sentence_claim("a", "p1", sentence, aspects=["MixLoRA", "accuracy"])
-        (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+        row = row_of(sentence, "Bridging Draft Policy Misalignment", ("MixLoRA", "accuracy"))
         assert (row.method, row.setting) == (method, setting), sentence
 
 
 def test_where_several_names_do_a_verb_the_papers_own_is_its_method():
-    papers = {"p1": Paper(id="p1", title="LoTA-QAF: Lossless Ternary Adaptation for Fine-Tuning", abstract="")}
     sentence = "On GLUE, 16-bit LoRA achieves superior accuracy, but LoTA-QAF still outperforms other methods."
-    (row,) = evidence_table(
-        "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, PLAN, papers
-    ).rows
-    assert row.method == "LoTA-QAF"
+    assert row_of(sentence, "LoTA-QAF: Lossless Ternary Adaptation for Fine-Tuning").method == "LoTA-QAF"
 
 
 def test_a_name_the_papers_title_gives_is_its_method_when_no_name_does_the_verb():
-    papers = {"p1": Paper(id="p1", title="OmniQuant: Omnidirectionally Calibrated Quantization for LLMs", abstract="")}
-    filed = sentence_claim("a", "p1", "Experiments validate OmniQuant's accuracy on GLUE.", aspects=["accuracy"])
-    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
+    title = "OmniQuant: Omnidirectionally Calibrated Quantization for LLMs"
+    row = row_of("Experiments validate OmniQuant's accuracy on GLUE.", title)
     assert (row.method, row.setting) == ("OmniQuant", "GLUE")
     # a short name is no title's word by being inside one ("OR" of "for")
-    filed = sentence_claim("a", "p1", "On OR problems it attains 54% accuracy.", aspects=["accuracy"])
-    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, PLAN, papers).rows
-    assert row.method == ""
+    assert row_of("On OR problems it attains 54% accuracy.", title).method == ""
 
 
 def test_a_setting_of_several_words_is_named_as_the_goal_wrote_it():
@@ -127,11 +122,8 @@ def test_a_setting_of_several_words_is_named_as_the_goal_wrote_it():
         Aspect(text="TriviaQA", kind=AspectKind.SETTING),
     ]
     plan = PLAN.model_copy(update={"aspects": [*PLAN.aspects, *settings]})
-    papers = {"p1": Paper(id="p1", title="GAR", abstract="")}
     sentence = "GAR achieves state-of-the-art exact match on Natural Questions and TriviaQA, 3.2 points over DPR."
-    (row,) = evidence_table(
-        "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, plan, papers
-    ).rows
+    row = row_of(sentence, "GAR", plan=plan)
     assert row.setting == "Natural Questions, TriviaQA"
 
 
@@ -151,26 +143,14 @@ def test_list_markers_are_not_reported_values():
 def test_a_number_the_goal_names_is_not_a_reported_value():
     counted = PLAN.model_copy(update={"goal": "Is tuning on 1,000 curated examples (LIMA) enough for alignment?"})
     sentence = "We fine-tune LIMA on only 1,000 curated prompts, and it wins 43% of comparisons."
-    (row,) = evidence_table(
-        "accuracy",
-        [sentence_claim("a", "p1", sentence, aspects=["accuracy"])],
-        {"p1": 1},
-        counted,
-        {"p1": Paper(id="p1", title="LIMA", abstract="")},
-    ).rows
-    assert row.value == "43%"
+    assert row_of(sentence, "LIMA", plan=counted).value == "43%"
     plan = PLAN.model_copy(
         update={
             "goal": "How do models do on Game of 24?",
             "aspects": [*PLAN.aspects, Aspect(text="Game of 24", kind=AspectKind.TOPIC)],
         }
     )
-    papers = {"p1": Paper(id="p1", title="X", abstract="")}
-    filed = sentence_claim(
-        "a", "p1", "On the 24 Game task it solves 74 puzzles where others solve 4.", aspects=["accuracy"]
-    )
-    (row,) = evidence_table("accuracy", [filed], {"p1": 1}, plan, papers).rows
-    assert row.value == "74, 4"
+    assert row_of("On the 24 Game task it solves 74 puzzles where others solve 4.", "X", plan=plan).value == "74, 4"
 
 
 def test_the_table_names_method_setting_value_direction_and_cross_check():
@@ -219,13 +199,10 @@ def test_names_resolutions_metrics_and_factors_are_neither_values_nor_settings()
     plan = PLAN.model_copy(
         update={"aspects": [*PLAN.aspects, Aspect(text="ImageNet 256x256", kind=AspectKind.SETTING)]}
     )
-    papers = {"p1": Paper(id="p1", title="Guidance for diffusion", abstract="")}
     for sentence, setting in [
         ("TransDiff reaches an FID of 1.61 and an IS of 293.4, with x2 faster inference.", ""),
         ("On ImageNet 256x256, SiT-XL/2+IG achieves FID=5.31 at 80 epochs.", "ImageNet 256x256"),
         ("On MS COCO 2017-5k, InstaFlow reaches an FID of 23.3.", "MS COCO 2017-5k"),  # names side by side: one
     ]:
-        (row,) = evidence_table(
-            "accuracy", [sentence_claim("a", "p1", sentence, aspects=["accuracy"])], {"p1": 1}, plan, papers
-        ).rows
+        row = row_of(sentence, "Guidance for diffusion", plan=plan)
         assert row.setting == setting and row.method not in {"ImageNet", "FID", "IS"}, row
