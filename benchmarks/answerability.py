@@ -45,7 +45,7 @@ from tasks.sources.paper_source import CorpusSource
 CONDITIONS = ("present", "removed")
 POLICIES = ("AUTO_APPROVE", "SOFT_APPROVE", "HUMAN_REVIEW", "REJECT")
 # Best first: a question's outcome is that of its best-placed gold paper.
-GOLD_OUTCOMES = ("kept", "passed the gate, not kept", "below the gate", "not a candidate")
+GOLD_OUTCOMES = ("kept", "dropped by a revision", "passed the gate, not kept", "below the gate", "not a candidate")
 
 
 def arxiv_id(paper_id: str) -> str:
@@ -99,11 +99,14 @@ def prefect_server(home: Path) -> Iterator[str]:
 
 
 def gold_outcome(candidate: dict | None, threshold: float) -> str:
-    """Why a gold paper is or is not kept: retrieval never found it, the relevance gate, or more relevant papers."""
+    """Why a gold paper is or is not kept: retrieval never found it, the relevance gate, more relevant papers, or a
+    revision that set it aside as off-topic."""
     if candidate is None:
         return "not a candidate"
     if candidate["kept"]:
         return "kept"
+    if candidate.get("dropped"):  # reports written before revisions kept dropped papers listed have no such field
+        return "dropped by a revision"
     return "passed the gate, not kept" if candidate["relevance"] >= threshold else "below the gate"
 
 
@@ -172,7 +175,7 @@ MEASURES: dict[str, Callable[[list[dict]], object]] = {
     "tribunal score AUROC, present vs removed": auroc,
     "policies AUTO/SOFT/HUMAN/REJECT, present": lambda rows: policy_counts(rows, "present"),
     "policies AUTO/SOFT/HUMAN/REJECT, removed": lambda rows: policy_counts(rows, "removed"),
-    "gold not kept: not a candidate / below the gate / passed the gate, not kept": misses,
+    "gold not kept: not a candidate / below the gate / passed the gate, not kept / dropped by a revision": misses,
     "median run seconds": lambda rows: round(median(r[c]["seconds"] for r in rows for c in CONDITIONS), 1),
 }
 

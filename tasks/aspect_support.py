@@ -5,14 +5,15 @@ verbatim quote matches its source by construction. An aspect is supported when a
 direction of effect) stands within FINDING_WINDOW words of the aspect's own words in the evidence sentence, or, for
 the entity, of the paper's self-reference ("we", "our model") when its title names the entity, anywhere in the
 sentence when the title states all of the entity's words. A setting (benchmark, dataset, model) is supported by a
-finding anywhere in a sentence that names it: it is where that finding was measured.
+finding anywhere in a sentence that names it: it is where that finding was measured. A contribution statement ("we
+propose X …") supports the entity or topic it names: that the work proposes or studies it is what it shows.
 """
 
 from __future__ import annotations
 
 import re
 
-from tasks.coverage import FINDING, GENERIC_QUANTITIES, QUANTITY_SYNONYMS, SELF_REFERENCE, speaks_of
+from tasks.coverage import CONTRIBUTION_CUES, FINDING, GENERIC_QUANTITIES, QUANTITY_SYNONYMS, SELF_REFERENCE, speaks_of
 from tasks.index.text import content_terms, numbers
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
@@ -22,6 +23,9 @@ from tasks.verify import DIRECTION_CUES
 FINDING_WINDOW = 8
 _WORD = re.compile(r"[\w%.+-]*\w%?|%")
 # Verbs and adjectives of a reported result beyond the comparison and direction cues coverage and verify know.
+# What a contribution statement can support: what the question is about. A measured quantity or a comparison needs a
+# finding, and a setting is where a finding was measured ("We release D4RL, …" measures nothing on it).
+CONTRIBUTED = frozenset({AspectKind.ENTITY, AspectKind.TOPIC})
 RESULT = re.compile(r"(?:boost|surpass|exceed|superior|achiev|attain|accelerat|speed|yield|beat)\w*")
 
 
@@ -68,6 +72,9 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
     if aspect.kind is AspectKind.SETTING and findings:
         # a benchmark or model the sentence names is where its finding was measured, wherever the sentence puts it
         # ("Through experiments on Robomimic and D4RL, we show that … achieves superior performance")
+        return bool(_mentions(words, aspect, False))
+    if aspect.kind in CONTRIBUTED and CONTRIBUTION_CUES.search(sentence):
+        # "we propose Progressive Transformers, a novel architecture …": the work proposes or studies what it names
         return bool(_mentions(words, aspect, False))
     title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
     title_states_all = _aspect_terms(aspect) <= set(content_terms(title))

@@ -37,6 +37,13 @@ FINDING = re.compile(
 SELF_REFERENCE = re.compile(
     r"\b(?:we|our|the proposed|this (?:paper|work|method|approach|model|framework|technique|system))\b", re.IGNORECASE
 )
+# A sentence stating what the work itself proposes or does ("In this paper, we propose Progressive Transformers, …"):
+# not a finding, but what a question asking which work proposed or studied something is answered by.
+CONTRIBUTION_CUES = re.compile(
+    r"\b(?:we (?:propose|introduce|present|develop|design|study|investigate|explore|build|release)|"
+    r"this (?:paper|work|study) (?:proposes|introduces|presents|develops|studies|investigates|explores))\b",
+    re.IGNORECASE,
+)
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
 

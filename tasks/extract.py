@@ -9,7 +9,7 @@ from prefect import task
 from tasks.backends import prompts
 from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
-from tasks.coverage import aspects_addressed
+from tasks.coverage import CONTRIBUTION_CUES, aspects_addressed
 from tasks.index.text import normalize_space, numbers, split_sentences, term_set
 from tasks.models import Claim, Plan, RankedPaper, content_id
 from tasks.progress import STAGE_HOOKS
@@ -87,6 +87,9 @@ def extract_claims(
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))
         chosen = _pick_sentences(scored, settings.claims_per_paper, settings.aspect_bonus)
+        if not any(aspects for *_, aspects in chosen):
+            # a paper whose findings speak to no aspect of the goal is still evidence of what it proposes or studies
+            chosen = contribution(plan, ranked, settings) + chosen[: settings.claims_per_paper - 1]
         claims = [
             Claim(
                 id=content_id(ranked.paper.id, start, end, normalize_space(abstract[start:end])),
@@ -107,6 +110,18 @@ def extract_claims(
         c for i in range(settings.claims_per_paper) for claims in per_paper if i < len(claims) for c in [claims[i]]
     ]
     return interleaved[: settings.max_claims]
+
+
+def contribution(plan: Plan, ranked: RankedPaper, settings: ExtractSettings) -> list[tuple[float, int, int, list[str]]]:
+    """The abstract's contribution statement that addresses the most goal aspects (the earliest of equals), if any."""
+    abstract, best = ranked.paper.abstract, []
+    for start, end in split_sentences(abstract):
+        sentence = abstract[start:end]
+        if settings.min_chars <= len(sentence) <= settings.max_chars and CONTRIBUTION_CUES.search(sentence):
+            aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
+            if len(aspects) > len(best[0][3] if best else []):
+                best = [(0.0, start, end, aspects)]
+    return best
 
 
 def model_claims(plan: Plan, ranked: RankedPaper, limit: int, chat: ChatModel) -> list[Claim]:

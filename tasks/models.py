@@ -110,6 +110,9 @@ class RankedPaper(BaseModel):
     similarity: float = Field(description="Embedding cosine between the goal and the paper.")
     matched_queries: list[str] = Field(default_factory=list)
     kept: bool = False
+    dropped: bool = Field(
+        False, description="Set aside by a revision as off-topic: never kept again, listed so a reader sees why."
+    )
 
 
 class AspectKind(StrEnum):

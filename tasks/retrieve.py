@@ -123,10 +123,13 @@ def rank_again(
     settings: Settings,
     stages: RetrievalStages,
 ) -> Retrieval:
-    """The retrieval with `more` results, ranked again without the excluded papers (the models stay as fitted)."""
+    """The retrieval with `more` results, ranked again without the excluded papers (the models stay as fitted); the
+    excluded ones stay on the list after the others, marked dropped."""
     results = found.results + more
     ranked = stages.rank(found.plan, results, found.embedder, found.weights, settings.rank, excluded_papers)
-    return replace(found, results=results, ranked=ranked)
+    excluded = set(excluded_papers)
+    set_aside = [r.model_copy(update={"kept": False, "dropped": True}) for r in found.ranked if r.paper.id in excluded]
+    return replace(found, results=results, ranked=ranked + set_aside)
 
 
 def rank_for_goal(goal: str, source: PaperSource, settings: Settings, limit: int) -> list[RankedPaper]:

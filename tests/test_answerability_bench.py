@@ -45,6 +45,13 @@ def test_run_record_places_the_best_gold_paper_through_version_suffixes() -> Non
     ]
 
 
+def test_a_gold_paper_a_revision_dropped_is_told_apart_from_one_never_found() -> None:
+    data = report("HUMAN_REVIEW", 5.0, [("2402.00002", True, 0.7), ("2401.00001", False, 0.5)])
+    data["candidates"][1]["dropped"] = True
+    record = run_record(data, {"2401.00001"}, 1.0)
+    assert record["gold_outcome"] == "dropped by a revision" and not record["gold_kept"]
+
+
 def test_summary_per_source() -> None:
     rows = [
         row("LitSearch", ("AUTO_APPROVE", 8.0, True), ("AUTO_APPROVE", 7.0)),
@@ -60,7 +67,8 @@ def test_summary_per_source() -> None:
     # present scores 8, 6, 5 against removed 7, 6.5, 1: 5 of 9 pairs ordered, no ties
     assert lit["tribunal score AUROC, present vs removed"] == pytest.approx(5 / 9, abs=1e-3)
     assert lit["policies AUTO/SOFT/HUMAN/REJECT, removed"] == "1 / 0 / 1 / 1"
-    assert lit["gold not kept: not a candidate / below the gate / passed the gate, not kept"] == "0 / 0 / 1"
+    misses = lit["gold not kept: not a candidate / below the gate / passed the gate, not kept / dropped by a revision"]
+    assert misses == "0 / 0 / 1 / 0"
     assert lit["median run seconds"] == 4.0
     assert pasa["approval precision"] is None and pasa["tribunal score AUROC, present vs removed"] == 0.0
 

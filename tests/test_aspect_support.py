@@ -58,6 +58,18 @@ def test_a_setting_is_supported_by_a_finding_anywhere_in_the_sentence_that_names
     assert not supports_aspect(sentence.replace("D4RL", "MuJoCo"), d4rl)
 
 
+def test_a_contribution_statement_supports_the_entity_or_topic_it_names():
+    progressive = Aspect(text="progressive transformer", kind=AspectKind.TOPIC)
+    proposal = (
+        "In this paper, we propose Progressive Transformers, a novel architecture that can translate spoken language "
+        "sentences to continuous sign pose sequences."
+    )
+    assert supports_aspect(proposal, progressive)
+    assert not supports_aspect(proposal, ENTITY), "it does not name MixLoRA"
+    assert not supports_aspect(proposal, LATENCY), "a measured quantity needs a finding"
+    assert not supports_aspect("Progressive Transformers translate spoken language to sign poses.", progressive)
+
+
 def test_check_aspects_sets_aside_the_aspects_the_evidence_does_not_report_on():
     plan = Plan(goal="MixLoRA inference latency", queries=[], aspects=[ENTITY, LATENCY], key_terms=[])
     text = "MixLoRA is a mixture of LoRA experts; inference latency is reported in the appendix."

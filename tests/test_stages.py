@@ -27,12 +27,13 @@ from tasks.models import (
     Label,
     Paper,
     Policy,
+    RankedPaper,
     SearchResult,
 )
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
 from tasks.rank import merge_rank
-from tasks.retrieve import IN_PROCESS, retrieve
+from tasks.retrieve import IN_PROCESS, rank_again, retrieve
 from tasks.revise import revise
 from tasks.search import search
 from tasks.settings import PlanSettings, RankSettings, Settings
@@ -274,6 +275,35 @@ def test_a_plan_or_hypothesis_scores_below_the_finding_it_would_be():
     assert sentence_score(hypothesis, terms, 2, SETTINGS.extract.min_finding) < score
 
 
+def test_a_paper_whose_findings_miss_the_goal_is_quoted_for_what_it_proposes():
+    goal = "Which studies proposed a progressive transformer for sign language production?"
+    plan = plan_queries.fn(goal)
+    abstract = (
+        "Sign language production translates spoken language to sign video. "
+        "Previous work has shown the need for architectures suited to continuous sequences. "
+        "In this paper, we propose Progressive Transformers, a novel architecture for sign language production. "
+        "Experiments show gains of 4 BLEU over earlier models."
+    )
+    paper = Paper(
+        id="2004.14874", title="Progressive Transformers for End-to-end Sign Language Production", abstract=abstract
+    )
+    ranked = RankedPaper(paper=paper, fused_score=1.0, relevance=0.45, term_coverage=0.5, similarity=0.5, kept=True)
+    claims = extract_claims.fn(plan, [ranked], SETTINGS.extract)
+    proposal = next(c for c in claims if c.text.startswith("In this paper, we propose"))
+    assert "progressive transformer" in proposal.aspects
+    assert abstract[proposal.start : proposal.end] == proposal.source_sentence
+    assert len(claims) <= SETTINGS.extract.claims_per_paper
+    # a paper whose findings already speak to the goal is quoted for them, not for what it proposes
+    on_goal = ranked.model_copy(
+        update={
+            "paper": paper.model_copy(
+                update={"abstract": abstract.replace("Experiments show", "Progressive Transformers show")}
+            )
+        }
+    )
+    assert not any(c.text.startswith("In this paper") for c in extract_claims.fn(plan, [on_goal], SETTINGS.extract))
+
+
 def test_claims_come_from_several_papers_with_exact_offsets(source):
     _, ranked, draft = run_until_draft(GOAL, source)
     abstracts = {r.paper.id: r.paper.abstract for r in ranked}
@@ -366,6 +396,17 @@ def test_near_duplicate_claims_are_merged(source):
     embeddings, merged = embed.fn([SOURCE], [a, b, c], embedder, 0.92)
     assert [m.id for m in merged] == ["c", "e"] and merged[0].duplicates == ["d"]
     assert embeddings.dimension == len(embeddings.claim_vectors["c"]) > 0
+
+
+def test_a_paper_a_revision_drops_stays_listed_as_dropped_and_is_never_kept(source):
+    found = retrieve(GOAL, source, SETTINGS, IN_PROCESS)
+    first = next(r.paper.id for r in found.ranked if r.kept)
+    again = rank_again(found, [], [first], SETTINGS, IN_PROCESS)
+    listed = [r for r in again.ranked if r.paper.id == first]
+    assert len(listed) == 1 and listed[0].dropped and not listed[0].kept
+    assert len(again.ranked) == len(found.ranked), "every candidate is still on the list"
+    assert not any(r.dropped for r in again.ranked if r.paper.id != first)
+    assert sum(r.kept for r in again.ranked) >= sum(r.kept for r in found.ranked) - 1
 
 
 def test_revise_searches_for_missing_aspects_and_drops_unsupported_claims(source):

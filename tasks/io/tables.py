@@ -46,6 +46,7 @@ PAPERS_SCHEMA = pa.schema(
         ("similarity", pa.float64()),
         ("fused_score", pa.float64()),
         ("kept", pa.bool_()),
+        ("dropped", pa.bool_()),
         ("vector", pa.list_(pa.float32())),
         ("embedding_model", pa.string()),
     ]
@@ -96,6 +97,7 @@ def _paper_row(ranked: RankedPaper, embeddings: EmbeddingSet) -> dict[str, objec
         "similarity": ranked.similarity,
         "fused_score": ranked.fused_score,
         "kept": ranked.kept,
+        "dropped": ranked.dropped,
         "vector": embeddings.paper_vectors.get(paper.id),
         "embedding_model": embeddings.model,
     }
