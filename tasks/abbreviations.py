@@ -98,11 +98,15 @@ def definition(acronym: str, mentions: dict[str, list[str]], min_count: int) -> 
 
 
 def spell_out(goal: str, texts: list[str], min_count: int) -> dict[str, str]:
-    """Each acronym of the goal that the texts define, with its long form, and each acronym the texts define for a
-    phrase the goal writes out ("direct preference optimization (DPO)"), so that either form states the other."""
+    """Each acronym of the goal that the goal or the texts define, with its long form, and each acronym the texts
+    define for a phrase the goal writes out ("direct preference optimization (DPO)"), so that either form states the
+    other."""
     used, mentions = goal_acronyms(goal), _mentions(texts)
     acronyms = dict.fromkeys(used + _acronyms_of_phrases(goal, list(mentions)))
     spelled = {a: definition(a, mentions, min_count) for a in acronyms}
+    # what the goal itself defines ("Sign Language Production (SLP)") needs no paper to confirm it
+    own = _mentions([goal])
+    spelled |= {a: form for a in own if (form := definition(a, own, 1))}
     goal_terms = content_terms(goal)
     return {
         a: form for a, form in spelled.items() if form and (a in used or states_run(goal_terms, content_terms(form)))

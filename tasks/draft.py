@@ -121,7 +121,9 @@ def compose_draft(
             ]
             paragraphs.append(f"On {aspect}: {composed} The findings:\n" + "\n".join(lines))
 
-    answered = any(v.addressed for v in coverage)
+    # a goal is answered by what was found: a statement of what a paper proposes addresses an aspect, answers nothing
+    findings = {claim_id for claim_id, claim in verified.items() if not claim.contribution}
+    answered = any(findings & set(v.claim_ids) for v in coverage)
     removed: list[str] = []
     if answered:
         addressed = sum(v.addressed for v in coverage)

@@ -87,9 +87,11 @@ def extract_claims(
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))
         chosen = _pick_sentences(scored, settings.claims_per_paper, settings.aspect_bonus)
+        proposal = []
         if not any(aspects for *_, aspects in chosen):
             # a paper whose findings speak to no aspect of the goal is still evidence of what it proposes or studies
-            chosen = contribution(plan, ranked, settings) + chosen[: settings.claims_per_paper - 1]
+            proposal = contribution(plan, ranked, settings)
+            chosen = proposal + chosen[: settings.claims_per_paper - len(proposal)]
         claims = [
             Claim(
                 id=content_id(ranked.paper.id, start, end, normalize_space(abstract[start:end])),
@@ -99,6 +101,7 @@ def extract_claims(
                 start=start,
                 end=end,
                 aspects=aspects,
+                contribution=(start, end) in {(s, e) for _, s, e, _ in proposal},
             )
             for _, start, end, aspects in sorted(chosen, key=lambda s: s[1])
         ]

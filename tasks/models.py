@@ -229,6 +229,11 @@ class Claim(BaseModel):
     unsupported_aspects: list[str] = Field(
         default_factory=list, description="Aspects the claim names but its evidence sentence reports no finding on."
     )
+    contribution: bool = Field(
+        False,
+        description="A statement of what the paper proposes or studies, quoted because none of its findings speaks "
+        "to the goal: evidence of what the work does, not of what it found.",
+    )
     label: Label = Label.UNCHECKED
     confidence: float = 0.0
     support: float = Field(0.0, description="Strength of support by the best evidence sentence, 0..1.")

@@ -44,6 +44,13 @@ def test_a_phrase_the_goal_writes_out_is_stated_by_the_acronym_the_papers_define
     assert "direct" not in text_terms("PPO exceeds RLHF in win rate.", spelled)
 
 
+def test_an_acronym_the_goal_defines_is_read_as_its_phrase_without_any_paper():
+    goal = "Which studies proposed a progressive transformer for Sign Language Production (SLP)?"
+    spelled = spell_out(goal, [], min_count=2)
+    assert spelled == {"SLP": "sign language production"}
+    assert set(content_terms("sign language production")) <= text_terms("Back translation helps SLP models.", spelled)
+
+
 def test_a_text_writing_the_long_form_states_the_acronym():
     spelled = {"CoT": "chain of thought"}
     assert "cot" in text_terms("Chain-of-thought prompting elicits reasoning.", spelled)

@@ -290,7 +290,8 @@ def test_a_paper_whose_findings_miss_the_goal_is_quoted_for_what_it_proposes():
     ranked = RankedPaper(paper=paper, fused_score=1.0, relevance=0.45, term_coverage=0.5, similarity=0.5, kept=True)
     claims = extract_claims.fn(plan, [ranked], SETTINGS.extract)
     proposal = next(c for c in claims if c.text.startswith("In this paper, we propose"))
-    assert "progressive transformer" in proposal.aspects
+    assert "progressive transformer" in proposal.aspects and proposal.contribution
+    assert not any(c.contribution for c in claims if c is not proposal)
     assert abstract[proposal.start : proposal.end] == proposal.source_sentence
     assert len(claims) <= SETTINGS.extract.claims_per_paper
     # a paper whose findings already speak to the goal is quoted for them, not for what it proposes
