@@ -130,7 +130,7 @@ def first_author(ranked: RankedPaper) -> str:
 
 
 def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) -> list[AspectVerdict]:
-    """For each aspect, the verified claims that address it and the independent papers they come from; a comparison
+    """For each aspect, the verified claims that address it and the independent papers whose findings do; a comparison
     only from papers on the central entity, by their evidence or their title (a paper on the baseline alone
     compares nothing with the entity)."""
     by_id = {r.paper.id: r for r in papers}
@@ -153,7 +153,8 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
             unpaired = list(dict.fromkeys(c.paper_id for c in backing if c.paper_id not in on_entity))
             backing = [c for c in backing if c.paper_id in on_entity]
         paper_ids = list(dict.fromkeys(c.paper_id for c in backing))
-        authors = {first_author(by_id[pid]) for pid in paper_ids}
+        # corroboration is independent findings: a paper stating only what it proposes corroborates nothing
+        authors = {first_author(by_id[c.paper_id]) for c in backing if not c.contribution}
         verdicts.append(
             AspectVerdict(
                 aspect=aspect,

@@ -310,7 +310,9 @@ class AspectVerdict(BaseModel):
     aspect: Aspect
     claim_ids: list[str] = Field(default_factory=list, description="Verified claims whose sentence addresses it.")
     paper_ids: list[str] = Field(default_factory=list, description="Papers those claims come from.")
-    independent_papers: int = Field(0, description="Those papers counted once per first author.")
+    independent_papers: int = Field(
+        0, description="The papers whose findings back it (not contribution statements), once per first author."
+    )
     unpaired_paper_ids: list[str] = Field(
         default_factory=list,
         description="For a comparison: papers whose verified evidence addresses it but not the central entity, so "

@@ -80,26 +80,27 @@ def test_a_name_with_digits_weighs_as_its_rarest_term_in_an_aspect(sentence, add
     assert aspects_addressed(plan, sentence) == addressed
 
 
+DT = Aspect(text="decision transformers", kind=AspectKind.ENTITY)
+
+
+def on_dt(paper_id: str, title: str) -> RankedPaper:
+    found = Paper(id=paper_id, title=title, abstract="", authors=[paper_id], categories=[], published="2024-01-01")
+    return RankedPaper(paper=found, fused_score=0.1, relevance=0.8, term_coverage=0.5, similarity=0.5, kept=True)
+
+
 def test_a_comparison_is_addressed_only_by_papers_on_the_entity():
     plan = Plan(
         goal="Do decision transformers beat conservative Q-learning on D4RL?",
         queries=[],
-        aspects=[
-            Aspect(text="decision transformers", kind=AspectKind.ENTITY),
-            Aspect(text="conservative Q-learning", kind=AspectKind.COMPARISON),
-        ],
+        aspects=[DT, Aspect(text="conservative Q-learning", kind=AspectKind.COMPARISON)],
         central="decision transformers",
         key_terms=[],
     )
 
-    def paper(paper_id: str, title: str) -> RankedPaper:
-        found = Paper(id=paper_id, title=title, abstract="", authors=[paper_id], categories=[], published="2024-01-01")
-        return RankedPaper(paper=found, fused_score=0.1, relevance=0.8, term_coverage=0.5, similarity=0.5, kept=True)
-
     def claim(paper_id: str, aspects: list[str]) -> Claim:
         return sentence_claim(f"{paper_id}:{aspects[0]}", paper_id, "A finding.", aspects=aspects, label="VERIFIED")
 
-    papers = [paper("dt", "Decision Transformer"), paper("cql", "Conservative Q-Learning for Offline RL")]
+    papers = [on_dt("dt", "Decision Transformer"), on_dt("cql", "Conservative Q-Learning for Offline RL")]
     alone = aspect_verdicts(
         plan, [claim("dt", ["decision transformers"]), claim("cql", ["conservative Q-learning"])], papers
     )
@@ -111,6 +112,21 @@ def test_a_comparison_is_addressed_only_by_papers_on_the_entity():
     # a paper on the entity, by its evidence or by its title, that addresses the baseline compares the two
     paired = aspect_verdicts(plan, [claim("dt", ["conservative Q-learning"])], papers)
     assert paired[1].addressed and paired[1].paper_ids == ["dt"]
+
+
+def test_a_paper_stating_only_what_it_proposes_addresses_an_aspect_but_corroborates_nothing():
+    plan = Plan(
+        goal="Which studies propose decision transformers?", queries=[], aspects=[DT], central=DT.text, key_terms=[]
+    )
+    papers = [on_dt("dt", "Decision Transformer"), on_dt("odt", "Online Decision Transformer")]
+    finding = sentence_claim(
+        "f", "dt", "Decision Transformer matches CQL on D4RL.", aspects=[DT.text], label="VERIFIED"
+    )
+    proposal = sentence_claim(
+        "p", "odt", "We propose online decision transformers.", aspects=[DT.text], label="VERIFIED", contribution=True
+    )
+    (verdict,) = aspect_verdicts(plan, [finding, proposal], papers)
+    assert verdict.addressed and verdict.paper_ids == ["dt", "odt"] and verdict.independent_papers == 1
 
 
 def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_entity():
