@@ -52,7 +52,7 @@ def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: lis
         )
     return (
         f"The retrieved literature does not answer this question with verifiable findings: {len(kept)} "
-        f"relevant papers were kept and {len(claims)} claims extracted, but no verified claim addresses "
+        f"relevant papers were kept and {len(claims)} claims extracted, but no verified finding addresses "
         f"{aspects}. Treat the papers in References as leads, not as an answer."
     )
 
@@ -98,28 +98,39 @@ def compose_draft(
     papers = {pid: r.paper for pid, r in by_id.items()}
     tables: list[AspectTable] = []
     table_of: dict[tuple[str, ...], AspectTable] = {}  # the rows' claim ids → the table that already holds them
+
+    def quote_lines(quotes: list[Claim]) -> str:
+        quoted.update(c.id for c in quotes)
+        return "\n".join(
+            f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{plain_text(c.text)}”" for c in quotes
+        )
+
     for verdict in ordered:
         aspect = verdict.aspect.text
-        backing = [verified[i] for i in strongest[aspect][:TABLE_ROWS]]
-        if not backing:
-            continue
-        rows = tuple(c.id for c in backing)
-        earlier = table_of.get(rows)
-        if earlier:  # the same findings again: say so once instead of repeating the table and its sentences
-            earlier.also.append(aspect)
-            cites = "".join(f"[{n}]" for n in sorted({r.number for r in earlier.rows}))
-            composed = f"The {len(rows)} findings counted on {earlier.aspect} address this aspect too {cites}."
-        else:
-            table_of[rows] = evidence_table(aspect, backing, numbers, plan, papers)
-            tables.append(table_of[rows])
-            composed = " ".join(tables[-1].sentences)
-        quotes = [verified[i] for i in strongest[aspect] if i not in quoted][:CLAIMS_PER_ASPECT]
-        if quotes:
-            quoted.update(c.id for c in quotes)
-            lines = [
-                f"- {_first_author(by_id[c.paper_id])} [{numbers[c.paper_id]}]: “{plain_text(c.text)}”" for c in quotes
-            ]
-            paragraphs.append(f"On {aspect}: {composed} The findings:\n" + "\n".join(lines))
+        # what a paper proposes is quoted as such: it is neither a row of the evidence table nor a finding
+        found = [verified[i] for i in strongest[aspect] if not verified[i].contribution]
+        proposed = [verified[i] for i in strongest[aspect] if verified[i].contribution and i not in quoted]
+        backing = found[:TABLE_ROWS]
+        paragraph = ""
+        if backing:
+            rows = tuple(c.id for c in backing)
+            earlier = table_of.get(rows)
+            if earlier:  # the same findings again: say so once instead of repeating the table and its sentences
+                earlier.also.append(aspect)
+                cites = "".join(f"[{n}]" for n in sorted({r.number for r in earlier.rows}))
+                composed = f"The {len(rows)} findings counted on {earlier.aspect} address this aspect too {cites}."
+            else:
+                table_of[rows] = evidence_table(aspect, backing, numbers, plan, papers)
+                tables.append(table_of[rows])
+                composed = " ".join(tables[-1].sentences)
+            quotes = [c for c in found if c.id not in quoted][:CLAIMS_PER_ASPECT]
+            if quotes:
+                paragraph = f"On {aspect}: {composed} The findings:\n{quote_lines(quotes)}"
+        if proposed:
+            lead = "\nWhat" if paragraph else f"On {aspect}: what" if backing else f"On {aspect}, no finding; what"
+            paragraph += f"{lead} the papers propose or study:\n{quote_lines(proposed[:CLAIMS_PER_ASPECT])}"
+        if paragraph:
+            paragraphs.append(paragraph)
 
     # a goal is answered by what was found: a statement of what a paper proposes addresses an aspect, answers nothing
     findings = {claim_id for claim_id, claim in verified.items() if not claim.contribution}

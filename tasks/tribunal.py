@@ -95,7 +95,7 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
     backing = {pid for v in draft.coverage for pid in v.paper_ids}
     findings: list[Finding] = []
     if not draft.answered:
-        findings.append(Finding(kind=FindingKind.NO_EVIDENCE, detail="no verified claim addresses the goal"))
+        findings.append(Finding(kind=FindingKind.NO_EVIDENCE, detail="no verified finding addresses the goal"))
     for verdict in draft.coverage:
         aspect = verdict.aspect.text
         if not verdict.addressed:

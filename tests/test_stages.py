@@ -439,6 +439,18 @@ def test_a_claim_demoted_from_verified_is_neither_cited_nor_evidence_for_its_asp
     assert all(cited not in v.claim_ids for v in redrafted.coverage)
 
 
+def test_what_a_paper_proposes_is_quoted_as_such_and_answers_nothing_alone(source):
+    plan, ranked, draft = run_until_draft(GOAL, source)
+    proposal = draft.citations[0].claim_id
+    claims = [c.model_copy(update={"contribution": c.id == proposal}) for c in draft.claims]
+    redrafted = compose_draft.fn(plan, ranked, claims)
+    text = next(c.text for c in claims if c.id == proposal)
+    assert redrafted.answered and text in redrafted.answer.split("the papers propose or study:")[1]
+    assert all(r.claim_id != proposal for t in redrafted.tables for r in t.rows), "not a row of an evidence table"
+    proposals_only = compose_draft.fn(plan, ranked, [c.model_copy(update={"contribution": True}) for c in claims])
+    assert not proposals_only.answered and "no verified finding addresses" in proposals_only.answer
+
+
 def test_judge_support_never_excuses_a_direction_flip():
     flipped = verify_one(
         claim("dense LoRA matches them on single-task fine-tuning at 30% higher inference latency"),
