@@ -111,7 +111,6 @@ def compose_draft(
         found = [verified[i] for i in strongest[aspect] if not verified[i].contribution]
         proposed = [verified[i] for i in strongest[aspect] if verified[i].contribution and i not in quoted]
         backing = found[:TABLE_ROWS]
-        paragraph = ""
         if backing:
             rows = tuple(c.id for c in backing)
             earlier = table_of.get(rows)
@@ -125,12 +124,10 @@ def compose_draft(
                 composed = " ".join(tables[-1].sentences)
             quotes = [c for c in found if c.id not in quoted][:CLAIMS_PER_ASPECT]
             if quotes:
-                paragraph = f"On {aspect}: {composed} The findings:\n{quote_lines(quotes)}"
+                paragraphs.append(f"On {aspect}: {composed} The findings:\n{quote_lines(quotes)}")
         if proposed:
-            lead = "\nWhat" if paragraph else f"On {aspect}: what" if backing else f"On {aspect}, no finding; what"
-            paragraph += f"{lead} the papers propose or study:\n{quote_lines(proposed[:CLAIMS_PER_ASPECT])}"
-        if paragraph:
-            paragraphs.append(paragraph)
+            lines = quote_lines(proposed[:CLAIMS_PER_ASPECT])
+            paragraphs.append(f"On {aspect}, what the papers propose or study (not findings):\n{lines}")
 
     # a goal is answered by what was found: a statement of what a paper proposes addresses an aspect, answers nothing
     findings = {claim_id for claim_id, claim in verified.items() if not claim.contribution}

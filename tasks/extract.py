@@ -87,11 +87,10 @@ def extract_claims(
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))
         chosen = _pick_sentences(scored, settings.claims_per_paper, settings.aspect_bonus)
-        proposal = []
-        if not any(aspects for *_, aspects in chosen):
-            # a paper whose findings speak to no aspect of the goal is still evidence of what it proposes or studies
-            proposal = contribution(plan, ranked, settings)
-            chosen = proposal + chosen[: settings.claims_per_paper - len(proposal)]
+        # what a paper proposes or studies is evidence on the aspects its findings do not speak to
+        covered = {a for *_, aspects in chosen for a in aspects}
+        proposal = [p for p in contribution(plan, ranked, settings) if set(p[3]) - covered]
+        chosen = proposal + chosen[: settings.claims_per_paper - len(proposal)]
         claims = [
             Claim(
                 id=content_id(ranked.paper.id, start, end, normalize_space(abstract[start:end])),
