@@ -36,6 +36,8 @@ def unmet_aspects(draft: Draft, settings: TribunalSettings) -> list[str]:
             unmet.append(f"no retrieved paper compares '{verdict.aspect.text}' with the entity asked about")
         elif not verdict.addressed:
             unmet.append(f"not addressed by the retrieved literature: '{verdict.aspect.text}'")
+        elif not verdict.independent_papers:
+            unmet.append(f"no finding addresses '{verdict.aspect.text}', only what papers propose or study")
         elif verdict.aspect.kind in REQUIRED_KINDS and verdict.independent_papers < settings.min_independent_papers:
             unmet.append(
                 f"'{verdict.aspect.text}' rests on {verdict.independent_papers} independent paper(s), "

@@ -127,6 +127,11 @@ def test_a_paper_stating_only_what_it_proposes_addresses_an_aspect_but_corrobora
     )
     (verdict,) = aspect_verdicts(plan, [finding, proposal], papers)
     assert verdict.addressed and verdict.paper_ids == ["dt", "odt"] and verdict.independent_papers == 1
+    # addressed by a proposal alone, the aspect keeps the brief from approving itself
+    proposed = aspect_verdicts(plan, [proposal], papers)
+    assert proposed[0].addressed and not proposed[0].independent_papers
+    unmet = unmet_aspects(Draft.model_construct(coverage=proposed), TribunalSettings())
+    assert unmet == ["no finding addresses 'decision transformers', only what papers propose or study"]
 
 
 def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_entity():
