@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import re
 
-from tasks.coverage import CONTRIBUTION_CUES, FINDING, GENERIC_QUANTITIES, QUANTITY_SYNONYMS, SELF_REFERENCE, speaks_of
+from tasks.coverage import (
+    CONTRIBUTED,
+    CONTRIBUTION_CUES,
+    FINDING,
+    GENERIC_QUANTITIES,
+    QUANTITY_SYNONYMS,
+    SELF_REFERENCE,
+    speaks_of,
+)
 from tasks.index.text import content_terms, numbers
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
@@ -23,9 +31,6 @@ from tasks.verify import DIRECTION_CUES
 FINDING_WINDOW = 8
 _WORD = re.compile(r"[\w%.+-]*\w%?|%")
 # Verbs and adjectives of a reported result beyond the comparison and direction cues coverage and verify know.
-# What a contribution statement can support: what the question is about. A measured quantity or a comparison needs a
-# finding, and a setting is where a finding was measured ("We release D4RL, …" measures nothing on it).
-CONTRIBUTED = frozenset({AspectKind.ENTITY, AspectKind.TOPIC})
 RESULT = re.compile(r"(?:boost|surpass|exceed|superior|achiev|attain|accelerat|speed|yield|beat)\w*")
 
 

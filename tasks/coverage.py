@@ -44,6 +44,9 @@ CONTRIBUTION_CUES = re.compile(
     r"this (?:paper|work|study) (?:proposes|introduces|presents|develops|studies|investigates|explores))\b",
     re.IGNORECASE,
 )
+# What a contribution statement can support: what the question is about. A measured quantity or a comparison needs a
+# finding, and a setting is where a finding was measured ("We release D4RL, …" measures nothing on it).
+CONTRIBUTED = frozenset({AspectKind.ENTITY, AspectKind.TOPIC})
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
 

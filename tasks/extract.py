@@ -9,7 +9,7 @@ from prefect import task
 from tasks.backends import prompts
 from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
-from tasks.coverage import CONTRIBUTION_CUES, aspects_addressed
+from tasks.coverage import CONTRIBUTED, CONTRIBUTION_CUES, aspects_addressed
 from tasks.index.text import normalize_space, numbers, split_sentences, term_set
 from tasks.models import Claim, Plan, RankedPaper, content_id
 from tasks.progress import STAGE_HOOKS
@@ -69,8 +69,10 @@ def _pick_sentences(
 def extract_claims(
     plan: Plan, papers: list[RankedPaper], settings: ExtractSettings, chat: ChatModel | None = None
 ) -> list[Claim]:
-    """Up to `claims_per_paper` finding sentences from each kept paper, interleaved by paper relevance."""
+    """Up to `claims_per_paper` sentences from each kept paper, interleaved by paper relevance: its findings, and its
+    contribution statement when that states the entity or a topic its findings do not."""
     goal_terms = set(plan.key_terms)
+    contributed = {a.text for a in plan.aspects if a.kind in CONTRIBUTED}
     per_paper: list[list[Claim]] = []
     for ranked in (r for r in papers if r.kept):
         if chat is not None:
@@ -87,9 +89,9 @@ def extract_claims(
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))
         chosen = _pick_sentences(scored, settings.claims_per_paper, settings.aspect_bonus)
-        # what a paper proposes or studies is evidence on the aspects its findings do not speak to
+        # what a paper proposes or studies is evidence on the entity or topics its findings do not speak to
         covered = {a for *_, aspects in chosen for a in aspects}
-        proposal = [p for p in contribution(plan, ranked, settings) if set(p[3]) - covered]
+        proposal = contribution(plan, ranked, settings, contributed - covered)
         chosen = proposal + chosen[: settings.claims_per_paper - len(proposal)]
         claims = [
             Claim(
@@ -114,15 +116,17 @@ def extract_claims(
     return interleaved[: settings.max_claims]
 
 
-def contribution(plan: Plan, ranked: RankedPaper, settings: ExtractSettings) -> list[tuple[float, int, int, list[str]]]:
-    """The abstract's contribution statement that addresses the most goal aspects (the earliest of equals), if any."""
-    abstract, best = ranked.paper.abstract, []
+def contribution(
+    plan: Plan, ranked: RankedPaper, settings: ExtractSettings, wanted: set[str]
+) -> list[tuple[float, int, int, list[str]]]:
+    """The abstract's contribution statement that states the most of the `wanted` aspects (the earliest of equals)."""
+    abstract, best, most = ranked.paper.abstract, [], 0
     for start, end in split_sentences(abstract):
         sentence = abstract[start:end]
         if settings.min_chars <= len(sentence) <= settings.max_chars and CONTRIBUTION_CUES.search(sentence):
             aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
-            if len(aspects) > len(best[0][3] if best else []):
-                best = [(0.0, start, end, aspects)]
+            if len(wanted & set(aspects)) > most:
+                best, most = [(0.0, start, end, aspects)], len(wanted & set(aspects))
     return best
 
 
