@@ -93,6 +93,7 @@ def extract_claims(
         covered = {a for *_, aspects in chosen for a in aspects}
         proposal = contribution(plan, ranked, settings, contributed - covered)
         chosen = proposal + chosen[: settings.claims_per_paper - len(proposal)]
+        proposed_at = {(start, end) for _, start, end, _ in proposal}
         claims = [
             Claim(
                 id=content_id(ranked.paper.id, start, end, normalize_space(abstract[start:end])),
@@ -102,7 +103,7 @@ def extract_claims(
                 start=start,
                 end=end,
                 aspects=aspects,
-                contribution=(start, end) in {(s, e) for _, s, e, _ in proposal},
+                contribution=(start, end) in proposed_at,
             )
             for _, start, end, aspects in sorted(chosen, key=lambda s: s[1])
         ]

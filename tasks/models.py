@@ -231,8 +231,8 @@ class Claim(BaseModel):
     )
     contribution: bool = Field(
         False,
-        description="A statement of what the paper proposes or studies, quoted because none of its findings speaks "
-        "to the goal: evidence of what the work does, not of what it found.",
+        description="A statement of what the paper proposes or studies, quoted because its findings miss the entity "
+        "or a topic it states: evidence of what the work does, not of what it found.",
     )
     label: Label = Label.UNCHECKED
     confidence: float = 0.0
