@@ -37,6 +37,10 @@ EVIDENCE_CUES = re.compile(
 )
 
 
+# A candidate sentence: its score, its offsets in the abstract, and the goal aspects it addresses.
+Scored = tuple[float, int, int, list[str]]
+
+
 def sentence_score(sentence: str, goal_terms: set[str], position: int, min_finding: float) -> float:
     """0..1: states a finding (cues, numbers) and relates to the goal's terms; 0 without a finding cue."""
     cues = len(FINDING_CUES.findall(sentence))
@@ -52,9 +56,7 @@ def sentence_score(sentence: str, goal_terms: set[str], position: int, min_findi
     return round(0.5 * finding + 0.5 * min(1.0, 2 * overlap), 4)
 
 
-def _pick_sentences(
-    scored: list[tuple[float, int, int, list[str]]], limit: int, aspect_bonus: float
-) -> list[tuple[float, int, int, list[str]]]:
+def _pick_sentences(scored: list[Scored], limit: int, aspect_bonus: float) -> list[Scored]:
     """The best finding sentences, each next one preferred for the goal aspects the chosen ones do not yet address."""
     left, chosen, covered = list(scored), [], set()
     while left and len(chosen) < limit:
@@ -92,8 +94,9 @@ def extract_claims(
         # what a paper proposes or studies is evidence on the entity or topics its findings do not speak to
         covered = {a for *_, aspects in chosen for a in aspects}
         proposal = contribution(plan, ranked, settings, contributed - covered)
-        chosen = proposal + chosen[: settings.claims_per_paper - len(proposal)]
-        proposed_at = {(start, end) for _, start, end, _ in proposal}
+        if proposal:
+            chosen, proposal = with_contribution(chosen, proposal, settings.claims_per_paper)
+        proposed_at = {proposal[1:3]} if proposal else set()
         claims = [
             Claim(
                 id=content_id(ranked.paper.id, start, end, normalize_space(abstract[start:end])),
@@ -117,17 +120,28 @@ def extract_claims(
     return interleaved[: settings.max_claims]
 
 
-def contribution(
-    plan: Plan, ranked: RankedPaper, settings: ExtractSettings, wanted: set[str]
-) -> list[tuple[float, int, int, list[str]]]:
+def with_contribution(chosen: list[Scored], proposal: Scored, limit: int) -> tuple[list[Scored], Scored | None]:
+    """The chosen findings with the proposal added (and the proposal), in place of a finding whose aspects the other
+    findings state when the paper has no room left; without such a finding, the findings alone (and None): a proposal
+    never costs an aspect a finding addresses."""
+    if len(chosen) < limit:
+        return [proposal, *chosen], proposal
+    for spare in reversed(range(len(chosen))):
+        others = {a for i, (*_, aspects) in enumerate(chosen) if i != spare for a in aspects}
+        if set(chosen[spare][3]) <= others:
+            return [proposal, *chosen[:spare], *chosen[spare + 1 :]], proposal
+    return chosen, None
+
+
+def contribution(plan: Plan, ranked: RankedPaper, settings: ExtractSettings, wanted: set[str]) -> Scored | None:
     """The abstract's contribution statement that states the most of the `wanted` aspects (the earliest of equals)."""
-    abstract, best, most = ranked.paper.abstract, [], 0
+    abstract, best, most = ranked.paper.abstract, None, 0
     for start, end in split_sentences(abstract):
         sentence = abstract[start:end]
         if settings.min_chars <= len(sentence) <= settings.max_chars and CONTRIBUTION_CUES.search(sentence):
             aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
             if len(wanted & set(aspects)) > most:
-                best, most = [(0.0, start, end, aspects)], len(wanted & set(aspects))
+                best, most = (0.0, start, end, aspects), len(wanted & set(aspects))
     return best
 
 

@@ -310,6 +310,17 @@ def test_a_paper_whose_findings_miss_aspects_of_the_goal_is_quoted_for_what_it_p
     assert not any(c.text.startswith("In this paper") for c in extract_claims.fn(plan, [on_goal], SETTINGS.extract))
 
 
+def test_a_proposal_takes_the_place_only_of_a_finding_whose_aspects_other_findings_state():
+    from tasks.extract import with_contribution
+
+    proposal = (0.0, 0, 10, ["progressive transformer"])
+    unique = [(0.9, 20, 30, ["sign language production"]), (0.8, 40, 50, ["BLEU"])]
+    assert with_contribution(unique, proposal, limit=2) == (unique, None), "each finding states its own aspect"
+    assert with_contribution(unique, proposal, limit=3) == ([proposal, *unique], proposal), "room left"
+    repeated = [(0.9, 20, 30, ["sign language production", "BLEU"]), (0.8, 40, 50, ["BLEU"])]
+    assert with_contribution(repeated, proposal, limit=2) == ([proposal, repeated[0]], proposal)
+
+
 def test_claims_come_from_several_papers_with_exact_offsets(source):
     _, ranked, draft = run_until_draft(GOAL, source)
     abstracts = {r.paper.id: r.paper.abstract for r in ranked}
