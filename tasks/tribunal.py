@@ -102,6 +102,12 @@ def find_problems(draft: Draft, settings: TribunalSettings) -> list[Finding]:
             findings.append(
                 Finding(kind=FindingKind.MISSING_ASPECT, aspect=aspect, detail=f"no verified claim on '{aspect}'")
             )
+        elif not verdict.independent_papers:  # what papers propose on it, but no finding: search for one
+            findings.append(
+                Finding(
+                    kind=FindingKind.MISSING_ASPECT, aspect=aspect, detail=f"no finding on '{aspect}', only proposals"
+                )
+            )
         elif verdict.aspect.kind in REQUIRED_KINDS and verdict.independent_papers < settings.min_independent_papers:
             findings.append(
                 Finding(

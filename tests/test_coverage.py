@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tasks.coverage import aspect_verdicts, aspects_addressed
-from tasks.models import Aspect, AspectKind, Claim, Draft, Paper, Plan, RankedPaper
+from tasks.models import Aspect, AspectKind, Claim, Draft, FindingKind, Paper, Plan, RankedPaper
 from tasks.policy import unmet_aspects
 from tasks.settings import TribunalSettings
+from tasks.tribunal import find_problems
 from tests.factories import sentence_claim
 
 PLAN = Plan(
@@ -132,6 +133,10 @@ def test_a_paper_stating_only_what_it_proposes_addresses_an_aspect_but_corrobora
     assert proposed[0].addressed and not proposed[0].independent_papers
     unmet = unmet_aspects(Draft.model_construct(coverage=proposed), TribunalSettings())
     assert unmet == ["no finding addresses 'decision transformers', only what papers propose or study"]
+    # and the tribunal asks for a search that could find one
+    draft = Draft.model_construct(coverage=proposed, claims=[proposal], papers=papers, answered=False)
+    missing = [f for f in find_problems(draft, TribunalSettings()) if f.kind is FindingKind.MISSING_ASPECT]
+    assert [f.aspect for f in missing] == [DT.text]
 
 
 def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_entity():
