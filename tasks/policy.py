@@ -15,7 +15,7 @@ def hard_gates(draft: Draft, settings: TribunalSettings) -> list[str]:
     """Gates no score can override: computed from the draft's evidence, never asked of a model."""
     failed = []
     if not draft.answered:
-        failed.append("no verified evidence addresses the goal")
+        failed.append("no verified finding addresses the goal")
     for verdict in draft.coverage:
         if verdict.aspect.kind is AspectKind.ENTITY and not verdict.addressed:
             failed.append(f"the central entity '{verdict.aspect.text}' is not addressed by verified evidence")

@@ -81,7 +81,7 @@ def test_kept_papers_without_verified_evidence_are_held_for_review(tmp_path):
     report = run("What are the trade-offs of mixture-of-experts LoRA adapters?", tmp_path, corpus)
     assert report.draft.papers and not report.draft.answered
     assert report.decision.policy is Policy.HUMAN_REVIEW
-    assert "no verified evidence addresses the goal" in report.decision.failed_gates
+    assert "no verified finding addresses the goal" in report.decision.failed_gates
 
 
 def test_long_multi_aspect_goal_keeps_the_method_paper_and_reports_each_aspect(tmp_path):
