@@ -57,7 +57,7 @@ def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: lis
     )
 
 
-def _verdict_line(verdict: AspectVerdict, numbers: dict[str, int]) -> str:
+def verdict_line(verdict: AspectVerdict, numbers: dict[str, int]) -> str:
     label = KIND_LABELS[verdict.aspect.kind]
     name = f"{verdict.aspect.text} ({label})" if label else verdict.aspect.text
     if not verdict.addressed and verdict.unpaired_paper_ids:
@@ -65,6 +65,8 @@ def _verdict_line(verdict: AspectVerdict, numbers: dict[str, int]) -> str:
     if not verdict.addressed:
         return f"- {name}: not addressed by the retrieved literature"
     cited = "".join(f"[{n}]" for n in sorted({numbers[pid] for pid in verdict.paper_ids}))
+    if not verdict.independent_papers:
+        return f"- {name}: only what {cited} propose or study addresses it, no finding"
     return f"- {name}: addressed by {cited}"
 
 
@@ -135,7 +137,7 @@ def compose_draft(
     removed: list[str] = []
     if answered:
         addressed = sum(v.addressed for v in coverage)
-        verdicts = "\n".join(_verdict_line(v, numbers) for v in coverage)
+        verdicts = "\n".join(verdict_line(v, numbers) for v in coverage)
         lead = (
             f"Verified evidence from {len(numbers)} of the {len(kept)} relevant papers addresses {addressed} of the "
             f"{len(coverage)} aspects of the question. Per aspect, the sentences below are composed from its evidence "

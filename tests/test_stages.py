@@ -11,7 +11,7 @@ import pytest
 from tasks.backends.factory import offline_models, source_term_weights
 from tasks.backends.prompts import JudgeReply
 from tasks.coverage import aspect_verdicts
-from tasks.draft import compose_draft
+from tasks.draft import compose_draft, verdict_line
 from tasks.embed import embed
 from tasks.extract import extract_claims
 from tasks.index.text import content_terms
@@ -465,6 +465,12 @@ def test_what_a_paper_proposes_is_quoted_as_such_and_answers_nothing_alone(sourc
     assert all(r.claim_id != proposal for t in redrafted.tables for r in t.rows), "not a row of an evidence table"
     proposals_only = compose_draft.fn(plan, ranked, [c.model_copy(update={"contribution": True}) for c in claims])
     assert not proposals_only.answered and "no verified finding addresses" in proposals_only.answer
+    # the verdict says when an aspect has no finding, only a proposal
+    topic = Aspect(text="progressive transformer", kind=AspectKind.TOPIC)
+    proposed = AspectVerdict(aspect=topic, claim_ids=["c"], paper_ids=["p"], independent_papers=0)
+    assert verdict_line(proposed, {"p": 3}).endswith("only what [3] propose or study addresses it, no finding")
+    found = proposed.model_copy(update={"independent_papers": 1})
+    assert verdict_line(found, {"p": 3}).endswith("addressed by [3]")
 
 
 def test_judge_support_never_excuses_a_direction_flip():
