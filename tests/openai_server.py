@@ -16,9 +16,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
+
+from tests.loopback import loopback_server
 
 _STAGE = re.compile(r"^Stage: (\S+)", re.MULTILINE)
 _BLOCK = re.compile(r'<untrusted-data label="([^"]+)"[^>]*>\n(.*?)\n</untrusted-data>', re.DOTALL)
@@ -145,7 +147,7 @@ class OpenAIServer:
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = loopback_server(self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -184,7 +186,10 @@ class OpenAIServer:
                 pass
 
             def do_GET(self) -> None:
-                self._serve("models", {})
+                if self.path.rstrip("/").endswith("/models"):
+                    self._serve("models", {})
+                else:  # what no OpenAI client asks for (another client's health check) is not found
+                    self.send_error(404)
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

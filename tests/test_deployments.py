@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,7 @@ from prefect.utilities.callables import parameter_schema
 from deployments.serve import read_deployments, to_runner_deployment
 from tasks.models import Policy, Report
 from tests.factories import attempt_task_runs
+from tests.loopback import loopback_server
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
@@ -196,7 +197,7 @@ def test_an_api_call_answered_503_is_asked_again(tmp_path):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    with ThreadingHTTPServer(("127.0.0.1", 0), Busy) as httpd:
+    with loopback_server(Busy) as httpd:
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         server = PrefectServer(tmp_path / "home")
         server.api = f"http://127.0.0.1:{httpd.server_address[1]}/api"

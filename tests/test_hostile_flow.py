@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from flows.research import research_flow
 from tasks.embed import merge_duplicates
 from tasks.io.render import DataOnlyFetcher
 from tasks.models import Claim, Report
+from tests.loopback import loopback_server
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
@@ -49,7 +50,7 @@ def recorder() -> Iterator[tuple[str, list[str]]]:
     """A loopback HTTP server's base URL and the paths it was asked for."""
     hits: list[str] = []
     handler = type("Handler", (_Recorder,), {"hits": hits})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = loopback_server(handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
