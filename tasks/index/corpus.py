@@ -434,14 +434,14 @@ def _terms_name(part: int) -> str:
 def _build(source: Path, content_hash: str, target: Path, settings: CorpusIndexSettings) -> None:
     started = time.perf_counter()
     stats, sample = CorpusStats(), _Sample(settings.lsa_fit_papers)
-    writer = LexicalWriter(target / "lexical-00000", settings.writer_heap_mb << 20, settings.writer_threads)
     files = (target / _part_name(0), target / _terms_name(0))
-    papers, searchable, lengths = _write_part(iter_papers(source, stats), 0, files, writer, settings, sample)
-    if not papers:
-        raise CorpusError(f"corpus {source} has no rows with id, title and abstract")
-    if not searchable:
-        raise CorpusError(f"corpus {source} has no searchable words in its titles and abstracts")
-    writer.commit()
+    with LexicalWriter(target / "lexical-00000", settings.writer_heap_mb << 20, settings.writer_threads) as writer:
+        papers, searchable, lengths = _write_part(iter_papers(source, stats), 0, files, writer, settings, sample)
+        if not papers:
+            raise CorpusError(f"corpus {source} has no rows with id, title and abstract")
+        if not searchable:
+            raise CorpusError(f"corpus {source} has no searchable words in its titles and abstracts")
+        writer.commit()
     LsaModel.fit(sample.in_order()).save(target / "lsa.joblib")
     meta = {
         "format": INDEX_FORMAT,
@@ -564,9 +564,12 @@ def _append(target: Path, new: Path, settings: CorpusIndexSettings, updates: dic
     part, terms = _part_name(len(meta["parts"])), _terms_name(len(meta["parts"]))
     try:
         next_generation(current, generation)
-        writer = LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads)
         papers = iter_papers(new, stats, _KnownIds(LexicalIndex(current)))
-        with staged_file(target / part) as staging, staged_file(target / terms) as terms_staging:
+        with (
+            LexicalWriter(generation, settings.writer_heap_mb << 20, settings.writer_threads) as writer,
+            staged_file(target / part) as staging,
+            staged_file(target / terms) as terms_staging,
+        ):
             first_row = sum(p["papers"] for p in meta["parts"])
             added, _, lengths = _write_part(papers, first_row, (staging, terms_staging), writer, settings, None)
             writer.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -81,6 +82,18 @@ class LexicalWriter:
         """Persist every added paper and wait for segment merges to finish."""
         self._writer.commit()
         self._writer.wait_merging_threads()
+
+    def __enter__(self) -> LexicalWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            return
+        # stop the indexing threads before the caller removes the half-written generation under them; a failure
+        # here must not hide the one that got us here
+        with contextlib.suppress(Exception):
+            self._writer.rollback()
+            self._writer.wait_merging_threads()
 
 
 def paper_terms(papers: list[tuple[str, str]]) -> list[tuple[str, str]]:
