@@ -96,6 +96,19 @@ def test_papers_parquet_has_every_candidate(approved):
     assert frame["url"].iloc[0] == f"https://arxiv.org/abs/{report.candidates[0].paper.id}"
 
 
+def test_the_parquet_files_mark_proposals_and_dropped_papers(tmp_path):
+    report = make_report(Policy.SOFT_APPROVE, claims=3)
+    claims = [c.model_copy(update={"contribution": i == 1}) for i, c in enumerate(report.draft.claims)]
+    candidates = [r.model_copy(update={"dropped": i == 0}) for i, r in enumerate(report.candidates)]
+    report = report.model_copy(
+        update={"draft": report.draft.model_copy(update={"claims": claims}), "candidates": candidates}
+    )
+    brief = publish_report(report, make_embeddings(report), tmp_path)
+    assert pq.read_table(brief.claims_parquet).column("contribution").to_pylist() == [False, True, False]
+    dropped = pq.read_table(brief.papers_parquet).column("dropped").to_pylist()
+    assert dropped == [True] + [False] * (len(candidates) - 1)
+
+
 def test_no_claims_still_writes_a_valid_claims_parquet(tmp_path):
     report = make_report(Policy.HUMAN_REVIEW, claims=0)
     brief = publish_report(report, make_embeddings(report), tmp_path)

@@ -24,6 +24,7 @@ CLAIMS_SCHEMA = pa.schema(
         ("issues", pa.list_(pa.string())),
         ("aspects", pa.list_(pa.string())),
         ("unsupported_aspects", pa.list_(pa.string())),
+        ("contribution", pa.bool_()),
         ("contradiction", pa.float64()),
         ("quote_exact", pa.bool_()),
         ("cross_check", pa.string()),
