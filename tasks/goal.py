@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tasks.index.text import STOP_WORDS, content_terms
 from tasks.ml.embedders import TermWeights
@@ -106,7 +107,33 @@ def _inflections(verb: str) -> set[str]:
     return {verb, f"{verb}s", f"{verb}es", f"{stem}ed", f"{stem}ing"}
 
 
-NOT_TOPIC = STOP_WORDS | REQUEST_WORDS | RELATION_WORDS | {form for v in REQUEST_VERBS for form in _inflections(v)}
+# "X and/or Y" lists X and Y
+LIST_JOINERS = frozenset({",", "and", "or", "and/or"})
+NOT_TOPIC = (
+    STOP_WORDS
+    | REQUEST_WORDS
+    | RELATION_WORDS
+    | LIST_JOINERS
+    | {form for v in REQUEST_VERBS for form in _inflections(v)}
+)
+# Nouns that frame the phrase after their "of" ("in the context of NeRF", "the domain of X"), never a topic then.
+FRAME_NOUNS = frozenset("context contexts domain domains area areas realm scope framework setting settings".split())
+# Nouns that only gather or qualify the phrase after their "of" or "in" ("a set of 3D Gaussians", "the lack of
+# robustness", "advancements in X"): it is the topic.
+GATHERING_NOUNS = frozenset(
+    """set sets subset subsets combination combinations lack variants variant variety range family families series
+    development developments advancements advances progress integration importance usage""".split()
+)
+# How a request ranks the literature it asks for ("the key work on X", "seminal papers about Y").
+LITERATURE_QUALIFIERS = frozenset(
+    """key seminal foundational pioneering influential notable prominent important main major early earliest
+    original representative relevant classic primary significant landmark pivotal groundbreaking leading""".split()
+)
+LITERATURE_NOUNS = frozenset(
+    "paper papers work works study studies research literature article articles publication publications".split()
+)
+# What opens the object of a verb: "to learn a proxy reward", "while avoiding the need", "predicting its".
+OBJECT_OPENERS = DETERMINERS | {"its", "their", "our", "his", "her", "this", "these", "those"}
 # Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
 _ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itly|ctly|ssly|ably|ibly)$")
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE",
@@ -357,6 +384,40 @@ def _speeds_up(words: list[str], i: int) -> bool:
     return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
 
 
+@lru_cache(maxsize=4096)
+def _readings(word: str) -> frozenset[str]:
+    """The parts of speech English uses the word as (VERB, NOUN, ADJ …), from lemminflect's lexicon."""
+    from lemminflect import getAllLemmas  # its lexicon loads at first use
+
+    return frozenset(getAllLemmas(word))
+
+
+def _clause_verb(words: list[str], i: int) -> bool:
+    """Whether words[i] is a clause's verb, not a topic: a word that can be a verb, right before its object ("to learn
+    a proxy reward", "while avoiding the need", "predicting the contact map"), or a word English uses only as a verb
+    ("to solve", "methods that generate") that no topic word follows ("complete graph kernel" keeps its adjective)."""
+    word = words[i]
+    if not (word.isalpha() and word.islower()) or word in QUANTITY_WORDS:
+        return False
+    after = words[i + 1].lower() if i + 1 < len(words) else ""
+    readings = _readings(word)
+    if after in OBJECT_OPENERS:
+        return "VERB" in readings
+    plain = not re.search(r"(?:ing|ed)$", word)  # gerunds and participles are nouns and adjectives too
+    return plain and readings == {"VERB"} and (not after or is_phrasing(after) or after in ",;:()?!.")
+
+
+def _frames(words: list[str], i: int) -> bool:
+    """Whether words[i] frames or gathers the phrase after it: "in the context of", "a set of", "the key work on", "the
+    term hypercolumn"."""
+    word, after = words[i].lower(), words[i + 1].lower() if i + 1 < len(words) else ""
+    the = i > 0 and words[i - 1].lower() == "the"
+    framed = the and (word in FRAME_NOUNS and after == "of" or word == "term")  # "the term hypercolumn"
+    gathers = word in GATHERING_NOUNS and after in {"of", "in"}
+    ranks = word in LITERATURE_QUALIFIERS and after in LITERATURE_NOUNS | GATHERING_NOUNS
+    return framed or gathers or ranks
+
+
 def _participle(word: str) -> bool:
     """measured, optimized, generated, lost (not speed, fine-tuned, LoRA-based)."""
     return bool(re.fullmatch(r"[a-z]{3,}[^e]ed", word)) or word in IRREGULAR_PARTICIPLES
@@ -399,6 +460,8 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _works_on(tokens, i)
             and not _relative_to(tokens, i)
             and not _speeds_up(tokens, i)
+            and not _clause_verb(tokens, i)
+            and not _frames(tokens, i)
             and not _asks_how(tokens, i)
             and not (_relates(tokens, i) and not current.words)
             and not (i == 0 and lowered in IMPERATIVES)
@@ -411,7 +474,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                 chunks.append(current)
                 current = _Chunk()
             if not current.words:
-                listed = bool(chunks) and joiners <= {",", "and", "or"} and bool(joiners)
+                listed = bool(chunks) and joiners <= LIST_JOINERS and bool(joiners)
                 # the question's subject: its first phrase, or the first after a fronted phrase and a comma that
                 # opens the question ("For speech recognition, how does Whisper's …")
                 clause = max((j + 1 for j in range(i) if tokens[j] == ","), default=0)

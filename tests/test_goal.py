@@ -547,3 +547,45 @@ def test_a_dataset_or_benchmark_a_request_is_about_is_its_topic_but_one_it_runs_
     found = kinds("Could you provide references about the PixelHelp dataset for Android?")
     assert found["PixelHelp dataset"] is not AspectKind.SETTING
     assert kinds("Does magnitude pruning keep accuracy on the GEM benchmark?")["GEM benchmark"] is AspectKind.SETTING
+
+
+def test_a_clause_verb_is_not_an_aspect_but_a_noun_or_adjective_it_resembles_stays():
+    goal = (
+        "Which research used GPT-3 to learn a proxy reward function while avoiding the need for expert demonstrations?"
+    )
+    assert list(kinds(goal)) == ["GPT-3", "proxy reward function", "expert demonstrations"]
+    assert list(kinds("What works have developed algorithms to solve the sparse coding problem?")) == [
+        "algorithms",
+        "sparse coding",
+    ]
+    assert "predicting" not in kinds("Which works study predicting the contact map of protein residues?")
+    # a verb's form before a noun of its phrase names the topic ("complete graph kernel", "chain-of-thought prompting")
+    assert "complete graph kernel" in kinds(
+        "Which study proposed a complete graph kernel based on homomorphism counts?"
+    )
+    assert "prompting" in kinds("Which papers study prompting for arithmetic reasoning?")
+
+
+def test_words_that_frame_gather_or_rank_the_topic_are_not_aspects():
+    assert list(kinds("Which works assumed Gaussian noise for pixel-wise uncertainty in the context of NeRF?")) == [
+        "assumed Gaussian noise",
+        "pixel-wise uncertainty",
+        "NeRF",
+    ]
+    assert "long context" in kinds("How does long context affect retrieval accuracy?")
+    assert list(kinds("Which papers study 3D scenes as a set of 3D Gaussians?")) == ["3D scenes", "3D Gaussians"]
+    assert list(kinds("What is the key work on Trust Region Policy Optimization?")) == [
+        "Trust Region Policy Optimization"
+    ]
+    assert list(kinds("Which paper first used the term hypercolumn for neural network features?")) == [
+        "hypercolumn",
+        "neural network features",
+    ]
+    assert list(kinds("Which studies made significant advancements in text-to-image models?")) == [
+        "text-to-image models"
+    ]
+
+
+def test_and_or_lists_the_phrases_it_joins():
+    found = kinds("Which works predict the distance map and/or the torsion angles between protein residues?")
+    assert "distance map" in found and "torsion angles" in found and not any("and/or" in t for t in found)
