@@ -132,6 +132,9 @@ LITERATURE_QUALIFIERS = frozenset(
 LITERATURE_NOUNS = frozenset(
     "paper papers work works study studies research literature article articles publication publications".split()
 )
+# Words lemminflect's lexicon knows only as verbs that research writing uses as nouns or adjectives ("at the same
+# compute budget", "knowledge edits", "log probabilities", "a complete graph").
+NOUNS_IN_RESEARCH = frozenset("compute edit edits template templates hidden log complete embed".split())
 # What opens the object of a verb: "to learn a proxy reward", "while avoiding the need", "predicting its".
 OBJECT_OPENERS = DETERMINERS | {"its", "their", "our", "his", "her", "this", "these", "those"}
 # Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
@@ -395,7 +398,7 @@ def _readings(word: str) -> frozenset[str]:
 def _clause_verb(words: list[str], i: int) -> bool:
     """Whether words[i] is a clause's verb, not a topic: a word that can be a verb, right before its object ("to learn
     a proxy reward", "while avoiding the need", "predicting the contact map"), or a word English uses only as a verb
-    ("to solve", "methods that generate") that no topic word follows ("complete graph kernel" keeps its adjective)."""
+    ("to solve", "methods that generalise") that ends its phrase and is no compound's head."""
     word = words[i]
     if not (word.isalpha() and word.islower()) or word in QUANTITY_WORDS:
         return False
@@ -404,7 +407,13 @@ def _clause_verb(words: list[str], i: int) -> bool:
     if after in OBJECT_OPENERS:
         return "VERB" in readings
     plain = not re.search(r"(?:ing|ed)$", word)  # gerunds and participles are nouns and adjectives too
-    return plain and readings == {"VERB"} and (not after or is_phrasing(after) or after in ",;:()?!.")
+    before = words[i - 1] if i > 0 else ""
+    verb_only = readings == {"VERB"} and (word not in NOUNS_IN_RESEARCH or before.lower() == "to")
+    # a verb before its object names a task ("detect machine-generated text"); after a lower-case word it is the
+    # head of a compound ("manual edits")
+    ends = not after or is_phrasing(after) or after in ",;:()?!."
+    head = before.isalpha() and before.islower() and not is_phrasing(before)
+    return plain and verb_only and ends and not head
 
 
 def _frames(words: list[str], i: int) -> bool:

@@ -564,6 +564,7 @@ def test_a_clause_verb_is_not_an_aspect_but_a_noun_or_adjective_it_resembles_sta
         "Which study proposed a complete graph kernel based on homomorphism counts?"
     )
     assert "prompting" in kinds("Which papers study prompting for arithmetic reasoning?")
+    assert "inference compute" in kinds("Do MoE models match dense models while using less inference compute?")
 
 
 def test_words_that_frame_gather_or_rank_the_topic_are_not_aspects():
