@@ -36,6 +36,7 @@ REQUEST_WORDS = frozenset(
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
+    called dubbed termed
     similar researcher consensus extent able unable""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
@@ -231,10 +232,12 @@ def is_name(word: str) -> bool:
 
 
 def _titled_of(words: list[str], i: int) -> bool:
-    """Whether words[i] is the "of" inside a name ("Chain of Thought", "Mixture of Experts", "Game of 24")."""
+    """Whether words[i] is a stop word inside a name: its "of" ("Chain of Thought", "Mixture of Experts", "Game of
+    24"), or a capitalised one ("Segment Anything Model", "Attention Is All You Need")."""
     inside = 0 < i < len(words) - 1
     named = inside and (words[i + 1][:1].isupper() or words[i + 1].isdigit())
-    return named and words[i].lower() == "of" and words[i - 1][:1].isupper()
+    titled = words[i].lower() == "of" or (words[i].istitle() and words[i].isalpha())
+    return named and titled and words[i - 1][:1].isupper()
 
 
 def _per_unit(words: list[str], i: int) -> bool:

@@ -590,3 +590,9 @@ def test_words_that_frame_gather_or_rank_the_topic_are_not_aspects():
 def test_and_or_lists_the_phrases_it_joins():
     found = kinds("Which works predict the distance map and/or the torsion angles between protein residues?")
     assert "distance map" in found and "torsion angles" in found and not any("and/or" in t for t in found)
+
+
+def test_a_capitalised_stop_word_inside_a_name_and_a_name_called_so_are_kept_whole():
+    goal = "What paper introduced the Segment Anything Model (SAM), a foundational model for image segmentation?"
+    assert kinds(goal)["Segment Anything Model"] is AspectKind.ENTITY
+    assert "Distortion" in kinds("What studies introduce the unsupervised disentanglement score called Distortion?")
