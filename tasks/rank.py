@@ -180,7 +180,7 @@ def merge_rank(
         for names in example_names(plan, weights, settings):
             kept_first |= earliest([r.paper for r in ranked if names & term_set(r.paper.title)])
     phrase = phrase_words(plan.central)
-    if settings.keep_titled_origin and len(phrase) > 1:
+    if settings.keep_titled_origin and (len(phrase) > 1 or is_name(plan.central)):
         # the first paper whose title names the topic ("… Via Speculative Decoding") is where a reader starts
         kept_first |= earliest(
             [r.paper for r in ranked if states_phrase(phrase, r.paper.title) and r.relevance >= gate]

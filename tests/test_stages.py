@@ -222,6 +222,18 @@ def test_the_earliest_paper_whose_title_names_the_topic_is_kept_first():
     assert origin.id not in kept_ids(goal, papers, NO_MAXSIM.model_copy(update={"keep_titled_origin": False}))
 
 
+def test_the_earliest_paper_titled_by_a_one_word_name_is_kept_first_but_not_by_a_common_word():
+    later = later_papers("2505", "QLoRA fine-tuning for task", "QLoRA fine-tuning adapts quantized models to tasks.")
+    origin = Paper(id="2305.14314", title="QLoRA: Efficient Finetuning", abstract="We present QLoRA for finetuning.")
+    goal, papers = "Could you provide me some work where the concept of QLoRA is proposed?", [*later, origin]
+    assert origin.id in kept_ids(goal, papers)
+    assert origin.id not in kept_ids(goal, papers, NO_MAXSIM.model_copy(update={"keep_titled_origin": False}))
+    # a plain word names no method: the earliest paper titled "adapters" is not kept first for it
+    plain = later_papers("2505", "Adapters for task", "Adapters fine-tune quantized models on tasks.")
+    first = Paper(id="2305.00001", title="Adapters: Efficient Finetuning", abstract="We present adapters again.")
+    assert first.id not in kept_ids("Which works study adapters?", [*plain, first])
+
+
 def test_the_own_paper_of_each_example_the_goal_gives_of_its_entity_is_kept():
     later = later_papers(
         "2405",
