@@ -299,9 +299,9 @@ def _success_rate(words: list[str], i: int) -> bool:
 
 
 def _compound_head(words: list[str], i: int) -> bool:
-    """Whether words[i] ends a compound ("neural radiance fields", "adversarial examples", "word problems"), not a
+    """Whether words[i] ends a compound ("neural radiance fields", "in-context examples", "word problems"), not a
     request ("in the field of", "examples of")."""
-    after_word = i > 0 and words[i - 1].isalnum() and not is_phrasing(words[i - 1])
+    after_word = i > 0 and words[i - 1].replace("-", "").isalnum() and not is_phrasing(words[i - 1])
     return words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"} and after_word
 
 

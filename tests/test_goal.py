@@ -82,7 +82,9 @@ def test_models_benchmarks_and_names_after_in_are_settings_not_the_subject():
         "Is there evidence that scaling in-context examples (many-shot in-context learning) beats fine-tuning for "
         "Gemini 1.5 Pro or Claude 3?"
     )
-    assert found["many-shot in-context learning"] is AspectKind.ENTITY
+    # the phrase and its restatement in parentheses both name the topic; the models do not
+    entity = next(text for text, kind in found.items() if kind is AspectKind.ENTITY)
+    assert entity in {"scaling in-context examples", "many-shot in-context learning"}
     assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude"] is AspectKind.SETTING
 
 
@@ -596,3 +598,4 @@ def test_a_capitalised_stop_word_inside_a_name_and_a_name_called_so_are_kept_who
     goal = "What paper introduced the Segment Anything Model (SAM), a foundational model for image segmentation?"
     assert kinds(goal)["Segment Anything Model"] is AspectKind.ENTITY
     assert "Distortion" in kinds("What studies introduce the unsupervised disentanglement score called Distortion?")
+    assert "in-context examples" in kinds("How does the number of in-context examples affect accuracy?")
