@@ -419,15 +419,32 @@ def _clause_verb(words: list[str], i: int) -> bool:
     return plain and verb_only and ends and not head
 
 
+def _opens_phrase(words: list[str], i: int) -> bool:
+    """Whether words[i] starts its phrase: first, or after a word that phrases the request."""
+    return i == 0 or is_phrasing(words[i - 1])
+
+
+def _gathers(words: list[str], i: int) -> bool:
+    """Whether words[i] is a gathering noun that opens its phrase, alone or after an adjective or a literature
+    qualifier, before its "of" or "in": "a set of X", "a wide range of X", "significant advancements in X" (not
+    "GPU memory usage in", "sample importance of")."""
+    if words[i].lower() not in GATHERING_NOUNS or i + 1 == len(words) or words[i + 1].lower() not in {"of", "in"}:
+        return False
+    before = words[i - 1] if i > 0 else ""
+    qualified = before.lower() in LITERATURE_QUALIFIERS or (before.islower() and "ADJ" in _readings(before))
+    return _opens_phrase(words, i) or (qualified and _opens_phrase(words, i - 1))
+
+
 def _frames(words: list[str], i: int) -> bool:
-    """Whether words[i] frames or gathers the phrase after it: "in the context of", "a set of", "the key work on", "the
-    term hypercolumn"."""
+    """Whether words[i] frames, gathers or ranks the phrase after it: "in the context of", "a wide range of", "the
+    key work on", "the term hypercolumn"."""
     word, after = words[i].lower(), words[i + 1].lower() if i + 1 < len(words) else ""
     the = i > 0 and words[i - 1].lower() == "the"
     framed = the and (word in FRAME_NOUNS and after == "of" or word == "term")  # "the term hypercolumn"
-    gathers = word in GATHERING_NOUNS and after in {"of", "in"}
-    ranks = word in LITERATURE_QUALIFIERS and after in LITERATURE_NOUNS | GATHERING_NOUNS
-    return framed or gathers or ranks
+    # the adjective before a gathering noun ("a wide range of") qualifies the gathering, not the topic
+    qualifies = i + 1 < len(words) and _gathers(words, i + 1) and _opens_phrase(words, i)
+    ranks = word in LITERATURE_QUALIFIERS and after in LITERATURE_NOUNS
+    return framed or _gathers(words, i) or qualifies or ranks
 
 
 def _participle(word: str) -> bool:

@@ -599,3 +599,9 @@ def test_a_capitalised_stop_word_inside_a_name_and_a_name_called_so_are_kept_who
     assert kinds(goal)["Segment Anything Model"] is AspectKind.ENTITY
     assert "Distortion" in kinds("What studies introduce the unsupervised disentanglement score called Distortion?")
     assert "in-context examples" in kinds("How does the number of in-context examples affect accuracy?")
+    # a gathering noun inside a phrase is part of it
+    assert "GPU memory usage" in kinds("How does GPU memory usage in LLaMA 7B inference grow with batch size?")
+    assert list(kinds("Which works fine-tune LLMs on a small set of human-written translations?")) == [
+        "fine-tune LLMs",
+        "human-written translations",
+    ]
