@@ -72,6 +72,7 @@ def test_values_written_as_words_capitals_ranges_or_latex_read_as_the_reader_see
     assert values("It prunes 3-5 layers, 40% of them.") == ["40%"]  # a range of counts, no factor: a detail
     row = row_of(r"RACER achieves more than $2\times$ speedup on GLUE.", "RACER: Retrieval-Augmented Drafting")
     assert row.value == "2×"
+    assert row_of("MixLoRA improves about 937; accuracy over PEFT methods.", "MixLoRA").value == "9%"
 
 
 def test_a_papers_own_method_names_its_row_and_a_value_is_never_a_setting():

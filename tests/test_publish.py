@@ -446,6 +446,17 @@ def test_latex_in_an_abstract_reads_as_text_and_plain_text_is_left_alone():
         assert plain_text(untouched) == untouched
 
 
+def test_character_references_and_percent_signs_an_export_mangled_read_as_written_first():
+    # the shared LLM catalogue stores "9&#37;" as "937;": a brief reported the value 937 for "about 9%"
+    assert plain_text("MixLoRA improves about 937; accuracy, and 79.437; over SFT.") == (
+        "MixLoRA improves about 9% accuracy, and 79.4% over SFT."
+    )
+    assert plain_text("Q&amp;A gains of 3&#37;") == "Q&A gains of 3%"
+    # a number before a semicolon, or beside a real percent sign, is left alone
+    for untouched in ("AUC drops from 0.886 to 0.837; ResNet-18 holds.", "It gains 4% and 937; more."):
+        assert plain_text(untouched) == untouched
+
+
 def test_malformed_latex_in_an_abstract_is_shown_as_written():
     # pylatexenc raises IndexError on \href with one argument: a long goal's brief once failed to publish on it
     assert plain_text(r"Code is at \href{https://github.com/a/b}.") == r"Code is at \href{https://github.com/a/b}."

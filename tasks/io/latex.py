@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import html
 import re
 from functools import lru_cache
 
 # A LaTeX command or escaped character; "$k$-NN" alone is left as written ("$5 to $10" would not survive math mode).
 _MARKUP = re.compile(r"\\(?:[A-Za-z]+|[%$&_#{}(])")
+# A percent sign whose character reference lost its "&#" in an upstream export ("about 9&#37; accuracy" stored as
+# "about 937; accuracy", 47 abstracts of the shared LLM catalogue): after a number, before a lower-case word or an end
+# of clause ("AUC 0.886 to 0.837; ResNet-18" is a number and a semicolon).
+_LOST_PERCENT = re.compile(r"(?<=\d)37;(?=\s+[a-z]|[.,)]|\s*$)")
+
+
+def readable(text: str) -> str:
+    """The text with HTML character references ("&amp;", "&#37;") and percent signs an export mangled restored."""
+    if "&" in text:
+        text = html.unescape(text)
+    return text if "%" in text else _LOST_PERCENT.sub("%", text)
 
 
 @lru_cache(maxsize=4096)  # the cross-paper check converts each claim once per other claim
 def plain_text(text: str) -> str:
-    """The text with its LaTeX commands and math as Unicode text; text without commands is returned unchanged."""
+    """The text with its LaTeX commands and math as Unicode text, and its character references `readable`."""
+    text = readable(text)
     if not _MARKUP.search(text):
         return text
     from pylatexenc.latex2text import LatexNodes2Text
