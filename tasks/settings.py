@@ -224,9 +224,10 @@ class RankSettings(BaseModel):
     keep_titled_origin: bool = Field(
         True,
         description="Keep first, whatever the question asks, the earliest submitted candidate whose title states the "
-        "central entity word for word (two or more words) and that passes the gate: the paper that named the topic "
-        "('Fast Inference From Transformers Via Speculative Decoding' for a speculative decoding question). "
-        "AutoScholar, 80 questions: gold kept 0.287 -> 0.300, one gained, none lost "
+        "central entity word for word (two or more words, or one name such as LoRA) and that passes the gate: the "
+        "paper that named the topic ('Fast Inference From Transformers Via Speculative Decoding' for a speculative "
+        "decoding question). AutoScholar, 80 questions: gold kept 0.287 -> 0.300, one gained, none lost; with one-word "
+        "names, the LoRA paper (fused rank 98) kept for 'the concept of LoRA' "
         "(benchmarks/results/planner_history.md).",
     )
     maxsim_pieces: int = Field(
