@@ -172,6 +172,8 @@ _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"[\d.,]+")
 _POSSESSIVE = re.compile(r"['’]s$")
+# A quoted term of a few words: the quotation marks open after no letter and close before none.
+_QUOTED = re.compile(r"(?<!\w)[\"“‘']([^\"“”‘’']{2,60}?)[\"”’'](?!\w)")
 # A verb's base form by its ending: hallucinate, memorize, quantify (not a noun such as "rate" or "size").
 _BASE_VERB = re.compile(r"[a-z]{4,}(?:ate|ize|ise|ify)")
 # A measure at a cut-off: pass@1, recall@10, nDCG@10, hits@k.
@@ -206,6 +208,15 @@ class _Chunk:
 def goal_words(goal: str) -> list[str]:
     """The goal's words with model sizes and versioned names kept whole ("7B", "GPT-4o"), punctuation as tokens."""
     return [re.sub(_POSSESSIVE, "", token) for token in _GOAL_TOKEN.findall(goal)]
+
+
+def _quoted(goal: str) -> list[bool]:
+    """For each of the goal's words, whether it stands inside quotation marks around several words: a term the asker
+    names as one ("'Cause on Tape' (CoT) explanations", "the field of 'learning from human feedback'"), not "users'
+    discomfort"."""
+    # a quoted word stays in its phrase ("relation 'plans'", "'BLIP-family' models"): its quotes only stress it
+    spans = [m.span(1) for m in _QUOTED.finditer(goal) if len(_GOAL_TOKEN.findall(m.group(1))) > 1]
+    return [any(a <= m.start() < b for a, b in spans) for m in _GOAL_TOKEN.finditer(goal)]
 
 
 def _possessors(goal: str) -> list[bool]:
@@ -471,12 +482,15 @@ def _participles_off(chunk: _Chunk) -> list[str]:
 def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
-    tokens, possessors = goal_words(goal), _possessors(goal)
+    tokens, possessors, quoted = goal_words(goal), _possessors(goal), _quoted(goal)
     for i, word in enumerate(tokens):
         lowered = word.lower()
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
             continue
-        is_topic = (
+        if current.words and quoted[i] != quoted[i - 1]:  # a quoted term is a phrase of its own
+            chunks.append(current)
+            current = _Chunk()
+        is_topic = (quoted[i] and word not in ",;:()?!") or (
             (
                 not is_phrasing(word)
                 or _success_rate(tokens, i)

@@ -605,3 +605,13 @@ def test_a_capitalised_stop_word_inside_a_name_and_a_name_called_so_are_kept_who
         "fine-tune LLMs",
         "human-written translations",
     ]
+
+
+def test_a_quoted_term_is_one_aspect_and_a_plural_possessive_is_no_quote():
+    assert list(kinds("What studies discuss the field of 'learning from human feedback'?")) == [
+        "learning from human feedback"
+    ]
+    assert "Cause on Tape" in kinds("Which work focuses on “Cause on Tape” explanations?")
+    found = kinds("Which study examines users' discomfort with LLMs' recommendations for emotional support?")
+    assert "users discomfort" in found and "emotional support" in found
+    assert "relation plans" in kinds("Which papers retrieve reasoning paths from KGs based on relation 'plans'?")
