@@ -58,6 +58,12 @@ RELATION_WORDS = frozenset(
 RELATION_NOUNS = frozenset(
     "relationship relationships relation relations interplay link difference differences".split()
 )
+# Nouns for a kind of method; alone ("the MD-MPI framework", "RAG solutions", "RNN architectures such as LSTM"), never
+# what the goal is about, as "methods" and "techniques" are not.
+METHOD_NOUNS = frozenset(
+    """approach approaches framework frameworks strategy strategies algorithm algorithms architecture architectures
+    solution solutions scheme schemes paradigm paradigms pipeline pipelines mechanism mechanisms""".split()
+)
 # Nouns that open "the effect of X on Y" and name neither X nor Y.
 RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
 # Words before a count a goal measures: "the number of tokens", "the amount of data".
@@ -699,12 +705,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         if kind is AspectKind.SETTING and gerund:
             words.pop(0)
     # a topic or comparison of one word most papers use ("models below 10B versus models above 100B") names none,
-    # and a relation alone ("the relationship between data size and accuracy") is between the aspects it relates,
-    # unless that is all there is
+    # a relation alone ("the relationship between data size and accuracy") is between the aspects it relates, and a
+    # kind of method alone ("the MD-MPI framework") is the method's, unless that is all there is
     generic = [
         k in {AspectKind.TOPIC, AspectKind.COMPARISON}
         and len(c.words) == 1
-        and (_everywhere(c.words[0], weights, settings) or c.words[0].lower() in RELATION_NOUNS)
+        and (_everywhere(c.words[0], weights, settings) or c.words[0].lower() in RELATION_NOUNS | METHOD_NOUNS)
         for c, k in zip(chunks, kinds)
     ]
     subject, follow_ups, example_of = None, set(), ""
