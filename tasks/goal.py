@@ -457,7 +457,7 @@ def _frames(words: list[str], i: int) -> bool:
     key work on", "the term hypercolumn"."""
     word, after = words[i].lower(), words[i + 1].lower() if i + 1 < len(words) else ""
     the = i > 0 and words[i - 1].lower() == "the"
-    framed = the and (word in FRAME_NOUNS and after == "of" or word == "term")  # "the term hypercolumn"
+    framed = the and ((word in FRAME_NOUNS and after == "of") or word == "term")  # "the term hypercolumn"
     # the adjective before a gathering noun ("a wide range of") qualifies the gathering, not the topic
     qualifies = i + 1 < len(words) and _gathers(words, i + 1) and _opens_phrase(words, i)
     ranks = word in LITERATURE_QUALIFIERS and after in LITERATURE_NOUNS

@@ -14,7 +14,7 @@ _MARKUP = re.compile(r"\\(?:[A-Za-z]+|[%$&_#{}(])")
 _LOST_PERCENT = re.compile(r"(?<=\d)37;(?=\s+[a-z]|[.,)]|\s*$)")
 
 
-def readable(text: str) -> str:
+def _readable(text: str) -> str:
     """The text with HTML character references ("&amp;", "&#37;") and percent signs an export mangled restored."""
     if "&" in text:
         text = html.unescape(text)
@@ -23,8 +23,8 @@ def readable(text: str) -> str:
 
 @lru_cache(maxsize=4096)  # the cross-paper check converts each claim once per other claim
 def plain_text(text: str) -> str:
-    """The text with its LaTeX commands and math as Unicode text, and its character references `readable`."""
-    text = readable(text)
+    """The text with its LaTeX commands and math as Unicode text, and its mangled characters restored."""
+    text = _readable(text)
     if not _MARKUP.search(text):
         return text
     from pylatexenc.latex2text import LatexNodes2Text
