@@ -118,7 +118,8 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
         elif aspect.kind is AspectKind.SETTING:
             sizes = {w.lower() for w in aspect.text.split() if is_model_size(w)}
             named = any(s in keys for size in sizes for s in size.split("/"))
-            hit = _states(aspect, keys, weights) or named or _states(aspect, title_keys, weights)
+            # a size is the setting's point: "Vicuna 33B" is not "Vicuna 7B", and "7B models" is "LLaMA 7B"'s size
+            hit = named if sizes else _states(aspect, keys, weights) or _states(aspect, title_keys, weights)
         else:
             entity = aspect.kind is AspectKind.ENTITY
             hit = _states(aspect, keys, weights) or (entity and _states(aspect, title_keys, weights))

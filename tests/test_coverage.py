@@ -48,6 +48,19 @@ def test_a_model_size_written_inside_a_models_name_addresses_the_size():
     assert aspects_addressed(plan, "It runs on 70 GPUs.") == []
 
 
+def test_a_setting_with_a_size_needs_the_size_not_the_family_alone():
+    plan = Plan(
+        goal="How much do Medusa heads speed up Vicuna 7B?",
+        queries=[],
+        aspects=[Aspect(text="Vicuna 7B", kind=AspectKind.SETTING)],
+        key_terms=[],
+        term_weights={"vicuna": 8.0},
+    )
+    assert aspects_addressed(plan, "Medusa speeds up Vicuna 33B by 2.2x.") == []
+    assert aspects_addressed(plan, "Medusa speeds up Vicuna-7B by 2.2x.") == ["Vicuna 7B"]
+    assert aspects_addressed(plan, "Our 7B model is 2.2x faster.") == ["Vicuna 7B"]
+
+
 def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_names():
     plan = Plan(
         goal="What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",
