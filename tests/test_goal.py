@@ -558,12 +558,15 @@ def test_a_clause_verb_is_not_an_aspect_but_a_noun_or_adjective_it_resembles_sta
     assert list(kinds(goal)) == ["GPT-3", "proxy reward function", "expert demonstrations"]
     assert list(kinds("What works have developed algorithms to solve the sparse coding problem?")) == ["sparse coding"]
     assert "predicting" not in kinds("Which works study predicting the contact map of protein residues?")
-    # a verb's form before a noun of its phrase names the topic ("complete graph kernel", "chain-of-thought prompting")
+    # a verb before its object names a task; a noun or adjective lemminflect knows only as a verb, a gerund, or a
+    # compound's word stays
+    assert "generate multi-view images" in kinds("Which works use 2D diffusion models to generate multi-view images?")
     assert "complete graph kernel" in kinds(
         "Which study proposed a complete graph kernel based on homomorphism counts?"
     )
     assert "prompting" in kinds("Which papers study prompting for arithmetic reasoning?")
     assert "inference compute" in kinds("Do MoE models match dense models while using less inference compute?")
+    assert "LLM hidden states" in kinds("Which works show that LLM hidden states represent a task?")
 
 
 def test_words_that_frame_gather_or_rank_the_topic_are_not_aspects():
@@ -584,6 +587,12 @@ def test_words_that_frame_gather_or_rank_the_topic_are_not_aspects():
     assert list(kinds("Which studies made significant advancements in text-to-image models?")) == [
         "text-to-image models"
     ]
+    assert list(kinds("Which works fine-tune LLMs on a small set of human-written translations?")) == [
+        "fine-tune LLMs",
+        "human-written translations",
+    ]
+    # a gathering noun inside a phrase is part of it
+    assert "GPU memory usage" in kinds("How does GPU memory usage in LLaMA 7B inference grow with batch size?")
 
 
 def test_and_or_lists_the_phrases_it_joins():
@@ -595,13 +604,8 @@ def test_a_capitalised_stop_word_inside_a_name_and_a_name_called_so_are_kept_who
     goal = "What paper introduced the Segment Anything Model (SAM), a foundational model for image segmentation?"
     assert kinds(goal)["Segment Anything Model"] is AspectKind.ENTITY
     assert "Distortion" in kinds("What studies introduce the unsupervised disentanglement score called Distortion?")
+    # a hyphenated modifier makes "examples" a compound's head, not the request's "examples of"
     assert "in-context examples" in kinds("How does the number of in-context examples affect accuracy?")
-    # a gathering noun inside a phrase is part of it
-    assert "GPU memory usage" in kinds("How does GPU memory usage in LLaMA 7B inference grow with batch size?")
-    assert list(kinds("Which works fine-tune LLMs on a small set of human-written translations?")) == [
-        "fine-tune LLMs",
-        "human-written translations",
-    ]
 
 
 def test_a_quoted_term_is_one_aspect_and_a_plural_possessive_is_no_quote():
