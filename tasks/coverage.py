@@ -119,7 +119,7 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
             sizes = {w.lower() for w in aspect.text.split() if is_model_size(w)}
             named = any(s in keys for size in sizes for s in size.split("/"))
             # a size is the setting's point: "Vicuna 33B" is not "Vicuna 7B", and "7B models" is "LLaMA 7B"'s size
-            hit = named if sizes else _states(aspect, keys, weights) or _states(aspect, title_keys, weights)
+            hit = named if sizes else (_states(aspect, keys, weights) or _states(aspect, title_keys, weights))
         else:
             entity = aspect.kind is AspectKind.ENTITY
             hit = _states(aspect, keys, weights) or (entity and _states(aspect, title_keys, weights))

@@ -36,37 +36,30 @@ def test_a_quantity_on_a_named_benchmark_is_addressed_only_on_that_benchmark(sen
     assert aspects_addressed(PLAN, sentence) == addressed
 
 
+def plan_on(goal: str, aspect: Aspect, term_weights: dict[str, float] | None = None) -> Plan:
+    """A plan of one aspect, with the corpus IDF of the terms that matter to it."""
+    return Plan(goal=goal, queries=[], aspects=[aspect], key_terms=[], term_weights=term_weights or {})
+
+
 def test_a_model_size_written_inside_a_models_name_addresses_the_size():
-    plan = Plan(
-        goal="How fast is speculative decoding for 70B models?",
-        queries=[],
-        aspects=[Aspect(text="70B", kind=AspectKind.SETTING)],
-        key_terms=[],
-    )
+    plan = plan_on("How fast is speculative decoding for 70B models?", Aspect(text="70B", kind=AspectKind.SETTING))
     assert aspects_addressed(plan, "On LLaMA-3.3-70B it is 2.1x faster.") == ["70B"]
     assert aspects_addressed(plan, "On Qwen2.5-7B-Instruct it is 2.1x faster.") == []
     assert aspects_addressed(plan, "It runs on 70 GPUs.") == []
 
 
 def test_a_setting_with_a_size_needs_the_size_not_the_family_alone():
-    plan = Plan(
-        goal="How much do Medusa heads speed up Vicuna 7B?",
-        queries=[],
-        aspects=[Aspect(text="Vicuna 7B", kind=AspectKind.SETTING)],
-        key_terms=[],
-        term_weights={"vicuna": 8.0},
-    )
+    vicuna = Aspect(text="Vicuna 7B", kind=AspectKind.SETTING)
+    plan = plan_on("How much do Medusa heads speed up Vicuna 7B?", vicuna, {"vicuna": 8.0})
     assert aspects_addressed(plan, "Medusa speeds up Vicuna 33B by 2.2x.") == []
     assert aspects_addressed(plan, "Medusa speeds up Vicuna-7B by 2.2x.") == ["Vicuna 7B"]
     assert aspects_addressed(plan, "Our 7B model is 2.2x faster.") == ["Vicuna 7B"]
 
 
 def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_names():
-    plan = Plan(
-        goal="What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",
-        queries=[],
-        aspects=[Aspect(text="Switch Transformer", kind=AspectKind.SETTING)],
-        key_terms=[],
+    plan = plan_on(
+        "What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",
+        Aspect(text="Switch Transformer", kind=AspectKind.SETTING),
     )
     title = "Switch Transformers: Scaling to Trillion Parameter Models with Simple and Efficient Sparsity"
     own = "We design models based off T5-Base to obtain up to 7x increases in pre-training speed."
@@ -84,12 +77,10 @@ def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_n
     ],
 )
 def test_a_name_with_digits_weighs_as_its_rarest_term_in_an_aspect(sentence, addressed):
-    plan = Plan(
-        goal="How does CLIP compare with a supervised ResNet-50 baseline?",
-        queries=[],
-        aspects=[Aspect(text="supervised ResNet-50 baseline", kind=AspectKind.COMPARISON)],
-        key_terms=[],
-        term_weights={"resnet": 6.3, "50": 5.2, "supervis": 3.2, "baselin": 2.8},
+    plan = plan_on(
+        "How does CLIP compare with a supervised ResNet-50 baseline?",
+        Aspect(text="supervised ResNet-50 baseline", kind=AspectKind.COMPARISON),
+        {"resnet": 6.3, "50": 5.2, "supervis": 3.2, "baselin": 2.8},
     )
     assert aspects_addressed(plan, sentence) == addressed
 
