@@ -133,8 +133,10 @@ def text_terms(text: str, spelled: dict[str, str]) -> set[str]:
     acronym is ("DPO" states "direct preference optimization")."""
     terms = content_terms(text)
     written = {t for a, form in spelled.items() if states_run(terms, content_terms(form)) for t in content_terms(a)}
+    return set(terms) | written | {t for form in abbreviated(terms, spelled) for t in content_terms(form)}
+
+
+def abbreviated(terms: list[str], spelled: dict[str, str]) -> list[str]:
+    """The long forms of the acronyms among the content terms ("DPO" → "direct preference optimization")."""
     present = set(terms)
-    abbreviated = {
-        t for a, form in spelled.items() if present >= set(content_terms(a)) > set() for t in content_terms(form)
-    }
-    return present | written | abbreviated
+    return [form for a, form in spelled.items() if present >= set(content_terms(a)) > set()]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from tasks.abbreviations import text_terms
+from tasks.abbreviations import abbreviated, text_terms
 from tasks.goal import GENERIC_NAMES, goal_words, is_model_size, is_name
-from tasks.index.text import content_terms, numbers
+from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, term_pairs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
 # Quantities that frame a question rather than name a measurement: any reported finding with a number or a
@@ -49,25 +50,54 @@ CONTRIBUTION_CUES = re.compile(
 CONTRIBUTED = frozenset({AspectKind.ENTITY, AspectKind.TOPIC})
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
+# The most words a hyphenated compound of an aspect runs to ("state-of-the-art").
+LONGEST_COMPOUND = 5
 
 
 def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     """Stemmed content terms (an acronym of the goal where its long form is written out), plus words with digits kept
-    whole and lowercased (7b, gpt-4o, llama-2), and the model size a name ends with (70b of LLaMA-3.3-70B)."""
+    whole and lowercased (7b, gpt-4o, llama-2), the model size a name ends with (70b of LLaMA-3.3-70B), and each run of
+    words joined as a hyphenated compound is (its acronym's long form's runs too)."""
     whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
     sizes = {part for word in whole for part in word.split("-")[1:] if is_model_size(part)}
-    return text_terms(text, spelled_out) | whole | sizes
+    forms = [text, *abbreviated(content_terms(text), spelled_out)]
+    compounds = {run for form in forms for run in joined_runs(form, LONGEST_COMPOUND)}
+    compounds |= {" ".join(pair) for form in forms for pair in term_pairs(content_terms(form))}
+    return text_terms(text, spelled_out) | whole | sizes | compounds
 
 
-def _aspect_keys(text: str) -> set[str]:
-    """An aspect's keys: words with digits whole and lowercased, the others' stemmed content terms."""
-    keys = set()
+class _Compound(NamedTuple):
+    """A hyphenated word of an aspect: stated run together ("fine-tuning", "finetuning") or, of two or more terms, by
+    its terms unless the text puts two of them side by side the other way round ("augmented generation" is not
+    "generation-augmented"; "mixture of LoRA experts" is "mixture-of-experts")."""
+
+    joined: str
+    terms: tuple[str, ...]
+
+    def stated(self, keys: set[str]) -> bool:
+        if self.joined in keys:
+            return True
+        reversed_pairs = {f"{b} {a}" for a, b in term_pairs(list(self.terms))}
+        return len(self.terms) > 1 and set(self.terms) <= keys and not reversed_pairs & keys
+
+
+def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, float]:
+    """An aspect's keys with their corpus IDF: words with digits whole and lowercased, a hyphenated compound as one
+    key weighing what its terms weigh ("few-shot" is not stated by "zero-shot"), the other words' stemmed terms."""
+    keys: dict[str | _Compound, float] = {}
     for word in text.split():
         if any(c.isdigit() for c in word):
-            keys |= {part.lower() for part in word.split("/")}
+            keys |= {part.lower(): _weight(part.lower(), weights) for part in word.split("/")}
+        elif is_compound(word):
+            terms = tuple(content_terms(word))
+            keys[_Compound(joined_stem(word), terms)] = sum(_weight(t, weights) for t in set(terms))
         else:
-            keys |= set(content_terms(word))
+            keys |= {t: _weight(t, weights) for t in content_terms(word)}
     return keys
+
+
+def _has(key: str | _Compound, keys: set[str]) -> bool:
+    return key.stated(keys) if isinstance(key, _Compound) else key in keys
 
 
 def _weight(key: str, weights: dict[str, float]) -> float:
@@ -76,15 +106,18 @@ def _weight(key: str, weights: dict[str, float]) -> float:
 
 
 def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
-    """Whether the text states the aspect: its terms, each counted by its corpus IDF, are half present."""
-    wanted = _aspect_keys(aspect.text)
-    total = sum(_weight(k, weights) for k in wanted)
-    return bool(wanted) and sum(_weight(k, weights) for k in wanted & keys) / total >= TERM_SHARE
+    """Whether the text states the aspect: its keys, each counted by its corpus IDF, are half present; an entity of
+    several keys needs two of them, however rare one is ("distillation" alone is not "context distillation")."""
+    wanted = _aspect_keys(aspect.text, weights)
+    present = [w for key, w in wanted.items() if _has(key, keys)]
+    needed = min(2, len(wanted)) if aspect.kind is AspectKind.ENTITY else 1
+    return bool(wanted) and len(present) >= needed and sum(present) / sum(wanted.values()) >= TERM_SHARE
 
 
 def _names(aspect: Aspect) -> list[set[str]]:
     """The keys of each distinctive name in the aspect: MMLU in "MMLU accuracy", WikiText-2 in "WikiText-2 loss"."""
-    return [_aspect_keys(w) for w in aspect.text.split() if is_name(w) and w.lower() not in GENERIC_NAMES]
+    names = [w for w in aspect.text.split() if is_name(w) and w.lower() not in GENERIC_NAMES]
+    return [{k.joined if isinstance(k, _Compound) else k for k in _aspect_keys(name, {})} for name in names]
 
 
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:

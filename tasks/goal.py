@@ -36,7 +36,7 @@ REQUEST_WORDS = frozenset(
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
-    called dubbed termed
+    called dubbed termed studied analysed analyzed
     similar researcher consensus extent able unable""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
@@ -134,7 +134,8 @@ GATHERING_NOUNS = frozenset(
 # How a request ranks the literature it asks for ("the key work on X", "seminal papers about Y").
 LITERATURE_QUALIFIERS = frozenset(
     """key seminal foundational pioneering influential notable prominent important main major early earliest
-    original representative relevant classic primary significant landmark pivotal groundbreaking leading""".split()
+    original representative relevant classic primary significant landmark pivotal groundbreaking leading scholarly
+    academic initial subsequent selected""".split()
 )
 LITERATURE_NOUNS = frozenset(
     "paper papers work works study studies research literature article articles publication publications".split()

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import numpy as np
 from prefect import task
 
-from tasks.abbreviations import text_terms
+from tasks.abbreviations import abbreviated, text_terms
 from tasks.common import STAGE_CACHE
 from tasks.goal import QUANTITY_WORDS, goal_words, is_name, is_phrasing, word_idf
-from tasks.index.text import content_terms, states_run, term_pairs, term_set, words
+from tasks.index.text import content_terms, is_compound, states_run, term_pairs, term_set, words
 from tasks.ml.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.ml.embedders import Embedder, TermWeights
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
@@ -105,6 +105,19 @@ def goal_closeness(
     return token_maxima(goal_vectors[weighted], text_vectors) @ token_weights[weighted] / token_weights.sum()
 
 
+def unordered_terms(plan: Plan, text: str) -> set[str]:
+    """The terms of the central entity's hyphenated compounds that the text puts side by side the other way round
+    (coverage's rule): a paper on retrieval-augmented generation states no part of "Generation-Augmented Retrieval"'s
+    compound."""
+    compounds = [parts for w in plan.central.split() if is_compound(w) and len(parts := content_terms(w)) > 1]
+    if not compounds:
+        return set()
+    terms = content_terms(text)
+    forms = [terms, *(content_terms(form) for form in abbreviated(terms, plan.spelled_out))]
+    pairs = {pair for form in forms for pair in term_pairs(form)}
+    return {t for parts in compounds if {(b, a) for a, b in term_pairs(parts)} & pairs for t in parts}
+
+
 def term_coverage(goal_weights: dict[str, float], present: set[str]) -> float:
     """Weighted share of the goal's terms among a text's terms."""
     total = sum(goal_weights.values())
@@ -149,7 +162,10 @@ def merge_rank(
             plan.goal, [texts[i] for i in leading], weights, settings.maxsim_quantized, settings.maxsim_pieces
         )
         add_rank_channel(fused, [ids[i] for i in leading], closeness, settings.maxsim_rank_weight, settings.rrf_k)
-    centrals = [term_coverage(central_weights, terms) if central_weights else 1.0 for terms in paper_terms]
+    centrals = [
+        term_coverage(central_weights, terms - unordered_terms(plan, text)) if central_weights else 1.0
+        for text, terms in zip(texts, paper_terms)
+    ]
     ranked, off_centre = [], set()
     for pid, sim, coverage, central in zip(ids, similarities, coverages, centrals):
         if not central:

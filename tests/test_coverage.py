@@ -56,6 +56,50 @@ def test_a_setting_with_a_size_needs_the_size_not_the_family_alone():
     assert aspects_addressed(plan, "Our 7B model is 2.2x faster.") == ["Vicuna 7B"]
 
 
+@pytest.mark.parametrize(
+    ("sentence", "addressed"),
+    [
+        ("We propose generation-augmented retrieval for open-domain QA.", True),
+        ("Generation augmented retrieval expands each query with generated contexts.", True),
+        ("GAR expands each query with generated contexts.", True),  # the acronym the papers define for it
+        ("Retrieval-augmented generation improves open-domain QA.", False),  # the same words, the other order
+        ("We study retrieval augmented generation in QA.", False),
+    ],
+)
+def test_a_hyphenated_compound_is_stated_only_in_its_own_order(sentence, addressed):
+    gar = Aspect(text="Generation-Augmented Retrieval", kind=AspectKind.ENTITY)
+    plan = plan_on("Which work first proposed Generation-Augmented Retrieval in question answering?", gar)
+    plan = plan.model_copy(update={"spelled_out": {"GAR": "generation augmented retrieval"}})
+    assert aspects_addressed(plan, sentence) == (["Generation-Augmented Retrieval"] if addressed else [])
+
+
+@pytest.mark.parametrize(
+    ("sentence", "addressed"),
+    [
+        ("Few-shot prompting reaches 60% accuracy.", True),
+        ("In the few shot setting it reaches 60%.", True),
+        ("Zero-shot prompting reaches 60% accuracy.", False),  # "few-shot" is its own compound, not "shot"
+        ("Finetuning on 1k examples matches it.", False),
+    ],
+)
+def test_a_compound_is_stated_with_hyphens_spaces_or_run_together(sentence, addressed):
+    few_shot = Aspect(text="few-shot prompting", kind=AspectKind.TOPIC)
+    plan = plan_on("How well does few-shot prompting work?", few_shot, {"shot": 4.0, "prompt": 3.0})
+    assert aspects_addressed(plan, sentence) == (["few-shot prompting"] if addressed else [])
+    tuning = plan_on("What does fine-tuning cost?", Aspect(text="fine-tuning", kind=AspectKind.TOPIC))
+    assert aspects_addressed(tuning, "Finetuning on 1k examples matches it.") == ["fine-tuning"]
+
+
+def test_an_entity_of_several_words_is_not_stated_by_its_rarest_word_alone():
+    entity = Aspect(text="context distillation", kind=AspectKind.ENTITY)
+    plan = plan_on("Which works use context distillation?", entity, {"distil": 6.0, "context": 2.0})
+    assert aspects_addressed(plan, "Distillation methods trade new knowledge for old.") == []
+    assert aspects_addressed(plan, "Context distillation keeps post-training skills.") == ["context distillation"]
+    # a topic is still stated by its rarer half
+    topic = plan.model_copy(update={"aspects": [entity.model_copy(update={"kind": AspectKind.TOPIC})]})
+    assert aspects_addressed(topic, "Distillation methods trade new knowledge for old.") == ["context distillation"]
+
+
 def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_names():
     plan = plan_on(
         "What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",

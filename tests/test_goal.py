@@ -587,6 +587,8 @@ def test_words_that_frame_gather_or_rank_the_topic_are_not_aspects():
     assert list(kinds("Which studies made significant advancements in text-to-image models?")) == [
         "text-to-image models"
     ]
+    assert list(kinds("Can you provide scholarly works that discuss knowledge graphs?")) == ["knowledge graphs"]
+    assert list(kinds("Which initial works studied academic writing assistants?")) == ["academic writing assistants"]
     assert list(kinds("Which works fine-tune LLMs on a small set of human-written translations?")) == [
         "fine-tune LLMs",
         "human-written translations",

@@ -195,6 +195,27 @@ def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_in
     )  # not asked who introduced it
 
 
+def test_papers_on_the_same_words_in_another_order_are_less_relevant_to_the_goals_entity():
+    reversed_order = [
+        Paper(
+            id=f"2410.{i:05d}",
+            title=f"Retrieval-augmented generation study {i}",
+            abstract="Retrieval-augmented generation improves open-domain question answering.",
+        )
+        for i in range(6)
+    ]
+    own = Paper(
+        id="2009.08553",
+        title="Generation-Augmented Retrieval for Open-domain Question Answering",
+        abstract="We propose generation-augmented retrieval for open-domain question answering.",
+    )
+    results = [SearchResult(query="search", papers=[*reversed_order, own])]
+    embedder, weights = offline_models(ArxivSource(query_url="http://127.0.0.1:9/?{}"), results)
+    plan = plan_queries.fn("Which work proposed generation-augmented retrieval for question answering?")
+    relevance = {r.paper.id: r.relevance for r in merge_rank.fn(plan, results, embedder, weights, NO_MAXSIM)}
+    assert all(relevance[p.id] < 0.8 * relevance[own.id] for p in reversed_order)
+
+
 def later_papers(month: str, title: str, abstract: str) -> list[Paper]:
     """Ten later papers on the topic, each titled by it: the crowd a paper kept first must stand out of."""
     return [Paper(id=f"{month}.{i:05d}", title=f"{title} {i}", abstract=abstract) for i in range(10)]

@@ -74,6 +74,26 @@ def _text_terms(text: str) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def is_compound(word: str) -> bool:
+    """Whether the hyphenated word's order is its meaning: its last part is a content word ("few-shot",
+    "retrieval-augmented"), not a suffix such as "-based" or "-free" that leaves the rest's meaning alone."""
+    parts = word.strip("-").split("-")
+    return len(parts) > 1 and content_terms(parts[-1]) != [] and bool(content_terms(word))
+
+
+def joined_stem(words: str) -> str:
+    """The words run together and stemmed, hyphens and spaces dropped: "fine-tuning", "fine tuning" and "finetuning"
+    all give "finetun"; "generation-augmented" is not "augmented generation"."""
+    return _stemmer().stemWord("".join(re.findall(r"[a-z0-9]+", words.lower())))
+
+
+def joined_runs(text: str, longest: int) -> set[str]:
+    """`joined_stem` of every run of two to `longest` adjacent words of the text, hyphenated parts counted as words."""
+    parts = re.findall(r"[a-z0-9]+", text.lower())
+    runs = {"".join(parts[i : i + n]) for n in range(2, longest + 1) for i in range(len(parts) - n + 1)}
+    return set(_stemmer().stemWords(list(runs)))
+
+
 def term_set(text: str) -> set[str]:
     """Content terms of the text as a set."""
     return set(content_terms(text))
