@@ -196,14 +196,9 @@ def test_the_earliest_paper_stating_the_entity_is_kept_when_the_goal_asks_who_in
 
 
 def test_papers_on_the_same_words_in_another_order_are_less_relevant_to_the_goals_entity():
-    reversed_order = [
-        Paper(
-            id=f"2410.{i:05d}",
-            title=f"Retrieval-augmented generation study {i}",
-            abstract="Retrieval-augmented generation improves open-domain question answering.",
-        )
-        for i in range(6)
-    ]
+    reversed_order = later_papers(
+        "2410", "Retrieval-augmented generation study", "Retrieval-augmented generation improves open-domain QA."
+    )
     own = Paper(
         id="2009.08553",
         title="Generation-Augmented Retrieval for Open-domain Question Answering",
