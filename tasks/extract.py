@@ -56,11 +56,17 @@ def sentence_score(sentence: str, goal_terms: set[str], position: int, min_findi
     return round(0.5 * finding + 0.5 * min(1.0, 2 * overlap), 4)
 
 
-def _pick_sentences(scored: list[Scored], limit: int, aspect_bonus: float) -> list[Scored]:
-    """The best finding sentences, each next one preferred for the goal aspects the chosen ones do not yet address."""
+def _pick_sentences(scored: list[Scored], settings: ExtractSettings, in_brief: set[str]) -> list[Scored]:
+    """The best finding sentences, each next one preferred for the goal aspects the chosen ones do not yet address,
+    and more for those no paper before it in the brief addresses (`in_brief`)."""
     left, chosen, covered = list(scored), [], set()
-    while left and len(chosen) < limit:
-        best = max(left, key=lambda s: (s[0] + aspect_bonus * len(set(s[3]) - covered), -s[1]))
+
+    def value(s: Scored) -> float:
+        new = set(s[3]) - covered
+        return s[0] + settings.aspect_bonus * len(new) + settings.unaddressed_bonus * len(new - in_brief)
+
+    while left and len(chosen) < settings.claims_per_paper:
+        best = max(left, key=lambda s: (value(s), -s[1]))
         left.remove(best)
         chosen.append(best)
         covered.update(best[3])
@@ -76,6 +82,7 @@ def extract_claims(
     goal_terms = set(plan.key_terms)
     contributed = {a.text for a in plan.aspects if a.kind in CONTRIBUTED}
     per_paper: list[list[Claim]] = []
+    in_brief: set[str] = set()  # the aspects the papers before this one address
     for ranked in (r for r in papers if r.kept):
         if chat is not None:
             per_paper.append(model_claims(plan, ranked, settings.claims_per_paper, chat))
@@ -90,9 +97,10 @@ def extract_claims(
             if score >= settings.min_sentence_score:
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))
-        chosen = _pick_sentences(scored, settings.claims_per_paper, settings.aspect_bonus)
+        chosen = _pick_sentences(scored, settings, in_brief)
         # what a paper proposes or studies is evidence on the entity or topics its findings do not speak to
         covered = {a for *_, aspects in chosen for a in aspects}
+        in_brief |= covered
         proposal = contribution(plan, ranked, settings, contributed - covered)
         if proposal:
             chosen, proposal = with_contribution(chosen, proposal, settings.claims_per_paper)

@@ -35,7 +35,8 @@ REQUEST_WORDS = frozenset(
     examples example field fields role involved involve marked pertinent centered centred looked projects project
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
-    means including number numbers dozens hundreds thousands need needs fewer written utilization topic topics form
+    means including number numbers dozens hundreds thousands millions billions trillions million billion trillion
+    need needs fewer written utilization topic topics form
     called dubbed termed studied analysed analyzed
     similar researcher consensus extent able unable""".split()
 )
@@ -256,6 +257,11 @@ def _titled_of(words: list[str], i: int) -> bool:
     named = inside and (words[i + 1][:1].isupper() or words[i + 1].isdigit())
     titled = words[i].lower() == "of" or (words[i].istitle() and words[i].isalpha())
     return named and titled and words[i - 1][:1].isupper()
+
+
+def _multiplies(words: list[str], i: int) -> bool:
+    """Whether words[i] is the "times" of a multiple ("models of 25 times more parameters"), not a measured time."""
+    return words[i].lower() == "times" and i > 0 and bool(_NUMBER.fullmatch(words[i - 1]))
 
 
 def _per_unit(words: list[str], i: int) -> bool:
@@ -510,6 +516,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _works_on(tokens, i)
             and not _relative_to(tokens, i)
             and not _speeds_up(tokens, i)
+            and not _multiplies(tokens, i)
             and not _clause_verb(tokens, i)
             and not _frames(tokens, i)
             and not _asks_how(tokens, i)

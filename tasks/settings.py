@@ -261,6 +261,14 @@ class ExtractSettings(BaseModel):
         description="Added to a sentence's score per goal aspect it addresses that the paper's sentences chosen "
         "before it do not, so a paper's claims spread over the goal's aspects.",
     )
+    unaddressed_bonus: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Added on top of aspect_bonus per aspect that no paper before this one in the brief addresses, so "
+        "a paper's sentence on an aspect the brief would otherwise miss (a comparison) wins over a second one on "
+        "the entity (36 long goals: benchmarks/results/long_goal_briefs.md).",
+    )
     min_finding: float = Field(
         0.4, ge=0.0, le=1.0, description="Finding strength (cues, evidence markers, numbers) a sentence needs to count."
     )

@@ -186,6 +186,11 @@ def test_how_a_request_is_worded_is_no_aspect_a_paper_must_address():
     assert kinds("What does the literature say about data deduplication?").keys() == {"data deduplication"}
     found = kinds("Is there evidence that scaling the number of examples to hundreds helps in-context learning?")
     assert not {"evidence", "number", "hundreds"} & found.keys()
+    found = kinds(
+        "How does ring attention scale context length to millions of tokens, unlike models of 25 times more parameters?"
+    )
+    assert not {"millions", "times"} & found.keys() and "context length" in found
+    assert "inference times" in kinds("How do inference times of 7B models grow with batch size?")
     assert "evidence retrieval" in kinds("Which papers improve evidence retrieval for fact checking?")
     for request in (
         "Please provide papers advocating the use of scratchpads.",

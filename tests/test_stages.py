@@ -349,6 +349,34 @@ def test_a_proposal_takes_the_place_only_of_a_finding_whose_aspects_other_findin
     assert with_contribution(repeated, proposal, limit=2) == ([proposal, repeated[0]], proposal)
 
 
+def test_a_later_paper_is_quoted_for_an_aspect_no_paper_before_it_addresses():
+    plan = plan_queries.fn("How much does Medusa speed up generation compared with speculative decoding?")
+    scene = "Large language models decode one token at a time. "
+    first = scene + "Medusa speeds up generation by 2.2x on Vicuna 7B with a 5% gain in quality."
+    second = (
+        scene + "Medusa speeds up generation by 2.8x on Vicuna 33B with a 7% accuracy gain. "
+        "Compared with speculative decoding, it is 1.4x faster."
+    )
+    papers = [
+        RankedPaper(
+            paper=Paper(id=f"2401.0000{i}", title="Decoding heads", abstract=abstract),
+            fused_score=1.0 - i / 10,
+            relevance=0.8,
+            term_coverage=0.5,
+            similarity=0.5,
+            kept=True,
+        )
+        for i, abstract in enumerate([first, second])
+    ]
+
+    def second_claim(unaddressed_bonus: float) -> list[str]:
+        one = SETTINGS.extract.model_copy(update={"claims_per_paper": 1, "unaddressed_bonus": unaddressed_bonus})
+        return next(c.aspects for c in extract_claims.fn(plan, papers, one) if c.paper_id == "2401.00001")
+
+    assert "speculative decoding" not in second_claim(0.0)  # its strongest sentence repeats the first paper's aspect
+    assert "speculative decoding" in second_claim(SETTINGS.extract.unaddressed_bonus)
+
+
 def test_claims_come_from_several_papers_with_exact_offsets(source):
     _, ranked, draft = run_until_draft(GOAL, source)
     abstracts = {r.paper.id: r.paper.abstract for r in ranked}
