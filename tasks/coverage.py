@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from tasks.abbreviations import abbreviated, text_terms
 from tasks.goal import GENERIC_NAMES, goal_words, is_model_size, is_name
-from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, term_pairs
+from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
 # Quantities that frame a question rather than name a measurement: any reported finding with a number or a
@@ -62,23 +62,20 @@ def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     sizes = {part for word in whole for part in word.split("-")[1:] if is_model_size(part)}
     forms = [text, *abbreviated(content_terms(text), spelled_out)]
     compounds = {run for form in forms for run in joined_runs(form, LONGEST_COMPOUND)}
-    compounds |= {" ".join(pair) for form in forms for pair in term_pairs(content_terms(form))}
+    compounds |= {run for form in forms for run in ordered_runs(content_terms(form), LONGEST_COMPOUND)}
     return text_terms(text, spelled_out) | whole | sizes | compounds
 
 
 class _Compound(NamedTuple):
     """A hyphenated word of an aspect: stated run together ("fine-tuning", "finetuning") or, of two or more terms, by
-    its terms unless the text puts two of them side by side the other way round ("augmented generation" is not
-    "generation-augmented"; "mixture of LoRA experts" is "mixture-of-experts")."""
+    its terms in their order, a term perhaps between ("mixture of LoRA experts" states "mixture-of-experts";
+    "retrieval-augmented generation" does not state "generation-augmented")."""
 
     joined: str
     terms: tuple[str, ...]
 
     def stated(self, keys: set[str]) -> bool:
-        if self.joined in keys:
-            return True
-        reversed_pairs = {f"{b} {a}" for a, b in term_pairs(list(self.terms))}
-        return len(self.terms) > 1 and set(self.terms) <= keys and not reversed_pairs & keys
+        return self.joined in keys or (len(self.terms) > 1 and " ".join(self.terms) in keys)
 
 
 def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, float]:

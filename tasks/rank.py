@@ -106,9 +106,9 @@ def goal_closeness(
 
 
 def unordered_terms(plan: Plan, text: str) -> set[str]:
-    """The terms of the central entity's hyphenated compounds that the text puts side by side the other way round
-    (coverage's rule): a paper on retrieval-augmented generation states no part of "Generation-Augmented Retrieval"'s
-    compound."""
+    """The terms of the central entity's hyphenated compounds that the text puts side by side the other way round: a
+    paper on retrieval-augmented generation states no part of "Generation-Augmented Retrieval"'s compound. (Coverage,
+    which reads one sentence at a time, asks for the order itself; here a title runs into its abstract.)"""
     compounds = [parts for w in plan.central.split() if is_compound(w) and len(parts := content_terms(w)) > 1]
     if not compounds:
         return set()

@@ -64,6 +64,7 @@ def test_a_setting_with_a_size_needs_the_size_not_the_family_alone():
         ("GAR expands each query with generated contexts.", True),  # the acronym the papers define for it
         ("Retrieval-augmented generation improves open-domain QA.", False),  # the same words, the other order
         ("We study retrieval augmented generation in QA.", False),
+        ("A filter selectively augments retrieval with generated rationales.", False),  # its words, scattered
     ],
 )
 def test_a_hyphenated_compound_is_stated_only_in_its_own_order(sentence, addressed):
@@ -88,6 +89,10 @@ def test_a_compound_is_stated_with_hyphens_spaces_or_run_together(sentence, addr
     assert aspects_addressed(plan, sentence) == (["few-shot prompting"] if addressed else [])
     tuning = plan_on("What does fine-tuning cost?", Aspect(text="fine-tuning", kind=AspectKind.TOPIC))
     assert aspects_addressed(tuning, "Finetuning on 1k examples matches it.") == ["fine-tuning"]
+    # a word between the compound's terms, in their order, still states it
+    moe = plan_on("Where do mixture-of-experts help?", Aspect(text="mixture-of-experts", kind=AspectKind.TOPIC))
+    assert aspects_addressed(moe, "A mixture of LoRA experts gains 4%.") == ["mixture-of-experts"]
+    assert aspects_addressed(moe, "Experts of a mixture gain 4%.") == []
 
 
 def test_an_entity_of_several_words_is_not_stated_by_its_rarest_word_alone():

@@ -87,6 +87,17 @@ def joined_stem(words: str) -> str:
     return _stemmer().stemWord("".join(re.findall(r"[a-z0-9]+", words.lower())))
 
 
+def ordered_runs(terms: list[str], longest: int) -> set[str]:
+    """Runs of two to `longest` of the terms, space-joined, in their order, each at most one term after the one before:
+    how a phrase's terms are stated in order ("mixture of LoRA experts" states "mixtur expert", not "expert mixtur")."""
+    runs: set[str] = set()
+    frontier = [(i, terms[i]) for i in range(len(terms))]
+    for _ in range(longest - 1):
+        frontier = [(j, f"{run} {terms[j]}") for i, run in frontier for j in (i + 1, i + 2) if j < len(terms)]
+        runs |= {run for _, run in frontier}
+    return runs
+
+
 def joined_runs(text: str, longest: int) -> set[str]:
     """`joined_stem` of every run of two to `longest` adjacent words of the text, hyphenated parts counted as words."""
     parts = re.findall(r"[a-z0-9]+", text.lower())
