@@ -103,12 +103,21 @@ def _weight(key: str, weights: dict[str, float]) -> float:
 
 
 def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
-    """Whether the text states the aspect: its keys, each counted by its corpus IDF, are half present; an entity of
-    several keys needs two of them, however rare one is ("distillation" alone is not "context distillation")."""
+    """Whether the text states the aspect: its keys, each counted by its corpus IDF, are half present; an entity needs
+    two of its words stated, however rare one is ("distillation" alone is not "context distillation"), a compound
+    counting its words and a name two ("GPTQ" states "GPTQ 3-bit", "Chinchilla" its "compute-optimal scaling")."""
     wanted = _aspect_keys(aspect.text, weights)
-    present = [w for key, w in wanted.items() if _has(key, keys)]
-    needed = min(2, len(wanted)) if aspect.kind is AspectKind.ENTITY else 1
-    return bool(wanted) and len(present) >= needed and sum(present) / sum(wanted.values()) >= TERM_SHARE
+    present = [key for key in wanted if _has(key, keys)]
+    if aspect.kind is AspectKind.ENTITY:
+        proper = [w for w in aspect.text.split() if w[:1].isupper() and w.lower() not in GENERIC_NAMES]
+        names = set().union(*_names(aspect), *(_aspect_keys(w, {}) for w in proper))
+
+        def words(key: str | _Compound) -> int:
+            return len(key.terms) if isinstance(key, _Compound) else 2 if key in names else 1
+
+        if sum(map(words, present)) < min(2, sum(map(words, wanted))):
+            return False
+    return bool(present) and sum(wanted[k] for k in present) / sum(wanted.values()) >= TERM_SHARE
 
 
 def _names(aspect: Aspect) -> list[set[str]]:

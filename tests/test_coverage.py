@@ -100,6 +100,14 @@ def test_an_entity_of_several_words_is_not_stated_by_its_rarest_word_alone():
     plan = plan_on("Which works use context distillation?", entity, {"distil": 6.0, "context": 2.0})
     assert aspects_addressed(plan, "Distillation methods trade new knowledge for old.") == []
     assert aspects_addressed(plan, "Context distillation keeps post-training skills.") == ["context distillation"]
+    # a name is enough: the rest of the phrase describes it
+    gptq = plan_on("How does GPTQ 3-bit compare?", Aspect(text="GPTQ 3-bit", kind=AspectKind.ENTITY), {"gptq": 8.0})
+    assert aspects_addressed(gptq, "GPTQ quantizes OPT-175B in 4 hours.") == ["GPTQ 3-bit"]
+    chinchilla = Aspect(text="Chinchilla compute-optimal scaling", kind=AspectKind.ENTITY)
+    weights = {"chinchilla": 9.0, "comput": 2.0, "optim": 2.0, "scale": 2.0}
+    assert aspects_addressed(plan_on("Why?", chinchilla, weights), "Chinchilla outperforms Gopher.") == [
+        chinchilla.text
+    ]
     # a topic is still stated by its rarer half
     topic = plan.model_copy(update={"aspects": [entity.model_copy(update={"kind": AspectKind.TOPIC})]})
     assert aspects_addressed(topic, "Distillation methods trade new knowledge for old.") == ["context distillation"]
