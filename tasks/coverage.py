@@ -56,8 +56,9 @@ LONGEST_COMPOUND = 5
 
 def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     """Stemmed content terms (an acronym of the goal where its long form is written out), plus words with digits kept
-    whole and lowercased (7b, gpt-4o, llama-2), the model size a name ends with (70b of LLaMA-3.3-70B), and each run of
-    words joined as a hyphenated compound is (its acronym's long form's runs too)."""
+    whole and lowercased (7b, gpt-4o, llama-2), the model size a name ends with (70b of LLaMA-3.3-70B), and the runs
+    of words a hyphenated compound may be written as: run together, or its terms in order (an acronym's long form's
+    runs too)."""
     whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
     sizes = {part for word in whole for part in word.split("-")[1:] if is_model_size(part)}
     forms = [text, *abbreviated(content_terms(text), spelled_out)]
@@ -94,6 +95,7 @@ def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, 
 
 
 def _has(key: str | _Compound, keys: set[str]) -> bool:
+    """Whether a text of these keys states the aspect's key."""
     return key.stated(keys) if isinstance(key, _Compound) else key in keys
 
 

@@ -11,7 +11,7 @@ from prefect import task
 from tasks.abbreviations import abbreviated, text_terms
 from tasks.common import STAGE_CACHE
 from tasks.goal import QUANTITY_WORDS, goal_words, is_name, is_phrasing, word_idf
-from tasks.index.text import content_terms, is_compound, states_run, term_pairs, term_set, words
+from tasks.index.text import content_terms, is_compound, split_sentences, states_run, term_pairs, term_set, words
 from tasks.ml.dense import dense_installed, token_maxima, token_states, token_words
 from tasks.ml.embedders import Embedder, TermWeights
 from tasks.models import AspectKind, Paper, Plan, RankedPaper, SearchResult, normalize_id, paper_text
@@ -118,6 +118,21 @@ def unordered_terms(plan: Plan, text: str) -> set[str]:
     return {t for parts in compounds if {(b, a) for a, b in term_pairs(parts)} & pairs for t in parts}
 
 
+def goal_passage(paper: Paper, goal_weights: dict[str, float], max_words: int) -> str:
+    """The paper's title and abstract, or (given `max_words`) its title and the abstract's sentences that state the
+    most goal term weight, in their order, within that many words: what the MaxSim reranking encodes."""
+    if not max_words:
+        return paper_text(paper)
+    sentences = [paper.abstract[start:end] for start, end in split_sentences(paper.abstract)]
+    weight = [sum(goal_weights.get(t, 0.0) for t in term_set(sentence)) for sentence in sentences]
+    chosen, words = set(), len(paper.title.split())
+    for i in sorted(range(len(sentences)), key=lambda i: -weight[i]):
+        if words + len(sentences[i].split()) <= max_words:
+            chosen.add(i)
+            words += len(sentences[i].split())
+    return " ".join([f"{paper.title}.", *(sentences[i] for i in sorted(chosen))])
+
+
 def term_coverage(goal_weights: dict[str, float], present: set[str]) -> float:
     """Weighted share of the goal's terms among a text's terms."""
     total = sum(goal_weights.values())
@@ -158,9 +173,8 @@ def merge_rank(
     add_rank_channel(fused, ids, phrases, settings.phrase_rank_weight, settings.rrf_k)
     if settings.maxsim_candidates and dense_installed():
         leading = sorted(range(len(ids)), key=lambda i: (-fused[ids[i]], ids[i]))[: settings.maxsim_candidates]
-        closeness = goal_closeness(
-            plan.goal, [texts[i] for i in leading], weights, settings.maxsim_quantized, settings.maxsim_pieces
-        )
+        passages = [goal_passage(papers[ids[i]], goal_weights, settings.maxsim_words) for i in leading]
+        closeness = goal_closeness(plan.goal, passages, weights, settings.maxsim_quantized, settings.maxsim_pieces)
         add_rank_channel(fused, [ids[i] for i in leading], closeness, settings.maxsim_rank_weight, settings.rrf_k)
     centrals = [
         term_coverage(central_weights, terms - unordered_terms(plan, text)) if central_weights else 1.0

@@ -29,10 +29,11 @@ from tasks.models import (
     Policy,
     RankedPaper,
     SearchResult,
+    paper_text,
 )
 from tasks.plan import GoalError, clean_goal, plan_queries
 from tasks.policy import decide_policy
-from tasks.rank import merge_rank
+from tasks.rank import goal_passage, merge_rank
 from tasks.retrieve import IN_PROCESS, rank_again, retrieve
 from tasks.revise import revise
 from tasks.search import search
@@ -209,6 +210,20 @@ def test_papers_on_the_same_words_in_another_order_are_less_relevant_to_the_goal
     plan = plan_queries.fn("Which work proposed generation-augmented retrieval for question answering?")
     relevance = {r.paper.id: r.relevance for r in merge_rank.fn(plan, results, embedder, weights, NO_MAXSIM)}
     assert all(relevance[p.id] < 0.8 * relevance[own.id] for p in reversed_order)
+
+
+def test_the_maxsim_passage_keeps_the_title_and_the_sentences_stating_the_goal_within_its_words():
+    abstract = (
+        "Language models are large. Ring attention spreads long context across devices. "
+        "We thank the reviewers for many helpful comments on earlier drafts. Ring attention scales to 1M tokens."
+    )
+    paper = Paper(id="2310.01889", title="Ring Attention", abstract=abstract)
+    weights = {"ring": 6.0, "attent": 2.0, "context": 3.0, "token": 1.0}
+    assert goal_passage(paper, weights, 0) == paper_text(paper)
+    assert goal_passage(paper, weights, 16) == (
+        "Ring Attention. Ring attention spreads long context across devices. Ring attention scales to 1M tokens."
+    )
+    assert goal_passage(paper, weights, 10) == "Ring Attention. Ring attention spreads long context across devices."
 
 
 def later_papers(month: str, title: str, abstract: str) -> list[Paper]:
