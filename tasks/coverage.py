@@ -111,8 +111,8 @@ def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
     wanted = _aspect_keys(aspect.text, weights)
     present = [key for key in wanted if _has(key, keys)]
     if aspect.kind is AspectKind.ENTITY:
-        proper = [w for w in aspect.text.split() if w[:1].isupper() and w.lower() not in GENERIC_NAMES]
-        names = set().union(*_names(aspect), *(_aspect_keys(w, {}) for w in proper))
+        named = [w for w in aspect.text.split() if (is_name(w) or w[:1].isupper()) and w.lower() not in GENERIC_NAMES]
+        names = {key for word in named for key in _aspect_keys(word, {})}
 
         def words(key: str | _Compound) -> int:
             return len(key.terms) if isinstance(key, _Compound) else 2 if key in names else 1
