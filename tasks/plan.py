@@ -23,7 +23,11 @@ def _rarest_words(aspects: list[Aspect], weights: TermWeights, settings: PlanSet
     """The goal's words of highest corpus IDF (settings.rarest_words), in its order; measured quantities count less."""
     # settings (benchmarks, model sizes) are rare words too, but they name where the topic was measured
     topic = [a for a in aspects if a.kind is not AspectKind.SETTING] or aspects
-    goal_words = list(dict.fromkeys(w for a in topic for w in a.text.split() if not is_model_size(w)))
+    # once each, whatever its case: "domain-specific knowledge in Knowledge Graphs" searches "knowledge" once
+    firsts: dict[str, str] = {}
+    for word in (w for a in topic for w in a.text.split() if not is_model_size(w)):
+        firsts.setdefault(word.lower(), word)
+    goal_words = list(firsts.values())
 
     def rarity(word: str) -> float:
         return word_idf(word, weights) * (settings.quantity_word_factor if word.lower() in QUANTITY_WORDS else 1.0)

@@ -111,7 +111,9 @@ def spell_out_plan(plan: Plan, results: list[SearchResult], min_count: int) -> P
     spelled = spell_out(plan.goal, [p.abstract for r in results for p in r.papers], min_count)
     if not spelled:
         return plan
-    central = " ".join(spelled.get(w, w) for w in plan.central.split())
+    words = " ".join(spelled.get(w, w) for w in plan.central.split()).split()
+    # a long form ending in the word after its acronym says it once: "DFS search" → "depth first search"
+    central = " ".join(w for i, w in enumerate(words) if not i or w.lower() != words[i - 1].lower())
     queries = plan.queries + ([central] if central != plan.central and central not in plan.queries else [])
     return plan.model_copy(update={"spelled_out": spelled, "queries": queries})
 

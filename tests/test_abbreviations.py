@@ -7,7 +7,9 @@ from pathlib import Path
 
 from tasks.abbreviations import goal_acronyms, spell_out, text_terms
 from tasks.index.text import content_terms
-from tasks.retrieve import IN_PROCESS, retrieve
+from tasks.models import Paper, SearchResult
+from tasks.plan import plan_queries
+from tasks.retrieve import IN_PROCESS, retrieve, spell_out_plan
 from tasks.settings import Settings
 from tasks.sources.paper_source import CorpusSource
 
@@ -87,6 +89,22 @@ def test_run_searches_the_long_form_and_ranks_the_paper_that_only_writes_it_out(
     cot_paper = next(r for r in found.ranked if r.paper.id == COT_PAPER)
     assert cot_paper.term_coverage == 1.0  # "cot" counted where the title writes chain-of-thought
     assert cot_paper.kept
+
+
+def test_the_central_entity_written_out_says_a_word_its_long_form_ends_with_once():
+    plan = plan_queries.fn("Which papers search reasoning trees by DFS search?").model_copy(
+        update={"central": "DFS search"}
+    )
+    abstracts = [f"Depth first search (DFS) explores reasoning tree {i}." for i in range(3)]
+    results = [
+        SearchResult(query="DFS search", papers=[Paper(id=f"2401.0000{i}", title="Trees", abstract=a)])
+        for i, a in enumerate(abstracts)
+    ]
+
+    spelled = spell_out_plan(plan, results, min_count=2)
+
+    assert spelled.spelled_out["DFS"] == "depth first search"
+    assert "depth first search" in spelled.queries and "depth first search search" not in spelled.queries
 
 
 def test_an_acronym_that_takes_more_than_a_words_initial_is_still_read_as_its_phrase():

@@ -102,6 +102,14 @@ def test_plan_with_corpus_weights_searches_the_goals_rarest_words(source):
     assert min(idf(w) for w in rarest.split()) >= idf("models")
 
 
+def test_plan_searches_a_word_the_goal_writes_in_two_cases_once(source):
+    goal = "Can you provide scholarly works that discuss domain-specific knowledge in Knowledge Graphs?"
+    plan = plan_queries.fn(goal, weights=source_term_weights(source))
+    for query in plan.queries:
+        words = [w.lower() for w in query.split()]
+        assert len(words) == len(set(words)), query
+
+
 def test_plan_never_searches_one_common_word_alone_and_searches_fewer_queries_deeper(source):
     goal = "Which papers discuss dense LoRA fine-tuning?"
     weights = source_term_weights(source)
