@@ -48,6 +48,13 @@ CONTRIBUTION_CUES = re.compile(
 # What a contribution statement can support: what the question is about. A measured quantity or a comparison needs a
 # finding, and a setting is where a finding was measured ("We release D4RL, …" measures nothing on it).
 CONTRIBUTED = frozenset({AspectKind.ENTITY, AspectKind.TOPIC})
+# Nouns of the verbs papers report with, which share their stem: "demonstrations" (in-context examples, robot
+# demonstrations) or "suggestions" are stated by those nouns only, not by "demonstrates" or "suggests".
+REPORTING_NOUNS = {
+    f"{noun}{plural}": noun
+    for noun in "demonstration suggestion expression presentation indication illustration proposal discussion".split()
+    for plural in ("", "s")
+}
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
 # The most words a hyphenated compound of an aspect runs to ("state-of-the-art").
@@ -58,13 +65,14 @@ def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     """Stemmed content terms (an acronym of the goal where its long form is written out), plus words with digits kept
     whole and lowercased (7b, gpt-4o, llama-2), the model size a name ends with (70b of LLaMA-3.3-70B), and the runs
     of words a hyphenated compound may be written as: run together, or its terms in order (an acronym's long form's
-    runs too)."""
+    runs too), and the reporting nouns in their own right ("demonstration")."""
     whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
     sizes = {part for word in whole for part in word.split("-")[1:] if is_model_size(part)}
     forms = [text, *abbreviated(content_terms(text), spelled_out)]
     compounds = {run for form in forms for run in joined_runs(form, LONGEST_COMPOUND)}
     compounds |= {run for form in forms for run in ordered_runs(content_terms(form), LONGEST_COMPOUND)}
-    return text_terms(text, spelled_out) | whole | sizes | compounds
+    nouns = {REPORTING_NOUNS[w.lower()] for w in goal_words(text) if w.lower() in REPORTING_NOUNS}
+    return text_terms(text, spelled_out) | whole | sizes | compounds | nouns
 
 
 class _Compound(NamedTuple):
@@ -81,7 +89,8 @@ class _Compound(NamedTuple):
 
 def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, float]:
     """An aspect's keys with their corpus IDF: words with digits whole and lowercased, a hyphenated compound as one
-    key weighing what its terms weigh ("few-shot" is not stated by "zero-shot"), the other words' stemmed terms."""
+    key weighing what its terms weigh ("few-shot" is not stated by "zero-shot"), a reporting noun as itself, the
+    other words' stemmed terms."""
     keys: dict[str | _Compound, float] = {}
     for word in text.split():
         if any(c.isdigit() for c in word):
@@ -89,6 +98,8 @@ def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, 
         elif is_compound(word):
             terms = tuple(content_terms(word))
             keys[_Compound(joined_stem(word), terms)] = sum(_weight(t, weights) for t in set(terms))
+        elif word.lower() in REPORTING_NOUNS:
+            keys[REPORTING_NOUNS[word.lower()]] = sum(_weight(t, weights) for t in content_terms(word))
         else:
             keys |= {t: _weight(t, weights) for t in content_terms(word)}
     return keys
@@ -137,7 +148,10 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
     head = aspect.text.split()[-1].lower()
     if head in GENERIC_QUANTITIES:
         return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
-    synonyms = set(content_terms(QUANTITY_SYNONYMS.get(head, head))) | set(content_terms(head))
+    if head in REPORTING_NOUNS:
+        synonyms = {REPORTING_NOUNS[head]}
+    else:
+        synonyms = set(content_terms(QUANTITY_SYNONYMS.get(head, head))) | set(content_terms(head))
     return bool(synonyms & keys) or _states(aspect, keys, weights)
 
 

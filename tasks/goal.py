@@ -20,7 +20,7 @@ QUANTITY_WORDS = frozenset(
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
     exposure threshold thresholds dose instability correlation correlations score scores flops match recall
-    variance utilization""".split()
+    variance utilization bitrate bitrates""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
 # Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
@@ -115,6 +115,10 @@ def _inflections(verb: str) -> set[str]:
     return {verb, f"{verb}s", f"{verb}es", f"{stem}ed", f"{stem}ing"}
 
 
+# Fixed phrases of stop words and a noun that finish the phrase before them.
+IDIOMS = (("from", "scratch"), ("in", "the", "wild"), ("on", "the", "fly"))
+# Words that bound a quantity by a number: "epsilon below 8", "latency under 100 ms".
+NUMBER_BOUNDS = frozenset("below above under over within".split())
 # "X and/or Y" lists X and Y
 LIST_JOINERS = frozenset({",", "and", "or", "and/or"})
 NOT_TOPIC = (
@@ -203,6 +207,8 @@ class _Chunk:
     # …", "Is there evidence that X …", "…, and do X …"
     subject: str = ""
     follow_up: bool = False  # in a question joined to the first: "…, and how does the gain change with X?"
+    # what a number counts or bounds, starting the chunk: "at 6 kbps", "with 1,000 examples", "epsilon below 8"
+    counted: bool = False
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -267,6 +273,16 @@ def _multiplies(words: list[str], i: int) -> bool:
 def _per_unit(words: list[str], i: int) -> bool:
     """Whether words[i] is the "per" of a rate ("FLOPs per token", "cost per query"), which joins its two words."""
     return words[i].lower() == "per" and i + 1 < len(words) and not is_phrasing(words[i + 1]) and words[i + 1].isalnum()
+
+
+def _in_idiom(words: list[str], i: int) -> bool:
+    """Whether words[i] is in an idiom that ends the phrase before it ("training from scratch", "in the wild")."""
+    lowered = [w.lower() for w in words]
+    return any(
+        lowered[start : start + len(idiom)] == list(idiom)
+        for idiom in IDIOMS
+        for start in range(max(0, i - len(idiom) + 1), i + 1)
+    )
 
 
 def defines_acronym(words: list[str], i: int) -> bool:
@@ -492,6 +508,13 @@ def _participles_off(chunk: _Chunk) -> list[str]:
     return ended
 
 
+def _counted(tokens: list[str], i: int) -> bool:
+    """Whether a number counts tokens[i] ("6 kbps") or bounds it ("epsilon below 8")."""
+    after = [t.lower() for t in tokens[i + 1 : i + 3]]
+    bounded = len(after) == 2 and after[0] in NUMBER_BOUNDS and bool(_NUMBER.fullmatch(after[1]))
+    return bounded or (i > 0 and bool(_NUMBER.fullmatch(tokens[i - 1])))
+
+
 def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
@@ -526,7 +549,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
             and not (_NUMBER.fullmatch(word) and not current.words)
         )
-        if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i))):
+        if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i) or _in_idiom(tokens, i))):
             if _scales_with(tokens, i) and current.words:  # "accuracy on ImageNet | scale with …"
                 chunks.append(current)
                 current = _Chunk()
@@ -551,7 +574,8 @@ def _chunks(goal: str) -> list[_Chunk]:
                 if follow_up and not subject:  # "…, and do larger models produce …": the second question's subject
                     joint = max(j for j in range(i) if tokens[j].lower() in {"and", ";", "but"})
                     subject = _opening_auxiliary(tokens[joint + 1 : i])
-                current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up)
+                counted = _counted(tokens, i)
+                current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up, counted=counted)
                 cue, joiners = [], set()
             current.words.append(word)
             if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
@@ -581,6 +605,9 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     # what a request is "about" is its topic, a dataset or benchmark too ("references about the PixelHelp dataset")
     named_set = SETTING_WORDS & set(lowered) and chunk.cue[-1:] != ["about"]
     if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or named_set:
+        return AspectKind.SETTING
+    # one word a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8")
+    if chunk.counted and len(lowered) == 1 and lowered[0] not in QUANTITY_WORDS:
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
     if held or chunk.cue[-1:] == ["same"]:
@@ -722,7 +749,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         for c, k in zip(chunks, kinds)
     ]
     subject, follow_ups, example_of = None, set(), ""
-    for chunk, kind, skip in zip(chunks, kinds, generic if not all(generic) else [False] * len(chunks)):
+    alone = [not later.listed for later in chunks[1:]] + [True]  # no phrase is listed after it
+    for chunk, kind, skip, single in zip(chunks, kinds, generic if not all(generic) else [False] * len(chunks), alone):
         if skip:
             continue
         text = " ".join(chunk.words)
@@ -733,7 +761,10 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
             example_of = ""
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind, example_of=example_of))
-            subject = aspects[-1] if chunk.subject and not chunk.follow_up and kind is AspectKind.TOPIC else subject
+            # a follow-up's subject only when the first question asks about none and it is one phrase ("What success
+            # rates …, and does differential privacy reduce them?", not "…, and how do X and Y differ?")
+            asks = chunk.subject and kind is AspectKind.TOPIC and (not chunk.follow_up or (subject is None and single))
+            subject = aspects[-1] if asks else subject
             if chunk.follow_up:
                 follow_ups.add(text)
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for

@@ -221,3 +221,18 @@ def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_enti
     assert aspect_verdicts(plan, [claim(["YaRN"])], papers)[0].paper_ids == ["yarn"]
     # a setting that is no example of the entity (the model it runs on) says nothing of the entity
     assert not aspect_verdicts(plan, [claim(["LLaMA"])], papers)[0].addressed
+
+
+@pytest.mark.parametrize(
+    ("sentence", "addressed"),
+    [
+        ("Diffusion policies need only 50 demonstrations per task.", True),
+        ("Each demonstration is a teleoperated trajectory.", True),
+        ("OpenVLA demonstrates strong results on manipulation.", False),  # the verb any abstract reports with
+        ("Our experiments demonstrated a 20% higher success rate.", False),
+    ],
+)
+def test_a_reporting_noun_is_stated_by_the_noun_not_by_its_verb(sentence, addressed):
+    demonstrations = Aspect(text="demonstrations", kind=AspectKind.QUANTITY)
+    plan = plan_on("How many demonstrations do diffusion policies need?", demonstrations, {"demonstr": 3.0})
+    assert aspects_addressed(plan, sentence) == (["demonstrations"] if addressed else [])

@@ -633,3 +633,26 @@ def test_a_kind_of_method_alone_is_no_aspect():
     ]
     assert "GAN framework" in kinds("Which works use a GAN framework for unbalanced optimal transport?")
     assert list(kinds("Which frameworks exist?")) == ["frameworks"]  # unless that is all the goal names
+
+
+def test_a_word_a_number_counts_is_a_condition_never_the_entity():
+    found = kinds("What bitrate and reconstruction quality do neural audio codecs reach at 6 kbps compared with Opus?")
+    assert found["kbps"] is AspectKind.SETTING and found["bitrate"] is AspectKind.QUANTITY
+    assert found["neural audio codecs"] is AspectKind.ENTITY
+    assert kinds("How does pruning at 50% sparsity change accuracy over 3 epochs?")["epochs"] is AspectKind.SETTING
+    found = kinds("Does differential privacy with epsilon below 8 reduce attacks without accuracy above 90% lost?")
+    assert found["epsilon"] is AspectKind.SETTING and found["accuracy"] is AspectKind.QUANTITY
+
+
+def test_a_follow_up_questions_subject_is_the_entity_when_the_first_asks_about_a_quantity():
+    found = kinds(
+        "What membership inference attack success rates have been reported against fine-tuned language models, "
+        "and does differential privacy with epsilon below 8 reduce them without large accuracy loss?"
+    )
+    assert found["differential privacy"] is AspectKind.ENTITY
+
+
+def test_an_idiom_finishes_the_phrase_before_it():
+    found = kinds("Does contrastive pretraining of graph neural networks beat training from scratch?")
+    assert "training from scratch" in found and "scratch" not in found
+    assert "object detection in the wild" in kinds("How robust is object detection in the wild?")
