@@ -20,7 +20,7 @@ QUANTITY_WORDS = frozenset(
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
     exposure threshold thresholds dose instability correlation correlations score scores flops match recall
-    variance utilization bitrate bitrates""".split()
+    variance utilization bitrate bitrates loss losses""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
 # Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.

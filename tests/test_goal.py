@@ -650,6 +650,7 @@ def test_a_follow_up_questions_subject_is_the_entity_when_the_first_asks_about_a
         "and does differential privacy with epsilon below 8 reduce them without large accuracy loss?"
     )
     assert found["differential privacy"] is AspectKind.ENTITY
+    assert found["large accuracy loss"] is AspectKind.QUANTITY  # a loss is measured
 
 
 def test_an_idiom_finishes_the_phrase_before_it():
