@@ -369,7 +369,15 @@ def _main_verb(words: list[str], i: int, example: bool) -> bool:
     plain = plain and word not in QUANTITY_WORDS
     after_plural = i > 0 and bool(re.fullmatch(r"[a-z]+[^s]s", words[i - 1]))
     after_name = example and i == 1 and is_name(words[0]) and words[0][0].isupper()  # not "4-bit weight"
-    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or (plain and (after_plural or after_name)))
+    after_gerund = i > 0 and words[i - 1].endswith("ing") and _only_verb(word)  # "Does splatting render …"
+    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or (plain and (after_plural or after_name or after_gerund)))
+
+
+def _only_verb(word: str) -> bool:
+    """Whether English uses the word only as a verb in a present form ("render", "survive", "let"; not "help",
+    "approach", nor a gerund or participle such as "decoding" or "generated", which name and qualify things)."""
+    plain = word.isalpha() and word.islower() and not re.search(r"(?:ing|ed)$", word) and not _participle(word)
+    return plain and _readings(word) == {"VERB"} and word not in NOUNS_IN_RESEARCH
 
 
 def _gives_example(chunk: _Chunk) -> bool:
@@ -399,11 +407,28 @@ def _verb_off(chunks: list[_Chunk], start: int) -> None:
         # itself ("QLoRA 4-bit NormalFloat quantization"); after a plural it is one in both
         verb = next((j for j in range(len(words)) if _main_verb(words, j, example=i > start)), None)
         if verb is not None:
-            rest, cue = words[verb + 1 :], [words[verb].lower()]
-            del words[verb:]
-            if rest:
-                chunks.insert(i + 1, _Chunk(words=rest, cue=cue))
+            _cut(chunks, i, verb)
             return
+    # after a phrase qualifying the subject ("Does distillation from GPT-4 generated instructions let 7B models …",
+    # "Do watermarks for LLM-generated text survive paraphrasing …"), a word that can only be a verb
+    for i in range(end, len(chunks)):
+        if chunks[i].subject or chunks[i].follow_up:
+            return
+        verb = next((j for j, word in enumerate(chunks[i].words) if _only_verb(word)), None)
+        if verb is not None:
+            _cut(chunks, i, verb)
+            return
+
+
+def _cut(chunks: list[_Chunk], i: int, verb: int) -> None:
+    """chunks[i] without its word `verb`: the words before stay, the words after are a chunk the verb introduces."""
+    words = chunks[i].words
+    rest, cue = words[verb + 1 :], [words[verb].lower()]
+    del words[verb:]
+    if rest:
+        chunks.insert(i + 1, _Chunk(words=rest, cue=cue))
+    if not words:
+        del chunks[i]
 
 
 def _follows_up(before: list[str]) -> bool:

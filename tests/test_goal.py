@@ -657,3 +657,21 @@ def test_an_idiom_finishes_the_phrase_before_it():
     found = kinds("Does contrastive pretraining of graph neural networks beat training from scratch?")
     assert "training from scratch" in found and "scratch" not in found
     assert "object detection in the wild" in kinds("How robust is object detection in the wild?")
+
+
+@pytest.mark.parametrize(
+    ("goal", "phrase"),
+    [
+        ("Does 3D Gaussian splatting render novel views faster than NeRF?", "3D Gaussian splatting"),
+        ("Do watermarking schemes for LLM-generated text survive paraphrasing attacks?", "paraphrasing attacks"),
+        (
+            "Does distillation from GPT-4 generated instructions let 7B models reach GPT-4?",
+            "GPT-4 generated instructions",
+        ),
+        ("Does SparseGPT keep WikiText perplexity without retraining?", "retraining"),  # a gerund names a step
+    ],
+)
+def test_the_verb_of_a_do_question_is_cut_after_its_subject_or_a_phrase_qualifying_it(goal, phrase):
+    found = kinds(goal)
+    assert phrase in found
+    assert not any(verb in text.split() for text in found for verb in ("render", "survive", "let"))
