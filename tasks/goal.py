@@ -20,7 +20,7 @@ QUANTITY_WORDS = frozenset(
     time accuracies risks risk fairness bias calibration generalization stability rate rates accurate savings
     count drop drops failures modes psnr ssim wer cer auc auroc mrr ndcg fid
     exposure threshold thresholds dose instability correlation correlations score scores flops match recall
-    variance utilization bitrate bitrates loss losses""".split()
+    variance utilization bitrate bitrates loss losses fpr tpr eer""".split()
 )
 # How a request is phrased, not what it asks about: "could you recommend work that first introduced X" is about X.
 # Matched as whole words: "demonstrated" is phrasing, "demonstrations" (in-context examples) may be the topic.
@@ -37,7 +37,7 @@ REQUEST_WORDS = frozenset(
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands millions billions trillions million billion trillion
     need needs fewer written utilization topic topics form
-    called dubbed termed studied analysed analyzed
+    called dubbed termed studied analysed analyzed judged assessed
     similar researcher consensus extent able unable""".split()
 )
 # Verbs that relate the goal's phrases ("X affects Y", "X reduces Y") and would otherwise join them into one.
@@ -70,7 +70,19 @@ RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
 # Words before a count a goal measures: "the number of tokens", "the amount of data".
 COUNT_CUES = [["number", "of"], ["amount", "of"]]
 # Words before what a goal measures: "measured by FID", "in terms of win rate".
-MEASURE_CUES = [["measured", "by"], ["measured", "in"], ["evaluated", "by"], ["quantified", "by"], ["terms", "of"]]
+MEASURE_CUES = [
+    ["measured", "by"],
+    ["measured", "in"],
+    ["evaluated", "by"],
+    ["quantified", "by"],
+    ["judged", "by"],
+    ["assessed", "by"],
+    ["terms", "of"],
+]
+# Adjectives said of a phrase, after it ("keep recall high", "is MEMIT reliable at scale"): no part of it.
+PREDICATE_ADJECTIVES = frozenset(
+    "high low reliable robust effective efficient accurate stable feasible possible sufficient competitive".split()
+)
 # Past participles that do not end in -ed: "the accuracy lost by …", "graphs larger than seen in training".
 IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known found held built kept brought".split())
 # Comparatives that end a phrase as an adverb ("reduce inflation expectations faster"), not before a noun.
@@ -764,6 +776,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         gerund = len(words) > 1 and re.fullmatch(r"[a-z-]{3,}ing", words[0]) and is_name(words[1])
         if kind is AspectKind.SETTING and gerund:
             words.pop(0)
+        if len(words) > 1 and words[-1] in PREDICATE_ADJECTIVES:
+            words.pop()
     # a topic or comparison of one word most papers use ("models below 10B versus models above 100B") names none,
     # a relation alone ("the relationship between data size and accuracy") is between the aspects it relates, and a
     # kind of method alone ("the MD-MPI framework") is the method's, unless that is all there is

@@ -675,3 +675,13 @@ def test_the_verb_of_a_do_question_is_cut_after_its_subject_or_a_phrase_qualifyi
     found = kinds(goal)
     assert phrase in found
     assert not any(verb in text.split() for text in found for verb in ("render", "survive", "let"))
+
+
+def test_what_a_goal_is_judged_by_is_measured_and_an_adjective_said_of_a_phrase_is_not_part_of_it():
+    found = kinds(
+        "Is knowledge editing with ROME or MEMIT reliable for GPT-J 6B, judged by efficacy and specificity scores?"
+    )
+    assert found["efficacy"] is AspectKind.QUANTITY and found["specificity scores"] is AspectKind.QUANTITY
+    assert "MEMIT" in found and "MEMIT reliable" not in found
+    assert "recall" in kinds("Which detection methods for shilling attacks keep recall high?")
+    assert kinds("Which detectors report FPR at 95% TPR?")["FPR"] is AspectKind.QUANTITY
