@@ -768,6 +768,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     # there evidence that …") the request, unless that is all there is ("evidence retrieval" is a topic)
     found = _chunks(goal)
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
+    for chunk in chunks:
+        if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:
+            chunk.words.pop()
     kinds = _chunk_kinds(chunks)
     for chunk, kind in zip(chunks, kinds):
         # a gerund before the name or size that opens a setting is its clause's verb ("when fine-tuning LLaMA 7B",
@@ -776,8 +779,6 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         gerund = len(words) > 1 and re.fullmatch(r"[a-z-]{3,}ing", words[0]) and is_name(words[1])
         if kind is AspectKind.SETTING and gerund:
             words.pop(0)
-        if len(words) > 1 and words[-1] in PREDICATE_ADJECTIVES:
-            words.pop()
     # a topic or comparison of one word most papers use ("models below 10B versus models above 100B") names none,
     # a relation alone ("the relationship between data size and accuracy") is between the aspects it relates, and a
     # kind of method alone ("the MD-MPI framework") is the method's, unless that is all there is
