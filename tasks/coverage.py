@@ -28,6 +28,9 @@ QUANTITY_SYNONYMS = {
     "energy": "energy power consumption",
     "robustness": "robustness robust stable stability",
 }
+# Measures that their modifier makes one ("success rate" or "learning rate", "carbon footprint" or "memory
+# footprint"): the modifier must be stated too.
+QUALIFIED_HEADS = frozenset("rate rates score scores footprint consumption usage overhead time times emissions".split())
 FINDING = re.compile(
     r"\b(?:outperform\w*|improv\w*|reduc\w*|increas\w*|decreas\w*|better|worse|faster|slower|fewer|lower|higher|"
     r"gain\w*|match(?:es|ed)?|comparabl\w*|trade-?offs?|at the cost|than|versus|compared|while|whereas|however)\b",
@@ -145,7 +148,11 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
     names = _names(aspect)
     if names and not any(name & keys for name in names):
         return False
-    head = aspect.text.split()[-1].lower()
+    *modifier, head = aspect.text.split()
+    head = head.lower()
+    qualifier = Aspect(text=" ".join(modifier), kind=AspectKind.TOPIC)
+    if modifier and head in QUALIFIED_HEADS and not _states(qualifier, keys, weights):
+        return False
     if head in GENERIC_QUANTITIES:
         return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
     if head in REPORTING_NOUNS:

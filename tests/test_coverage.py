@@ -236,3 +236,18 @@ def test_a_reporting_noun_is_stated_by_the_noun_not_by_its_verb(sentence, addres
     demonstrations = Aspect(text="demonstrations", kind=AspectKind.QUANTITY)
     plan = plan_on("How many demonstrations do diffusion policies need?", demonstrations, {"demonstr": 3.0})
     assert aspects_addressed(plan, sentence) == (["demonstrations"] if addressed else [])
+
+
+@pytest.mark.parametrize(
+    ("quantity", "sentence", "addressed"),
+    [
+        ("success rates", "It reaches a 74% success rate on Game of 24.", True),
+        ("success rates", "A learning rate of 3e-4 raises accuracy by 2%.", False),  # another rate
+        ("carbon footprint", "Training emits 30% less carbon, shrinking its footprint.", True),
+        ("carbon footprint", "It halves the memory footprint of the KV cache.", False),
+        ("inference latency", "Decoding is 2.1x faster than the baseline.", True),  # a head its synonyms measure
+    ],
+)
+def test_a_rate_or_footprint_is_measured_only_with_what_it_is_of(quantity, sentence, addressed):
+    plan = plan_on("What does it measure?", Aspect(text=quantity, kind=AspectKind.QUANTITY))
+    assert aspects_addressed(plan, sentence) == ([quantity] if addressed else [])
