@@ -129,6 +129,8 @@ def _inflections(verb: str) -> set[str]:
 
 # Fixed phrases of stop words and a noun that finish the phrase before them.
 IDIOMS = (("from", "scratch"), ("in", "the", "wild"), ("on", "the", "fly"))
+# Measures alone ("the evaluation"), an activity after a modifier that names how ("LLM-as-a-judge evaluation").
+ACTIVITY_HEADS = frozenset({"evaluation"})
 # Words that bound a quantity by a number: "epsilon below 8", "latency under 100 ms".
 NUMBER_BOUNDS = frozenset("below above under over within".split())
 # "X and/or Y" lists X and Y
@@ -664,7 +666,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
     head = lowered[lowered.index("per") - 1] if "per" in lowered[1:] else lowered[-1]  # "cost per query": a cost
-    if head in QUANTITY_WORDS or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
+    measure = head in QUANTITY_WORDS and not (head in ACTIVITY_HEADS and len(lowered) > 1)
+    if measure or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
         return AspectKind.QUANTITY
     # "a speedup over FasterTransformer", "gains in accuracy over dense models"
     if COMPARISON_CUES & set(chunk.cue) or (chunk.cue[-1:] == ["over"] and previous is AspectKind.QUANTITY):

@@ -685,3 +685,9 @@ def test_what_a_goal_is_judged_by_is_measured_and_an_adjective_said_of_a_phrase_
     assert "MEMIT" in found and "MEMIT reliable" not in found
     assert kinds("Which detection methods for shilling attacks keep recall high?")["recall"] is AspectKind.QUANTITY
     assert kinds("Which detectors report FPR at 95% TPR?")["FPR"] is AspectKind.QUANTITY
+
+
+def test_an_evaluation_named_by_how_it_is_done_is_what_is_asked_about_not_a_measure():
+    goal = "What are the failure modes of LLM-as-a-judge evaluation (position bias, verbosity bias) on MT-Bench?"
+    found = kinds(goal)
+    assert found["LLM-as-a-judge evaluation"] is AspectKind.ENTITY and found["failure modes"] is AspectKind.QUANTITY
