@@ -607,6 +607,8 @@ def _chunks(goal: str) -> list[_Chunk]:
                 )
                 asked = not any(c.subject for c in chunks) and (opening or fronted)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
+                if asked and not subject and tokens[0].lower() in IMPERATIVES:  # "Survey methods for detecting X …"
+                    subject = tokens[0].lower()
                 if subject in CLAUSE_OPENERS and lowered.endswith("ing"):
                     subject = ""  # "… that scaling in-context examples beats …": a gerund's clause or a noun, unsure
                 follow_up = _follows_up(tokens[:i])
