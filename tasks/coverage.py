@@ -144,7 +144,8 @@ def _names(aspect: Aspect) -> list[set[str]]:
 
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:
     """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's, on the benchmark or
-    model the aspect names if it names one (accuracy on another task is not "MMLU accuracy")."""
+    model the aspect names if it names one (accuracy on another task is not "MMLU accuracy"), and a rate or footprint
+    with what it is of ("a learning rate" is not "success rates")."""
     names = _names(aspect)
     if names and not any(name & keys for name in names):
         return False
