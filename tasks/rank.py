@@ -240,19 +240,12 @@ def _rare_names(text: str, weights: TermWeights, settings: RankSettings, named: 
 
 
 def example_names(plan: Plan, weights: TermWeights, settings: RankSettings) -> list[set[str]]:
-    """The rare names of the settings listed right after the central entity: its examples ("state space models like
-    S4 and Hyena")."""
-    kinds = [a.kind for a in plan.aspects]
-    if AspectKind.ENTITY not in kinds:
-        return []
-    examples = []
-    for aspect in plan.aspects[kinds.index(AspectKind.ENTITY) + 1 :]:
-        if aspect.kind is not AspectKind.SETTING:
-            break
-        # capitalised is enough for an example: "like S4 and Hyena"
-        if names := _rare_names(aspect.text, weights, settings, lambda word: word[:1].isupper()):
-            examples.append(names)
-    return examples
+    """The rare names of the examples the goal gives of its central entity ("state space models like S4 and Hyena"),
+    not of the benchmarks listed after it ("… on MMLU and AlpacaEval")."""
+    examples = [a for a in plan.aspects if plan.central and a.example_of == plan.central]
+    # capitalised is enough for an example: "like S4 and Hyena"
+    named = (_rare_names(a.text, weights, settings, lambda word: word[:1].isupper()) for a in examples)
+    return [names for names in named if names]
 
 
 def names_method(plan: Plan, title: str, weights: TermWeights, settings: RankSettings) -> bool:

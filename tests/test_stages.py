@@ -284,6 +284,10 @@ def test_the_own_paper_of_each_example_the_goal_gives_of_its_entity_is_kept():
     settings = NO_MAXSIM.model_copy(update={"method_name_idf_share": 0.5})
     assert hyena.id in kept_ids(goal, papers, settings)
     assert hyena.id not in kept_ids(goal, papers, settings.model_copy(update={"keep_example_papers": False}))
+    # a benchmark listed after the entity is where it was measured, not an example of it
+    board = Paper(id="2302.10867", title="LRArena Leaderboard", abstract="A leaderboard of long-range benchmarks.")
+    goal = "How do state space models perform on LRArena?"
+    assert board.id not in kept_ids(goal, [*later, board], settings)
 
 
 def test_only_the_methods_own_paper_is_kept_ahead_of_the_gate_not_the_papers_applying_it():
