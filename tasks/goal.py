@@ -197,6 +197,7 @@ _GOAL_TOKEN = re.compile(
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"[\d.,]+")
+_MAGNITUDE = re.compile(r"\d+(?:\.\d+)?(?:x|×|k)", re.IGNORECASE)  # 10x, 2.5×, 32k
 _POSSESSIVE = re.compile(r"['’]s$")
 # A quoted term of a few words: the quotation marks open after no letter and close before none.
 _QUOTED = re.compile(r"(?<!\w)[\"“‘']([^\"“”‘’']{2,60}?)[\"”’'](?!\w)")
@@ -379,12 +380,22 @@ def _main_verb(words: list[str], i: int, example: bool) -> bool:
     ("hallucinate", "memorize"), or a plain lower-case word after a plural ("larger models produce"; a compound's
     first noun is singular: "model size") or, in an example that is a name, after it ("such as ESM-2 predict")."""
     word = words[i]
-    plain = word.isalpha() and word.islower() and not re.search(r"(?<!s)s$|ing$", word) and not _participle(word)
-    plain = plain and word not in QUANTITY_WORDS
-    after_plural = i > 0 and bool(re.fullmatch(r"[a-z]+[^s]s", words[i - 1]))
     after_name = example and i == 1 and is_name(words[0]) and words[0][0].isupper()  # not "4-bit weight"
     after_gerund = i > 0 and words[i - 1].endswith("ing") and _only_verb(word)  # "Does splatting render …"
-    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or (plain and (after_plural or after_name or after_gerund)))
+    verb = _after_plural(words, i) or (_plain(word) and (after_name or after_gerund))
+    return i > 0 and (bool(_BASE_VERB.fullmatch(word)) or verb)
+
+
+def _plain(word: str) -> bool:
+    """A lower-case word in its base form, which may be a verb's: not plural, a gerund, a participle or a measure."""
+    plain = word.isalpha() and word.islower() and not re.search(r"(?<!s)s$|ing$", word) and not _participle(word)
+    return plain and word not in QUANTITY_WORDS
+
+
+def _after_plural(words: list[str], i: int) -> bool:
+    """Whether words[i] is a plain word right after a plural, a verb then ("larger models produce", "3B parameters
+    delay it"; a compound's first noun is singular: "model size")."""
+    return i > 0 and _plain(words[i]) and bool(re.fullmatch(r"[a-z]+[^s]s", words[i - 1]))
 
 
 def _only_verb(word: str) -> bool:
@@ -426,9 +437,10 @@ def _verb_off(chunks: list[_Chunk], start: int) -> None:
     # after a phrase qualifying the subject ("Does distillation from GPT-4 generated instructions let 7B models …",
     # "Do watermarks for LLM-generated text survive paraphrasing …"), a word that can only be a verb
     for i in range(end, len(chunks)):
-        if chunks[i].subject or chunks[i].follow_up:
+        if chunks[i].subject or chunks[i].follow_up != chunks[start].follow_up:  # the next question's
             return
-        verb = next((j for j, word in enumerate(chunks[i].words) if _only_verb(word)), None)
+        words = chunks[i].words
+        verb = next((j for j, word in enumerate(words) if _only_verb(word) or _after_plural(words, j)), None)
         if verb is not None:
             _cut(chunks, i, verb)
             return
@@ -565,28 +577,36 @@ def _chunks(goal: str) -> list[_Chunk]:
         if current.words and quoted[i] != quoted[i - 1]:  # a quoted term is a phrase of its own
             chunks.append(current)
             current = _Chunk()
-        is_topic = (quoted[i] and word not in ",;:()?!") or (
-            (
-                not is_phrasing(word)
-                or _success_rate(tokens, i)
-                or _compound_head(tokens, i)
-                or _exact_match(tokens, i)
-                or _scales_with(tokens, i)
+        is_topic = (
+            (quoted[i] and word not in ",;:()?!")
+            or (
+                (
+                    not is_phrasing(word)
+                    or _success_rate(tokens, i)
+                    or _compound_head(tokens, i)
+                    or _exact_match(tokens, i)
+                    or _scales_with(tokens, i)
+                )
+                and word not in ",;:()?!"
+                # one letter names nothing, but one digit after a name is its version ("Llama 2 13B", "Claude 3 Sonnet")
+                and (
+                    len(word) > 1
+                    or word.isupper()
+                    or (word.isdigit() and current.words[-1:] != [] and current.words[-1][:1].isupper())
+                )
+                and not _works_on(tokens, i)
+                and not _relative_to(tokens, i)
+                and not _speeds_up(tokens, i)
+                and not _multiplies(tokens, i)
+                and not _clause_verb(tokens, i)
+                and not _frames(tokens, i)
+                and not _asks_how(tokens, i)
+                and not (_relates(tokens, i) and not current.words)
+                and not (i == 0 and lowered in IMPERATIVES)
+                and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
+                # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro")
+                and not (_NUMBER.fullmatch(word) and not current.words)
             )
-            and word not in ",;:()?!"
-            and (len(word) > 1 or word.isupper())
-            and not _works_on(tokens, i)
-            and not _relative_to(tokens, i)
-            and not _speeds_up(tokens, i)
-            and not _multiplies(tokens, i)
-            and not _clause_verb(tokens, i)
-            and not _frames(tokens, i)
-            and not _asks_how(tokens, i)
-            and not (_relates(tokens, i) and not current.words)
-            and not (i == 0 and lowered in IMPERATIVES)
-            and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
-            # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
-            and not (_NUMBER.fullmatch(word) and not current.words)
         )
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i) or _in_idiom(tokens, i))):
             if _scales_with(tokens, i) and current.words:  # "accuracy on ImageNet | scale with …"
@@ -647,8 +667,10 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     named_set = SETTING_WORDS & set(lowered) and chunk.cue[-1:] != ["about"]
     if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or named_set:
         return AspectKind.SETTING
-    # one word a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8")
-    if chunk.counted and len(lowered) == 1 and lowered[0] not in QUANTITY_WORDS:
+    # one word a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
+    # is what a magnitude opens ("at 20x compression ratios")
+    counted = chunk.counted and len(lowered) == 1 and lowered[0] not in QUANTITY_WORDS
+    if counted or _MAGNITUDE.fullmatch(lowered[0]):
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
     if held or chunk.cue[-1:] == ["same"]:

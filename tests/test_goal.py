@@ -85,7 +85,10 @@ def test_models_benchmarks_and_names_after_in_are_settings_not_the_subject():
     # the phrase and its restatement in parentheses both name the topic; the models do not
     entity = next(text for text, kind in found.items() if kind is AspectKind.ENTITY)
     assert entity in {"scaling in-context examples", "many-shot in-context learning"}
-    assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude"] is AspectKind.SETTING
+    # a digit after a name is its version
+    assert (
+        found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude 3"] is AspectKind.SETTING
+    )  # a digit after a name is its version
 
 
 def test_benchmarks_held_conditions_and_what_a_gain_is_over_are_not_the_subject():
@@ -701,3 +704,17 @@ def test_what_an_opening_imperative_asks_for_first_is_the_subject():
     shares = PaperShares({"detect": 0.05, "distribut": 0.03, "input": 0.08, "autonom": 0.005, "percept": 0.004})
     found = {a.text: a.kind for a in parse_goal(goal, shares)}
     assert found["detecting out-of-distribution inputs"] is AspectKind.ENTITY
+
+
+def test_a_version_digit_stays_in_its_name_and_a_magnitude_opens_a_setting():
+    assert "Llama 2 13B" in kinds("Does sliding window attention beat full attention in Llama 2 13B?")
+    found = kinds("Which prompt compression methods keep downstream accuracy at 10x or 20x compression ratios?")
+    assert found["20x compression ratios"] is AspectKind.SETTING and found["prompt compression"] is AspectKind.ENTITY
+
+
+def test_the_verb_of_a_follow_up_do_question_is_cut_after_the_phrase_qualifying_its_subject():
+    found = kinds(
+        "To what extent does reward model overoptimization degrade gold reward, and do larger reward models of 1B "
+        "to 3B parameters delay it?"
+    )
+    assert "3B parameters" in found and not any("delay" in text for text in found)
