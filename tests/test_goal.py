@@ -86,9 +86,7 @@ def test_models_benchmarks_and_names_after_in_are_settings_not_the_subject():
     entity = next(text for text, kind in found.items() if kind is AspectKind.ENTITY)
     assert entity in {"scaling in-context examples", "many-shot in-context learning"}
     # a digit after a name is its version
-    assert (
-        found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude 3"] is AspectKind.SETTING
-    )  # a digit after a name is its version
+    assert found["Gemini 1.5 Pro"] is AspectKind.SETTING and found["Claude 3"] is AspectKind.SETTING
 
 
 def test_benchmarks_held_conditions_and_what_a_gain_is_over_are_not_the_subject():
