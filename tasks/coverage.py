@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 from tasks.abbreviations import abbreviated, text_terms
-from tasks.goal import GENERIC_NAMES, goal_words, is_model_size, is_name
+from tasks.goal import GENERIC_NAMES, goal_words, is_magnitude, is_model_size, is_name
 from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
@@ -179,9 +179,10 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
         if aspect.kind is AspectKind.QUANTITY:
             hit = _measures(aspect, sentence, keys, weights)
         elif aspect.kind is AspectKind.SETTING:
-            sizes = {w.lower() for w in aspect.text.split() if is_model_size(w)}
+            sizes = {w.lower() for w in aspect.text.split() if is_model_size(w) or is_magnitude(w)}
             named = any(s in keys for size in sizes for s in size.split("/"))
-            # a size is the setting's point: "Vicuna 33B" is not "Vicuna 7B", and "7B models" is "LLaMA 7B"'s size
+            # a size or magnitude is the setting's point: "Vicuna 33B" is not "Vicuna 7B", "7B models" is "LLaMA 7B"'s
+            # size, and "at 20x compression ratios" is not "compression ratios of 2x-5x"
             hit = named if sizes else (_states(aspect, keys, weights) or _states(aspect, title_keys, weights))
         else:
             entity = aspect.kind is AspectKind.ENTITY

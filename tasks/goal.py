@@ -266,6 +266,11 @@ def is_model_size(word: str) -> bool:
     return bool(_MODEL_SIZE.match(word))
 
 
+def is_magnitude(word: str) -> bool:
+    """10x, 2.5×, 32k: how many times, or thousands of something."""
+    return bool(_MAGNITUDE.fullmatch(word))
+
+
 def is_name(word: str) -> bool:
     """A method, model or dataset name: inner capitals or digits (MMLU, LongBench, LLaMA-2, 7B)."""
     return bool(_NAME.search(word))
@@ -670,7 +675,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     # one word a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
     # is what a magnitude opens ("at 20x compression ratios")
     counted = chunk.counted and len(lowered) == 1 and lowered[0] not in QUANTITY_WORDS
-    if counted or _MAGNITUDE.fullmatch(lowered[0]):
+    if counted or is_magnitude(lowered[0]):
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
     if held or chunk.cue[-1:] == ["same"]:

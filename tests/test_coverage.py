@@ -251,3 +251,10 @@ def test_a_reporting_noun_is_stated_by_the_noun_not_by_its_verb(sentence, addres
 def test_a_rate_or_footprint_is_measured_only_with_what_it_is_of(quantity, sentence, addressed):
     plan = plan_on("What does it measure?", Aspect(text=quantity, kind=AspectKind.QUANTITY))
     assert aspects_addressed(plan, sentence) == ([quantity] if addressed else [])
+
+
+def test_a_setting_with_a_magnitude_needs_that_magnitude():
+    ratio = Aspect(text="20x compression ratios", kind=AspectKind.SETTING)
+    plan = plan_on("Which prompt compression methods keep accuracy at 20x compression ratios?", ratio)
+    assert aspects_addressed(plan, "It keeps 98% accuracy at a 20x compression ratio.") == ["20x compression ratios"]
+    assert aspects_addressed(plan, "It is 3x faster with compression ratios of 2x-5x.") == []
