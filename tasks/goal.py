@@ -630,9 +630,17 @@ def _chunks(goal: str) -> list[_Chunk]:
                     and tokens[0].lower() in {"what", "which"}
                     and is_name(word)
                 )
-                asked = not any(c.subject for c in chunks) and (opening or fronted)
+                # "What latency do speculative decoding methods achieve …": what is measured first, then the subject
+                measured_first = tokens[0].lower() in {"what", "which"} and tokens[i - 1].lower() in {
+                    "do",
+                    "does",
+                    "did",
+                }
+                asked = not any(c.subject for c in chunks) and (opening or fronted or measured_first)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
-                if asked and not subject and tokens[0].lower() in IMPERATIVES:  # "Survey methods for detecting X …"
+                if asked and not subject and measured_first:
+                    subject = tokens[i - 1].lower()
+                elif asked and not subject and tokens[0].lower() in IMPERATIVES:  # "Survey methods for detecting X …"
                     subject = tokens[0].lower()
                 if subject in CLAUSE_OPENERS and lowered.endswith("ing"):
                     subject = ""  # "… that scaling in-context examples beats …": a gerund's clause or a noun, unsure

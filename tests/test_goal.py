@@ -716,3 +716,11 @@ def test_the_verb_of_a_follow_up_do_question_is_cut_after_the_phrase_qualifying_
         "to 3B parameters delay it?"
     )
     assert "3B parameters" in found and not any("delay" in text for text in found)
+
+
+def test_after_what_is_measured_the_phrase_a_do_question_asks_about_is_its_subject():
+    goal = "What latency and energy per token do speculative decoding methods achieve on smartwatch processors?"
+    # "smartwatch" is far rarer: by rarity alone where it was measured would be the entity
+    shares = PaperShares({"specul": 0.003, "decod": 0.02, "smartwatch": 0.00005, "processor": 0.01})
+    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    assert found["speculative decoding"] is AspectKind.ENTITY
