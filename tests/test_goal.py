@@ -7,6 +7,7 @@ import math
 import pytest
 
 from tasks.goal import goal_words, parse_goal
+from tasks.ml.embedders import TermWeights
 from tasks.models import AspectKind
 from tasks.plan import plan_queries
 
@@ -16,8 +17,8 @@ LONG_GOAL = (
 )
 
 
-def kinds(goal: str) -> dict[str, AspectKind]:
-    return {a.text: a.kind for a in parse_goal(goal)}
+def kinds(goal: str, weights: TermWeights | None = None) -> dict[str, AspectKind]:
+    return {a.text: a.kind for a in parse_goal(goal, weights)}
 
 
 def test_model_sizes_and_versioned_names_stay_whole():
@@ -261,7 +262,7 @@ def test_failure_modes_are_measured_like_risks_not_the_subject():
         {"failur": 0.002, "mode": 0.01, "llm": 0.3, "self": 0.1, "correct": 0.05, "reason": 0.2, "task": 0.3}
     )
     goal = "What are the failure modes of LLM self-correction on reasoning tasks?"
-    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    found = kinds(goal, shares)
     assert found["failure modes"] is AspectKind.QUANTITY and found["LLM self-correction"] is AspectKind.ENTITY
 
 
@@ -491,7 +492,7 @@ def test_a_question_about_a_clause_has_the_clause_subject_as_its_entity():
     shares = PaperShares({"decis": 0.01, "transform": 0.15, "conserv": 0.01, "learn": 0.5, "d4rl": 0.001})
     shares.shares |= {"q": 0.02, "locomot": 0.002, "task": 0.4, "work": 0.3, "report": 0.3, "volum": 0.01}
     goal = "Is there evidence that decision transformers match or exceed conservative Q-learning on D4RL tasks?"
-    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    found = kinds(goal, shares)
     assert found["decision transformers"] is AspectKind.ENTITY
     assert found["conservative Q-learning"] is AspectKind.COMPARISON
     assert "offline dataset" in kinds("Do decision transformers help when the offline dataset contains noise?")
@@ -692,7 +693,7 @@ def test_an_evaluation_named_by_how_it_is_done_is_what_is_asked_about_not_a_meas
     goal = "What are the failure modes of LLM-as-a-judge evaluation (position bias, verbosity bias) on MT-Bench?"
     # "verbosity" is the rarest word: were the evaluation a measure, an example of its failures would be the entity
     shares = PaperShares({"verbos": 0.0005, "bias": 0.02, "posit": 0.05, "judg": 0.01, "llm": 0.2, "evalu": 0.2})
-    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    found = kinds(goal, shares)
     assert found["LLM-as-a-judge evaluation"] is AspectKind.ENTITY and found["failure modes"] is AspectKind.QUANTITY
 
 
@@ -700,7 +701,7 @@ def test_what_an_opening_imperative_asks_for_first_is_the_subject():
     goal = "Survey methods for detecting out-of-distribution inputs in autonomous driving perception, reporting AUROC."
     # "perception" is rarer than "distribution": by rarity alone the setting of the question would be its entity
     shares = PaperShares({"detect": 0.05, "distribut": 0.03, "input": 0.08, "autonom": 0.005, "percept": 0.004})
-    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    found = kinds(goal, shares)
     assert found["detecting out-of-distribution inputs"] is AspectKind.ENTITY
 
 
@@ -722,5 +723,5 @@ def test_after_what_is_measured_the_phrase_a_do_question_asks_about_is_its_subje
     goal = "What latency and energy per token do speculative decoding methods achieve on smartwatch processors?"
     # "smartwatch" is far rarer: by rarity alone where it was measured would be the entity
     shares = PaperShares({"specul": 0.003, "decod": 0.02, "smartwatch": 0.00005, "processor": 0.01})
-    found = {a.text: a.kind for a in parse_goal(goal, shares)}
+    found = kinds(goal, shares)
     assert found["speculative decoding"] is AspectKind.ENTITY
