@@ -144,13 +144,18 @@ def _names(aspect: Aspect) -> list[set[str]]:
 
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:
     """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's, on the benchmark or
-    model the aspect names if it names one (accuracy on another task is not "MMLU accuracy"), and a rate or footprint
-    with what it is of ("a learning rate" is not "success rates")."""
+    model the aspect names if it names one (accuracy on another task is not "MMLU accuracy"), a rate or footprint
+    with what it is of ("a learning rate" is not "success rates"), a measure per unit by what it counts ("energy per
+    token", not "tokens per second")."""
     names = _names(aspect)
     if names and not any(name & keys for name in names):
         return False
-    *modifier, head = aspect.text.split()
+    words = aspect.text.split()
+    # "energy per token" measures energy, as "cost per query" a cost
+    at = next((i for i, w in enumerate(words) if i and w.lower() == "per"), len(words))
+    *modifier, head = words[:at]
     head = head.lower()
+    modifier += words[at + 1 :]
     qualifier = Aspect(text=" ".join(modifier), kind=AspectKind.TOPIC)
     if modifier and head in QUALIFIED_HEADS and not _states(qualifier, keys, weights):
         return False
@@ -160,7 +165,8 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
         synonyms = {REPORTING_NOUNS[head]}
     else:
         synonyms = set(content_terms(QUANTITY_SYNONYMS.get(head, head))) | set(content_terms(head))
-    return bool(synonyms & keys) or _states(aspect, keys, weights)
+    per_unit = at < len(words)  # its unit alone ("tokens per second") measures something else
+    return bool(synonyms & keys) or (not per_unit and _states(aspect, keys, weights))
 
 
 def speaks_of(sentence: str, title: str) -> bool:

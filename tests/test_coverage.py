@@ -258,3 +258,12 @@ def test_a_setting_with_a_magnitude_needs_that_magnitude():
     plan = plan_on("Which prompt compression methods keep accuracy at 20x compression ratios?", ratio)
     assert aspects_addressed(plan, "It keeps 98% accuracy at a 20x compression ratio.") == ["20x compression ratios"]
     assert aspects_addressed(plan, "It is 3x faster with compression ratios of 2x-5x.") == []
+
+
+def test_a_rate_per_unit_is_measured_by_what_it_counts_not_by_the_unit():
+    plan = plan_on(
+        "What energy per token do speculative decoding methods use?",
+        Aspect(text="energy per token", kind=AspectKind.QUANTITY),
+    )
+    assert aspects_addressed(plan, "It uses 30% less energy on each request.") == ["energy per token"]
+    assert aspects_addressed(plan, "It generates 24 tokens per second on a phone.") == []
