@@ -295,6 +295,12 @@ def _per_unit(words: list[str], i: int) -> bool:
     return words[i].lower() == "per" and i + 1 < len(words) and not is_phrasing(words[i + 1]) and words[i + 1].isalnum()
 
 
+def _version_of(word: str, before: list[str]) -> bool:
+    """Whether a one-letter word is the version of the name before it ("Llama 2 13B", "Claude 3 Sonnet"); other
+    single letters name nothing."""
+    return word.isdigit() and bool(before) and before[-1][:1].isupper()
+
+
 def _in_idiom(words: list[str], i: int) -> bool:
     """Whether words[i] is in an idiom that ends the phrase before it ("training from scratch", "in the wild")."""
     lowered = [w.lower() for w in words]
@@ -582,36 +588,28 @@ def _chunks(goal: str) -> list[_Chunk]:
         if current.words and quoted[i] != quoted[i - 1]:  # a quoted term is a phrase of its own
             chunks.append(current)
             current = _Chunk()
-        is_topic = (
-            (quoted[i] and word not in ",;:()?!")
-            or (
-                (
-                    not is_phrasing(word)
-                    or _success_rate(tokens, i)
-                    or _compound_head(tokens, i)
-                    or _exact_match(tokens, i)
-                    or _scales_with(tokens, i)
-                )
-                and word not in ",;:()?!"
-                # one letter names nothing, but one digit after a name is its version ("Llama 2 13B", "Claude 3 Sonnet")
-                and (
-                    len(word) > 1
-                    or word.isupper()
-                    or (word.isdigit() and current.words[-1:] != [] and current.words[-1][:1].isupper())
-                )
-                and not _works_on(tokens, i)
-                and not _relative_to(tokens, i)
-                and not _speeds_up(tokens, i)
-                and not _multiplies(tokens, i)
-                and not _clause_verb(tokens, i)
-                and not _frames(tokens, i)
-                and not _asks_how(tokens, i)
-                and not (_relates(tokens, i) and not current.words)
-                and not (i == 0 and lowered in IMPERATIVES)
-                and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
-                # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro")
-                and not (_NUMBER.fullmatch(word) and not current.words)
+        is_topic = (quoted[i] and word not in ",;:()?!") or (
+            (
+                not is_phrasing(word)
+                or _success_rate(tokens, i)
+                or _compound_head(tokens, i)
+                or _exact_match(tokens, i)
+                or _scales_with(tokens, i)
             )
+            and word not in ",;:()?!"
+            and (len(word) > 1 or word.isupper() or _version_of(word, current.words))
+            and not _works_on(tokens, i)
+            and not _relative_to(tokens, i)
+            and not _speeds_up(tokens, i)
+            and not _multiplies(tokens, i)
+            and not _clause_verb(tokens, i)
+            and not _frames(tokens, i)
+            and not _asks_how(tokens, i)
+            and not (_relates(tokens, i) and not current.words)
+            and not (i == 0 and lowered in IMPERATIVES)
+            and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
+            # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
+            and not (_NUMBER.fullmatch(word) and not current.words)
         )
         if is_topic or (current.words and (_titled_of(tokens, i) or _per_unit(tokens, i) or _in_idiom(tokens, i))):
             if _scales_with(tokens, i) and current.words:  # "accuracy on ImageNet | scale with …"
@@ -631,11 +629,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                     and is_name(word)
                 )
                 # "What latency do speculative decoding methods achieve …": what is measured first, then the subject
-                measured_first = tokens[0].lower() in {"what", "which"} and tokens[i - 1].lower() in {
-                    "do",
-                    "does",
-                    "did",
-                }
+                measured_first = tokens[0].lower() in {"what", "which"} and tokens[i - 1].lower() in VERB_AUXILIARIES
                 asked = not any(c.subject for c in chunks) and (opening or fronted or measured_first)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
                 if asked and not subject and measured_first:
