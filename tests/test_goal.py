@@ -699,7 +699,7 @@ def test_an_evaluation_named_by_how_it_is_done_is_what_is_asked_about_not_a_meas
 
 def test_what_an_opening_imperative_asks_for_first_is_the_subject():
     goal = "Survey methods for detecting out-of-distribution inputs in autonomous driving perception, reporting AUROC."
-    # "perception" is rarer than "distribution": by rarity alone the setting of the question would be its entity
+    # "perception" is rarer than "distribution": by rarity alone where the methods are applied would be the entity
     shares = PaperShares({"detect": 0.05, "distribut": 0.03, "input": 0.08, "autonom": 0.005, "percept": 0.004})
     found = kinds(goal, shares)
     assert found["detecting out-of-distribution inputs"] is AspectKind.ENTITY
