@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 from tasks.abbreviations import abbreviated, text_terms
-from tasks.goal import GENERIC_NAMES, goal_words, is_magnitude, is_model_size, is_name
+from tasks.goal import GENERIC_NAMES, goal_words, head_index, is_magnitude, is_model_size, is_name
 from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
@@ -151,11 +151,8 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
     if names and not any(name & keys for name in names):
         return False
     words = aspect.text.split()
-    # "energy per token" measures energy, as "cost per query" a cost
-    at = next((i for i, w in enumerate(words) if i and w.lower() == "per"), len(words))
-    *modifier, head = words[:at]
-    head = head.lower()
-    modifier += words[at + 1 :]
+    at = head_index(words)  # "energy per token" measures energy
+    head, modifier = words[at].lower(), words[:at] + words[at + 2 :]
     qualifier = Aspect(text=" ".join(modifier), kind=AspectKind.TOPIC)
     if modifier and head in QUALIFIED_HEADS and not _states(qualifier, keys, weights):
         return False
@@ -165,7 +162,7 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
         synonyms = {REPORTING_NOUNS[head]}
     else:
         synonyms = set(content_terms(QUANTITY_SYNONYMS.get(head, head))) | set(content_terms(head))
-    per_unit = at < len(words)  # its unit alone ("tokens per second") measures something else
+    per_unit = at < len(words) - 1  # its unit alone ("tokens per second") measures something else
     return bool(synonyms & keys) or (not per_unit and _states(aspect, keys, weights))
 
 

@@ -271,6 +271,11 @@ def is_magnitude(word: str) -> bool:
     return bool(_MAGNITUDE.fullmatch(word))
 
 
+def head_index(words: list[str]) -> int:
+    """Where a phrase's head is: its last word, or the word before its "per" ("cost per query" is a cost)."""
+    return next((i for i, w in enumerate(words) if i and w.lower() == "per"), len(words)) - 1
+
+
 def is_name(word: str) -> bool:
     """A method, model or dataset name: inner capitals or digits (MMLU, LongBench, LLaMA-2, 7B)."""
     return bool(_NAME.search(word))
@@ -696,7 +701,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
-    head = lowered[lowered.index("per") - 1] if "per" in lowered[1:] else lowered[-1]  # "cost per query": a cost
+    head = lowered[head_index(lowered)]
     measure = head in QUANTITY_WORDS and not (head in ACTIVITY_HEADS and len(lowered) > 1)
     if measure or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
         return AspectKind.QUANTITY

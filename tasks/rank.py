@@ -125,11 +125,11 @@ def goal_passage(paper: Paper, goal_weights: dict[str, float], max_words: int) -
         return paper_text(paper)
     sentences = [paper.abstract[start:end] for start, end in split_sentences(paper.abstract)]
     weight = [sum(goal_weights.get(t, 0.0) for t in term_set(sentence)) for sentence in sentences]
-    chosen, words = set(), len(paper.title.split())
+    chosen, length = set(), len(paper.title.split())
     for i in sorted(range(len(sentences)), key=lambda i: -weight[i]):
-        if words + len(sentences[i].split()) <= max_words:
+        if length + len(sentences[i].split()) <= max_words:
             chosen.add(i)
-            words += len(sentences[i].split())
+            length += len(sentences[i].split())
     return " ".join([f"{paper.title}.", *(sentences[i] for i in sorted(chosen))])
 
 
