@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from tasks.index.text import STOP_WORDS, content_terms
@@ -68,7 +68,9 @@ METHOD_NOUNS = frozenset(
 # Nouns that open "the effect of X on Y" and name neither X nor Y.
 RELATION_HEADS = frozenset("effect effects impact impacts influence".split())
 # Words before a count a goal measures: "the number of tokens", "the amount of data".
-COUNT_CUES = [["number", "of"], ["amount", "of"]]
+COUNT_CUES = [["number", "of"], ["amount", "of"], ["how", "many"], ["how", "much"]]
+# Words that rank a measure: "the best ANLS", "higher branch coverage", "the lowest latency".
+RANKING_WORDS = frozenset("best better worse worst higher highest lower lowest".split())
 # Words before what a goal measures: "measured by FID", "in terms of win rate".
 MEASURE_CUES = [
     ["measured", "by"],
@@ -102,15 +104,19 @@ FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
 # we know whether X …" (not "Are there works that …", a request for papers).
 CLAUSE_OPENERS = frozenset({"that", "whether", "if"})
 CLAUSE_WORDS = frozenset({"there", "it", "any", "evidence", "true", "case", "clear", "known", "we", "know"})
+# A full stop that ends a sentence: after a word of two letters or more (not "e.g."), before a capital.
+_SENTENCE_END = re.compile(r"(?<=\w\w)(?<!\bvs)(?<!\bal)(?<!\betc)(?<!\bcf)\.\s+(?=[A-Z])")
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
 # Subjects whose verb follows them: "We run …", "I need …", "they use …".
 PRONOUNS = frozenset({"i", "we", "they", "you"})
 # Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
 DETERMINERS = frozenset({"a", "an", "the"})
-# Verbs that open a request ("Survey the evidence on …", "Summarize what …"); elsewhere they may name a topic
+# Verbs that open a request ("Survey the evidence on …", "Give me papers on …"); elsewhere they may name a topic
 # ("surveys of instruction tuning", "peer review").
-IMPERATIVES = frozenset("survey review summarize summarise identify outline explain collect gather".split())
+IMPERATIVES = frozenset(
+    "survey review summarize summarise identify outline explain collect gather give find list show tell name".split()
+)
 # Verbs a literature request is phrased with ("a study that examines X", "papers expressing concerns about X"), in
 # every inflection; unlike "evaluate" or "explain", none of them names a research topic itself.
 REQUEST_VERBS = """examine explore investigate discuss propose introduce focus demonstrate utilize talk mention describe
@@ -224,6 +230,7 @@ class _Chunk:
     follow_up: bool = False  # in a question joined to the first: "…, and how does the gain change with X?"
     # what a number counts or bounds, starting the chunk: "at 6 kbps", "with 1,000 examples", "epsilon below 8"
     counted: bool = False
+    context: bool = False  # in a statement before the question: "I am building a system for legal contracts."
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -232,6 +239,23 @@ class _Chunk:
     def is_proper_name(self) -> bool:
         """Words in capitals: "Natural Questions", "Chatbot Arena" (or a field: "Large Language Models")."""
         return all(w[:1].isupper() for w in self.words)
+
+
+def split_context(goal: str) -> tuple[str, str]:
+    """The statements that open a goal before its question ("I am building a retrieval system for legal contracts.
+    Which dense retrievers …") and the question: the context is background, the question names what is asked about."""
+    sentences = _SENTENCE_END.split(goal.strip())
+    asking = [i for i, sentence in enumerate(sentences) if _asks(sentence)]
+    if not asking or asking[0] == 0:
+        return "", goal
+    return " ".join(sentences[: asking[0]]), " ".join(sentences[asking[0] :])
+
+
+def _asks(sentence: str) -> bool:
+    """Whether the sentence asks or requests something: a question, or one opening with a question word, an
+    auxiliary or a verb that requests ("Survey …", "Compare …", "Give me papers on …")."""
+    first = next(iter(goal_words(sentence)), "").lower()
+    return "?" in sentence or first in QUESTION_WORDS | AUXILIARIES | IMPERATIVES | {"compare"}
 
 
 def goal_words(goal: str) -> list[str]:
@@ -343,6 +367,17 @@ def _works_on(words: list[str], i: int) -> bool:
     return words[i].lower() in {"work", "works", "worked", "working"} and words[i + 1 : i + 2] == ["on"]
 
 
+def _asker(words: list[str], i: int) -> bool:
+    """Whether words[i] is who asks, or their verb, in "Our group trains …" or "My lab studies …"."""
+
+    def owner(k: int) -> bool:  # words[k] is owned by "our" or "my" and followed by its verb
+        verb = words[k + 1] if k + 1 < len(words) else ""
+        owned = k > 0 and words[k - 1].lower() in {"our", "my"}
+        return owned and verb.islower() and verb.endswith("s") and "VERB" in _readings(verb)
+
+    return owner(i) or owner(i - 1)
+
+
 def _asks_how(words: list[str], i: int) -> bool:
     """Whether words[i] is the adjective of "how effective are X", "how robust is X": the question's phrasing."""
     return i > 0 and words[i - 1].lower() == "how" and words[i + 1 : i + 2] in (["is"], ["are"], ["was"], ["were"])
@@ -433,6 +468,32 @@ def _verbs_off(chunks: list[_Chunk]) -> None:
     do larger models produce …"), removed; the words after it, their own chunk."""
     for start in reversed([i for i, c in enumerate(chunks) if c.subject in VERB_AUXILIARIES]):
         _verb_off(chunks, start)
+    _asked_verb_off(chunks)
+
+
+def _asked_verb_off(chunks: list[_Chunk]) -> None:
+    """The verb after the phrase "Which …" or "What …" asks for, removed: it ran into the phrase ("Which learned index
+    structures replace B-trees", "What decoders run in real time") or opens the next ("Which watermarking methods
+    survive JPEG compression", "Which methods let spiking neural networks …")."""
+    # the question's first phrase, or its second after a fronted one ("For diffusion models, which …"), not a relative
+    # clause's (", which includes …")
+    fronted = bool(chunks and chunks[0].cue[:1] and chunks[0].cue[0] in FRONTING_WORDS)
+    start = next((i for i, c in enumerate(chunks[: 1 + fronted]) if c.cue[:1] in (["which"], ["what"])), None)
+    if start is None or chunks[start].subject:
+        return
+    for i in range(start, len(chunks)):
+        # the phrase asked for opens the first chunk unless a word such as "methods" came before it
+        opens = i == start and chunks[i].cue == chunks[start].cue[:1]
+        words = chunks[i].words
+        # the phrase asked for goes on through words such as "methods", not through a preposition ("for LLMs")
+        if i > start and (set(chunks[i].cue) & STOP_WORDS or chunks[i].subject or chunks[i].listed):
+            return
+        verb = next(
+            (j for j, w in enumerate(words) if (j or not opens) and _only_verb(w) or _after_plural(words, j)), None
+        )
+        if verb is not None:
+            _cut(chunks, i, verb)
+            return
 
 
 def _verb_off(chunks: list[_Chunk], start: int) -> None:
@@ -613,6 +674,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not (_relates(tokens, i) and not current.words)
             and not (i == 0 and lowered in IMPERATIVES)
             and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
+            and not _asker(tokens, i)
             # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
             and not (_NUMBER.fullmatch(word) and not current.words)
         )
@@ -703,7 +765,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
         return AspectKind.SETTING
     head = lowered[head_index(lowered)]
     measure = head in QUANTITY_WORDS and not (head in ACTIVITY_HEADS and len(lowered) > 1)
-    if measure or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
+    ranked = lowered[0] in RANKING_WORDS and len(lowered) > 1
+    if measure or ranked or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
         return AspectKind.QUANTITY
     # "a speedup over FasterTransformer", "gains in accuracy over dense models"
     if COMPARISON_CUES & set(chunk.cue) or (chunk.cue[-1:] == ["over"] and previous is AspectKind.QUANTITY):
@@ -805,7 +868,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     aspects: list[Aspect] = []
     # a participle alone ("policies are optimized against …", "as measured by …") is a verb, and evidence alone ("is
     # there evidence that …") the request, unless that is all there is ("evidence retrieval" is a topic)
-    found = _chunks(goal)
+    context, question = split_context(goal)
+    found = [*(replace(c, context=True) for c in _chunks(context)), *_chunks(question)]
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
     for chunk in chunks:
         if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:
@@ -827,7 +891,15 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         and (_everywhere(c.words[0], weights, settings) or c.words[0].lower() in RELATION_NOUNS | METHOD_NOUNS)
         for c, k in zip(chunks, kinds)
     ]
-    subject, follow_ups, example_of = None, set(), ""
+    # an adjective alone before "and" or "or" qualifies the noun of the phrase listed after it ("blind and low-vision
+    # users"), which a question then asks about
+    qualifiers = set()
+    for chunk, after in zip(chunks, chunks[1:]):
+        word = chunk.words[0]
+        if len(chunk.words) == 1 and word.islower() and "ADJ" in _readings(word) and after.listed and after.words[1:]:
+            qualifiers.add(word)
+            after.subject, chunk.subject = after.subject or chunk.subject, ""
+    subject, follow_ups, background, example_of = None, set(), set(), ""
     alone = [not later.listed for later in chunks[1:]] + [True]  # no phrase is listed after it
     for chunk, kind, skip, single in zip(chunks, kinds, generic if not all(generic) else [False] * len(chunks), alone):
         if skip:
@@ -838,8 +910,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
             example_of = aspects[-1].text
         elif not chunk.listed:
             example_of = ""
+        if not chunk.context:  # asked about, though said in the context too
+            background.discard(text.lower())
         if text.lower() not in {a.text.lower() for a in aspects}:
             aspects.append(Aspect(text=text, kind=kind, example_of=example_of))
+            if chunk.context:
+                background.add(text.lower())
             # a follow-up's subject only when the first question asks about none and it is one phrase ("What success
             # rates …, and does differential privacy reduce them?", not "…, and how do X and Y differ?")
             asks = chunk.subject and kind is AspectKind.TOPIC and (not chunk.follow_up or (subject is None and single))
@@ -850,7 +926,11 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares
     topics = [a for a in aspects if a.kind is AspectKind.TOPIC and not _MODIFIER.fullmatch(a.text)]
-    # the first question names what the goal is about; a follow-up ("…, and how does it change with X?") refines it
+    topics = [a for a in topics if a.text not in qualifiers]
+    # the first question names what the goal is about; the context before it sets the scene and a follow-up ("…, and
+    # how does it change with X?") refines it
+    asked = [a for a in topics if a.text.lower() not in background]
+    topics = asked if any(singles_out(a.text, weights, settings) for a in asked) else topics
     first = [a for a in topics if a.text not in follow_ups]
     topics = first if any(singles_out(a.text, weights, settings) for a in first) else topics
     specific = any(singles_out(a.text, weights, settings) for a in topics)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tasks.goal import goal_words, parse_goal
+from tasks.goal import goal_words, parse_goal, split_context
 from tasks.ml.embedders import TermWeights
 from tasks.models import AspectKind
 from tasks.plan import plan_queries
@@ -448,9 +448,7 @@ def test_a_follow_up_question_does_not_take_the_entity_from_the_first():
     shares = PaperShares({"detect": 0.03, "machin": 0.05, "generat": 0.3, "text": 0.2, "paraphras": 0.004})
     shares.shares |= {"attack": 0.02, "auroc": 0.005, "detectgpt": 0.0005}
     goal = "Which methods detect machine-generated text, and how does their AUROC drop under paraphrasing attacks?"
-    assert [a.text for a in parse_goal(goal, shares) if a.kind is AspectKind.ENTITY] == [
-        "detect machine-generated text"
-    ]
+    assert [a.text for a in parse_goal(goal, shares) if a.kind is AspectKind.ENTITY] == ["machine-generated text"]
     # without the follow-up, the rarer phrase leads as before
     alone = parse_goal("Which papers study machine-generated text detection under paraphrasing attacks?", shares)
     assert [a.text for a in alone if a.kind is AspectKind.ENTITY] == ["paraphrasing attacks"]
@@ -725,3 +723,62 @@ def test_after_what_is_measured_the_phrase_a_do_question_asks_about_is_its_subje
     shares = PaperShares({"specul": 0.003, "decod": 0.02, "smartwatch": 0.00005, "processor": 0.01})
     found = kinds(goal, shares)
     assert found["speculative decoding"] is AspectKind.ENTITY
+
+
+def test_statements_before_the_question_set_the_scene_and_the_question_names_the_entity():
+    goal = (
+        "I need to detect anomalies in multivariate time series from industrial sensors. Which transformer-based "
+        "detectors report the best F1 on SMD and SWaT?"
+    )
+    # "multivariate" is the rarer word: by rarity alone the scene would be the entity
+    shares = PaperShares({"multivari": 0.002, "time": 0.2, "seri": 0.05, "transform": 0.3, "detector": 0.01})
+    found = kinds(goal, shares)
+    assert found["transformer-based detectors"] is AspectKind.ENTITY
+    assert found["multivariate time series"] is AspectKind.TOPIC and found["best F1"] is AspectKind.QUANTITY
+    # said in the scene and asked about in the question, it is what the question asks about
+    again = kinds("We study LLM agents. What success rates do LLM agents reach on WebArena?", shares)
+    assert again["LLM agents"] is AspectKind.ENTITY
+    assert split_context("Which OCR-free models (e.g. Donut) work best? We use CPUs.") == (
+        "",
+        "Which OCR-free models (e.g. Donut) work best? We use CPUs.",
+    )
+
+
+def test_what_a_request_to_give_or_find_papers_asks_for_first_is_the_subject():
+    goal = (
+        "Give me papers on test-time scaling for reasoning models: how does accuracy on AIME grow with the number of "
+        "thinking tokens?"
+    )
+    # "thinking" is the rarer word: by rarity alone what is counted would be the entity
+    shares = PaperShares({"test": 0.1, "time": 0.2, "scale": 0.08, "reason": 0.1, "think": 0.0005, "token": 0.1})
+    assert kinds(goal, shares)["test-time scaling"] is AspectKind.ENTITY
+
+
+@pytest.mark.parametrize(
+    ("goal", "phrase"),
+    [
+        ("Which learned index structures replace B-trees in database systems?", "learned index structures"),
+        ("Which methods let spiking neural networks reach ImageNet accuracy close to ANNs?", "spiking neural networks"),
+        (
+            "For text-to-image diffusion models, which watermarking methods survive JPEG compression?",
+            "JPEG compression",
+        ),
+    ],
+)
+def test_the_verb_after_the_phrase_a_which_question_asks_for_is_cut(goal, phrase):
+    found = kinds(goal)
+    assert phrase in found and not any(verb in text for text in found for verb in ("replace", "let", "survive"))
+
+
+def test_a_ranked_measure_and_what_how_many_counts_are_measured():
+    found = kinds("Which models reach the best ANLS on DocVQA, and by how many points do they beat Donut?")
+    assert found["best ANLS"] is AspectKind.QUANTITY and found["points"] is AspectKind.QUANTITY
+
+
+def test_the_asker_and_their_verb_are_no_aspect_and_an_adjective_listed_before_a_phrase_qualifies_its_noun():
+    goal = "Our group trains small language models. Which data selection methods improve downstream accuracy?"
+    found = kinds(goal)
+    assert "small language models" in found and not any("group" in text or "trains" in text for text in found)
+    shares = PaperShares({"blind": 0.001, "low": 0.1, "vision": 0.1, "user": 0.05, "task": 0.3, "assist": 0.02})
+    found = kinds("How well do blind and low-vision users complete tasks with LLM-based assistants?", shares)
+    assert found["low-vision users"] is AspectKind.ENTITY and "tasks" in found
