@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -103,7 +104,10 @@ FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
 # Words of a question that asks about the clause after it: "Is there evidence that X …", "Is it true that X …", "Do
 # we know whether X …" (not "Are there works that …", a request for papers).
 CLAUSE_OPENERS = frozenset({"that", "whether", "if"})
-CLAUSE_WORDS = frozenset({"there", "it", "any", "evidence", "true", "case", "clear", "known", "we", "know"})
+CLAUSE_WORDS = frozenset(
+    """there it any evidence true case clear known we know anyone someone research studies work shown found
+    demonstrated proven proved""".split()
+)
 # A full stop that ends a sentence: after a word of two letters or more (not "e.g."), before a capital.
 _SENTENCE_END = re.compile(r"(?<=\w\w)(?<!\bvs)(?<!\bal)(?<!\betc)(?<!\bcf)\.\s+(?=[A-Z])")
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
@@ -231,6 +235,8 @@ class _Chunk:
     # what a number counts or bounds, starting the chunk: "at 6 kbps", "with 1,000 examples", "epsilon below 8"
     counted: bool = False
     context: bool = False  # in a statement before the question: "I am building a system for legal contracts."
+    # where the parenthesis the chunk stands in opens, -1 outside any: examples or a gloss of the phrase before it
+    aside: int = -1
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -365,6 +371,17 @@ def _spelled_before(acronym: str, before: list[str]) -> bool:
 def _works_on(words: list[str], i: int) -> bool:
     """Whether words[i] is the "working" of "have been working on X": a request's phrasing, unlike working memory."""
     return words[i].lower() in {"work", "works", "worked", "working"} and words[i + 1 : i + 2] == ["on"]
+
+
+def _states_the_art(words: list[str], i: int) -> bool:
+    """Whether words[i] is a word of "the state of the art", which ranks what is asked for and names no topic."""
+    idiom = ["state", "of", "the", "art"]
+    return any([w.lower() for w in words[start : start + 4]] == idiom for start in range(max(i - 3, 0), i + 1))
+
+
+def _while_doing(words: list[str], i: int) -> bool:
+    """Whether words[i] is the verb of "while doing X" ("while cutting storage by 8x"), not a topic."""
+    return i > 0 and words[i - 1].lower() == "while" and words[i].lower().endswith("ing")
 
 
 def _asker(words: list[str], i: int) -> bool:
@@ -647,6 +664,11 @@ def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
     tokens, possessors, quoted = goal_words(goal), _possessors(goal), _quoted(goal)
+    opened = [-1]  # where each open parenthesis opened
+    asides = []
+    for j, token in enumerate(tokens):
+        opened = [*opened, j] if token == "(" else opened[:-1] if token == ")" and len(opened) > 1 else opened
+        asides.append(opened[-1])
     for i, word in enumerate(tokens):
         lowered = word.lower()
         if defines_acronym(tokens, i):  # the phrase before it already names the aspect
@@ -675,6 +697,8 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not (i == 0 and lowered in IMPERATIVES)
             and not (i > 0 and tokens[i - 1].lower() in PRONOUNS)  # "We run a recommender …": the verb
             and not _asker(tokens, i)
+            and not _states_the_art(tokens, i)
+            and not _while_doing(tokens, i)
             # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
             and not (_NUMBER.fullmatch(word) and not current.words)
         )
@@ -711,6 +735,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                     subject = _opening_auxiliary(tokens[joint + 1 : i])
                 counted = _counted(tokens, i)
                 current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up, counted=counted)
+                current.aside = asides[i]
                 cue, joiners = [], set()
             current.words.append(word)
             if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
@@ -893,7 +918,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     ]
     # an adjective alone before "and" or "or" qualifies the noun of the phrase listed after it ("blind and low-vision
     # users"), which a question then asks about
-    qualifiers = set()
+    # and a list in parentheses, the phrase before it ("methods (LLM-Pruner, SliceGPT)"; one phrase may be its name)
+    listing = Counter(c.aside for c in chunks if c.aside >= 0)
+    qualifiers = {" ".join(c.words) for c in chunks if c.aside >= 0 and listing[c.aside] > 1}
     for chunk, after in zip(chunks, chunks[1:]):
         word = chunk.words[0]
         if len(chunk.words) == 1 and word.islower() and "ADJ" in _readings(word) and after.listed and after.words[1:]:

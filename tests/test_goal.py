@@ -782,3 +782,19 @@ def test_the_asker_and_their_verb_are_no_aspect_and_an_adjective_listed_before_a
     shares = PaperShares({"blind": 0.001, "low": 0.1, "vision": 0.1, "user": 0.05, "task": 0.3, "assist": 0.02})
     found = kinds("How well do blind and low-vision users complete tasks with LLM-based assistants?", shares)
     assert found["low-vision users"] is AspectKind.ENTITY and "tasks" in found
+
+
+def test_a_list_in_parentheses_gives_examples_and_a_clause_someone_has_shown_has_its_own_subject():
+    goal = (
+        "Which embedding compression methods (binary quantization, Matryoshka representations) keep retrieval "
+        "quality on BEIR while cutting storage by 8x?"
+    )
+    # "Matryoshka" is the rarest word: by rarity alone an example would be the entity
+    shares = PaperShares({"embed": 0.1, "compress": 0.03, "binari": 0.01, "quantiz": 0.04, "matryoshka": 0.0002})
+    shares.shares |= {"storag": 0.02, "retriev": 0.1, "qualiti": 0.1}
+    found = kinds(goal, shares)
+    assert found["embedding compression"] is AspectKind.ENTITY and "storage" in found and "cutting storage" not in found
+    found = kinds("Has anyone shown that small vision-language models can match GPT-4V on VQAv2?")
+    assert found["small vision-language models"] is AspectKind.ENTITY and found["GPT-4V"] is AspectKind.COMPARISON
+    found = kinds("What is the state of the art in monocular depth estimation on KITTI?")
+    assert "monocular depth estimation" in found and not {"state", "art"} & set(found)
