@@ -113,7 +113,7 @@ _SENTENCE_END = re.compile(r"(?<=\w\w)(?<!\bvs)(?<!\bal)(?<!\betc)(?<!\bcf)\.\s+
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
 # Subjects whose verb follows them: "We run …", "I need …", "they use …".
-PRONOUNS = frozenset({"i", "we", "they", "you"})
+PRONOUNS = frozenset({"i", "we", "they", "you", "it"})
 # Words that only point at the phrase after them: "compared with a baseline" is compared "with" it.
 DETERMINERS = frozenset({"a", "an", "the"})
 # Verbs that open a request ("Survey the evidence on …", "Give me papers on …"); elsewhere they may name a topic
@@ -169,6 +169,13 @@ LITERATURE_QUALIFIERS = frozenset(
 LITERATURE_NOUNS = frozenset(
     "paper papers work works study studies research literature article articles publication publications".split()
 )
+# What "Which …" may ask for before the phrase naming it: "Which methods for …", "What kinds of …".
+KINDS_ASKED_FOR = (
+    LITERATURE_NOUNS
+    | METHOD_NOUNS
+    | DETERMINERS
+    | frozenset("methods method techniques technique ways kinds types sorts for of in on".split())
+)
 # Words lemminflect's lexicon knows only as verbs that research writing uses as nouns or adjectives ("at the same
 # compute budget", "knowledge edits", "log probabilities", "a complete graph").
 NOUNS_IN_RESEARCH = frozenset("compute edit edits template templates hidden log complete embed".split())
@@ -200,15 +207,18 @@ COMPARISON_CUES = frozenset(
     | {"outperform", "outperforms", "beat", "beats", "rival", "rivals", "exceed", "exceeds"}
     | {"surpass", "surpasses"}
 )
-# A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B, 1,000; possessive 's is dropped.
+# A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B, 1,000; possessive 's is dropped, a plural's
+# apostrophe kept ("users' discomfort": no verb after a plural).
 _GOAL_TOKEN = re.compile(
-    r"\d{1,3}(?:,\d{3})+(?!\d)|[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s)?|[,;:()?!]"
+    r"\d{1,3}(?:,\d{3})+(?!\d)|[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s|(?<=s)['’](?!\w))?|[,;:()?!]"
 )
 _MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
-_NUMBER = re.compile(r"[\d.,]+")
+_NUMBER = re.compile(r"\d[\d.,]*")
 _MAGNITUDE = re.compile(r"\d+(?:\.\d+)?(?:x|×|k)", re.IGNORECASE)  # 10x, 2.5×, 32k
 _POSSESSIVE = re.compile(r"['’]s$")
+# A plural: models, LLMs, GNNs, ViTs (not "class", "LoRA").
+_PLURAL = re.compile(r"[a-z]+[^s]s|[A-Z][A-Za-z0-9-]*[A-Z0-9]s")
 # A quoted term of a few words: the quotation marks open after no letter and close before none.
 _QUOTED = re.compile(r"(?<!\w)[\"“‘']([^\"“”‘’']{2,60}?)[\"”’'](?!\w)")
 # A verb's base form by its ending: hallucinate, memorize, quantify (not a noun such as "rate" or "size").
@@ -237,6 +247,8 @@ class _Chunk:
     context: bool = False  # in a statement before the question: "I am building a system for legal contracts."
     # where the parenthesis the chunk stands in opens, -1 outside any: examples or a gloss of the phrase before it
     aside: int = -1
+    example: bool = False  # opens a list in parentheses: examples of the phrase before ("methods (LLM-Pruner, …)")
+    asked_for: bool = False  # opens the phrase "Which …" or "What …" asks for ("Which methods for X avoid …")
 
     def is_name(self) -> bool:
         """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
@@ -457,13 +469,13 @@ def _main_verb(words: list[str], i: int, example: bool) -> bool:
 def _plain(word: str) -> bool:
     """A lower-case word in its base form, which may be a verb's: not plural, a gerund, a participle or a measure."""
     plain = word.isalpha() and word.islower() and not re.search(r"(?<!s)s$|ing$", word) and not _participle(word)
-    return plain and word not in QUANTITY_WORDS
+    return plain and word not in QUANTITY_WORDS | STOP_WORDS  # "per" joins a measure's unit ("FLOPs per token")
 
 
 def _after_plural(words: list[str], i: int) -> bool:
     """Whether words[i] is a plain word right after a plural, a verb then ("larger models produce", "3B parameters
     delay it"; a compound's first noun is singular: "model size")."""
-    return i > 0 and _plain(words[i]) and bool(re.fullmatch(r"[a-z]+[^s]s", words[i - 1]))
+    return i > 0 and _plain(words[i]) and bool(_PLURAL.fullmatch(words[i - 1]))
 
 
 def _only_verb(word: str) -> bool:
@@ -474,9 +486,10 @@ def _only_verb(word: str) -> bool:
 
 
 def _gives_example(chunk: _Chunk) -> bool:
-    """Whether the chunk is an example of the phrase before it: "such as ESM-2", "like LLaVA", "including GPT-4" (not
-    "known as", "used as", "by including")."""
-    return chunk.cue == ["such", "as"] or bool(EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by")
+    """Whether the chunk is an example of the phrase before it: "such as ESM-2", "like LLaVA", "including GPT-4", "(e.g.
+    ColBERT, DPR)" (not "known as", "used as", "by including")."""
+    such = chunk.cue == ["such", "as"] or chunk.example
+    return such or bool(EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by")
 
 
 def _verbs_off(chunks: list[_Chunk]) -> None:
@@ -492,18 +505,16 @@ def _asked_verb_off(chunks: list[_Chunk]) -> None:
     """The verb after the phrase "Which …" or "What …" asks for, removed: it ran into the phrase ("Which learned index
     structures replace B-trees", "What decoders run in real time") or opens the next ("Which watermarking methods
     survive JPEG compression", "Which methods let spiking neural networks …")."""
-    # the question's first phrase, or its second after a fronted one ("For diffusion models, which …"), not a relative
-    # clause's (", which includes …")
-    fronted = bool(chunks and chunks[0].cue[:1] and chunks[0].cue[0] in FRONTING_WORDS)
-    start = next((i for i, c in enumerate(chunks[: 1 + fronted]) if c.cue[:1] in (["which"], ["what"])), None)
-    if start is None or chunks[start].subject:
+    start = next((i for i, c in enumerate(chunks) if c.asked_for), None)
+    if start is None:
         return
     for i in range(start, len(chunks)):
         # the phrase asked for opens the first chunk unless a word such as "methods" came before it
-        opens = i == start and chunks[i].cue == chunks[start].cue[:1]
+        opens = i == start and chunks[i].cue[-1:] in (["which"], ["what"])
         words = chunks[i].words
-        # the phrase asked for goes on through words such as "methods", not through a preposition ("for LLMs")
-        if i > start and (set(chunks[i].cue) & STOP_WORDS or chunks[i].subject or chunks[i].listed):
+        # the phrase asked for goes on through "methods for X in Y", not past a verb ("Which methods improve X")
+        verb_before = any(w in AUXILIARIES | RELATION_WORDS or _readings(w) == {"VERB"} for w in chunks[i].cue)
+        if i > start and (verb_before or chunks[i].subject or chunks[i].follow_up):
             return
         verb = next(
             (j for j, w in enumerate(words) if (j or not opens) and _only_verb(w) or _after_plural(words, j)), None
@@ -736,6 +747,16 @@ def _chunks(goal: str) -> list[_Chunk]:
                 counted = _counted(tokens, i)
                 current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up, counted=counted)
                 current.aside = asides[i]
+                # the question's first phrase, or its second after a fronted one ("For diffusion models, which …"),
+                # not a relative clause's (", which includes …"), with only a kind of work before it ("Which methods
+                # for X …"; not "What is the effect of X", "Which works use X")
+                opener = clause if fronted and len(chunks) == 1 else 0 if not chunks else -1
+                current.asked_for = (
+                    opener >= 0
+                    and tokens[opener].lower() in {"which", "what"}
+                    and not subject
+                    and {t.lower() for t in tokens[opener + 1 : i]} <= KINDS_ASKED_FOR
+                )
                 cue, joiners = [], set()
             current.words.append(word)
             if possessors[i]:  # "CLIP's zero-shot accuracy": CLIP, and its zero-shot accuracy
@@ -752,23 +773,30 @@ def _chunks(goal: str) -> list[_Chunk]:
     if current.words:
         _participles_off(current)
         chunks.append(current)
+    listing = Counter(c.aside for c in chunks if c.aside >= 0)
+    for chunk in chunks:  # a list in parentheses opens with the first of its examples
+        chunk.example = listing[chunk.aside] > 1 and not chunk.listed and chunk.aside >= 0
     _verbs_off(chunks)
+    for chunk in chunks:  # a plural's apostrophe has kept its next word from reading as a verb
+        chunk.words = [w.rstrip("'’") for w in chunk.words]
     return chunks
 
 
 def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     lowered = [w.lower() for w in chunk.words]
+    # a word a question is "about" is its topic ("reason about time"), not a measure
+    about = chunk.cue[-1:] == ["about"] and len(lowered) == 1
     # "in NDCG@10 and Recall@20", "in FID": a measure, though written as a name
-    if _AT_K.fullmatch(lowered[-1]) or (len(lowered) == 1 and lowered[0] in QUANTITY_WORDS):
+    if _AT_K.fullmatch(lowered[-1]) or (len(lowered) == 1 and lowered[0] in QUANTITY_WORDS and not about):
         return AspectKind.QUANTITY
     names = chunk.is_name()
     # what a request is "about" is its topic, a dataset or benchmark too ("references about the PixelHelp dataset")
     named_set = SETTING_WORDS & set(lowered) and chunk.cue[-1:] != ["about"]
     if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or named_set:
         return AspectKind.SETTING
-    # one word a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
+    # what a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
     # is what a magnitude opens ("at 20x compression ratios")
-    counted = chunk.counted and len(lowered) == 1 and lowered[0] not in QUANTITY_WORDS
+    counted = chunk.counted and lowered[head_index(lowered)] not in QUANTITY_WORDS
     if counted or is_magnitude(lowered[0]):
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
@@ -789,7 +817,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING
     head = lowered[head_index(lowered)]
-    measure = head in QUANTITY_WORDS and not (head in ACTIVITY_HEADS and len(lowered) > 1)
+    measure = head in QUANTITY_WORDS and not (head in ACTIVITY_HEADS and len(lowered) > 1) and not about
     ranked = lowered[0] in RANKING_WORDS and len(lowered) > 1
     if measure or ranked or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
         return AspectKind.QUANTITY
@@ -918,9 +946,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     ]
     # an adjective alone before "and" or "or" qualifies the noun of the phrase listed after it ("blind and low-vision
     # users"), which a question then asks about
-    # and a list in parentheses, the phrase before it ("methods (LLM-Pruner, SliceGPT)"; one phrase may be its name)
-    listing = Counter(c.aside for c in chunks if c.aside >= 0)
-    qualifiers = {" ".join(c.words) for c in chunks if c.aside >= 0 and listing[c.aside] > 1}
+    qualifiers = set()
     for chunk, after in zip(chunks, chunks[1:]):
         word = chunk.words[0]
         if len(chunk.words) == 1 and word.islower() and "ADJ" in _readings(word) and after.listed and after.words[1:]:

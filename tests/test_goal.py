@@ -798,3 +798,23 @@ def test_a_list_in_parentheses_gives_examples_and_a_clause_someone_has_shown_has
     assert found["small vision-language models"] is AspectKind.ENTITY and found["GPT-4V"] is AspectKind.COMPARISON
     found = kinds("What is the state of the art in monocular depth estimation on KITTI?")
     assert "monocular depth estimation" in found and not {"state", "art"} & set(found)
+
+
+def test_a_verb_after_a_plural_name_or_it_is_cut_and_what_a_question_is_about_is_its_topic():
+    found = kinds("How well do LLMs reason about time on TimeQA, and how much does it raise exact match?")
+    assert "LLMs" in found and found["time"] is AspectKind.TOPIC
+    assert found["exact match"] is AspectKind.QUANTITY and not any("reason" in t or "raise" in t for t in found)
+    goal = "Which methods for continual learning in large language models avoid catastrophic forgetting?"
+    assert {"large language models", "catastrophic forgetting"} <= set(kinds(goal))
+    # a plural's possessive is no subject before its verb
+    assert "users discomfort" in kinds("Which study examines users' discomfort with LLM recommendations?")
+
+
+def test_what_a_number_counts_is_a_setting_and_a_list_in_parentheses_gives_examples():
+    found = kinds("What is the latency of keyword spotting on microcontrollers with under 256 KB of RAM?")
+    assert found["KB of RAM"] is AspectKind.SETTING
+    aspects = parse_goal("Which dense retrievers (e.g. ColBERT, DPR) work best on long contracts?")
+    examples = {a.text: a.example_of for a in aspects if a.kind is AspectKind.SETTING}
+    assert examples == {"ColBERT": "dense retrievers", "DPR": "dense retrievers"}
+    # a phrase after a comma is no count
+    assert kinds("How do BBR, CUBIC and Reno compare in fairness?")["CUBIC"] is not AspectKind.SETTING
