@@ -818,7 +818,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
         return AspectKind.SETTING
     head = lowered[head_index(lowered)]
     measure = head in QUANTITY_WORDS and not (head in ACTIVITY_HEADS and len(lowered) > 1) and not about
-    ranked = lowered[0] in RANKING_WORDS and len(lowered) > 1
+    ranked = lowered[0] in RANKING_WORDS and len(lowered) > 1  # "the best ANLS", "higher branch coverage"
     if measure or ranked or _AT_K.fullmatch(head) or chunk.cue in COUNT_CUES:
         return AspectKind.QUANTITY
     # "a speedup over FasterTransformer", "gains in accuracy over dense models"
@@ -927,6 +927,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     for chunk in chunks:
         if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:
             chunk.words.pop()
+        # "the best open-source models" ranks what is asked for, which the papers need not rank
+        if len(chunk.words) > 1 and chunk.words[0].lower() in RANKING_WORDS and _PLURAL.fullmatch(chunk.words[-1]):
+            chunk.words.pop(0)
     kinds = _chunk_kinds(chunks)
     for chunk, kind in zip(chunks, kinds):
         # a gerund before the name or size that opens a setting is its clause's verb ("when fine-tuning LLaMA 7B",

@@ -773,6 +773,9 @@ def test_the_verb_after_the_phrase_a_which_question_asks_for_is_cut(goal, phrase
 def test_a_ranked_measure_and_what_how_many_counts_are_measured():
     found = kinds("Which models reach the best ANLS on DocVQA, and by how many points do they beat Donut?")
     assert found["best ANLS"] is AspectKind.QUANTITY and found["points"] is AspectKind.QUANTITY
+    # what is ranked is asked for, not measured
+    found = kinds("What are the best open-source models for text-to-speech in terms of MOS?")
+    assert found["open-source models"] is not AspectKind.QUANTITY and "best open-source models" not in found
 
 
 def test_the_asker_and_their_verb_are_no_aspect_and_an_adjective_listed_before_a_phrase_qualifies_its_noun():
