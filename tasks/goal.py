@@ -396,6 +396,15 @@ def _while_doing(words: list[str], i: int) -> bool:
     return i > 0 and words[i - 1].lower() == "while" and words[i].lower().endswith("ing")
 
 
+def _in_how_clause(words: list[str], i: int) -> bool:
+    """Whether words[i] opens the subject of a clause "how (well) X verb …" inside the goal ("benchmarks that measure
+    how well LLMs follow …", "studies of how instruction tuning changes …"; not "how many X", "How do X …")."""
+    k = i - 1
+    while k > 0 and (words[k].lower() in {"well", "often", "far"} | DETERMINERS or _ADVERB.fullmatch(words[k])):
+        k -= 1
+    return k > 0 and words[k].lower() == "how"
+
+
 def _asker(words: list[str], i: int) -> bool:
     """Whether words[i] is who asks, or their verb, in "Our group trains …" or "My lab studies …"."""
 
@@ -496,7 +505,7 @@ def _verbs_off(chunks: list[_Chunk]) -> None:
     """After "do/does/did" or a modal, the verb that ran into a question's subject or into the examples listed after
     it ("Why do large language models hallucinate …", "Can protein language models such as ESM-2 predict …", "…, and
     do larger models produce …"), removed; the words after it, their own chunk."""
-    for start in reversed([i for i, c in enumerate(chunks) if c.subject in VERB_AUXILIARIES]):
+    for start in reversed([i for i, c in enumerate(chunks) if c.subject in VERB_AUXILIARIES | {"how"}]):
         _verb_off(chunks, start)
     _asked_verb_off(chunks)
 
@@ -744,6 +753,8 @@ def _chunks(goal: str) -> list[_Chunk]:
                 if follow_up and not subject:  # "…, and do larger models produce …": the second question's subject
                     joint = max(j for j in range(i) if tokens[j].lower() in {"and", ";", "but"})
                     subject = _opening_auxiliary(tokens[joint + 1 : i])
+                if not subject and not any(c.subject for c in chunks) and _in_how_clause(tokens, i):
+                    subject = "how"  # "… measure how well LLMs follow …": the clause's subject, its verb after it
                 counted = _counted(tokens, i)
                 current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up, counted=counted)
                 current.aside = asides[i]
@@ -974,7 +985,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
                 background.add(text.lower())
             # a follow-up's subject only when the first question asks about none and it is one phrase ("What success
             # rates …, and does differential privacy reduce them?", not "…, and how do X and Y differ?")
-            asks = chunk.subject and kind is AspectKind.TOPIC and (not chunk.follow_up or (subject is None and single))
+            # a clause's subject ("works that discuss how LLMs manipulate …") is not what the request asks about
+            asked = chunk.subject not in {"", "how"} and kind is AspectKind.TOPIC
+            asks = asked and (not chunk.follow_up or (subject is None and single))
             subject = aspects[-1] if asks else subject
             if chunk.follow_up:
                 follow_ups.add(text)

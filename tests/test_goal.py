@@ -821,3 +821,11 @@ def test_what_a_number_counts_is_a_setting_and_a_list_in_parentheses_gives_examp
     assert examples == {"ColBERT": "dense retrievers", "DPR": "dense retrievers"}
     # a phrase after a comma is no count
     assert kinds("How do BBR, CUBIC and Reno compare in fairness?")["CUBIC"] is not AspectKind.SETTING
+
+
+def test_the_verb_of_a_how_clause_is_cut_after_its_subject_which_is_not_what_a_request_asks_about():
+    found = kinds("Are there benchmarks that measure how well LLMs follow complex formatting constraints?")
+    assert "complex formatting constraints" in found and not any("follow" in text for text in found)
+    shares = PaperShares({"llms": 0.2, "human": 0.1, "like": 0.3, "text": 0.3, "replic": 0.01, "bias": 0.02})
+    goal = "Can you provide papers that discuss how LLMs reproduce human-like text and replicate biases?"
+    assert kinds(goal, shares)["LLMs"] is AspectKind.TOPIC
