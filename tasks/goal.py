@@ -446,7 +446,13 @@ def _compound_head(words: list[str], i: int) -> bool:
     """Whether words[i] ends a compound ("neural radiance fields", "in-context examples", "word problems"), not a
     request ("in the field of", "examples of")."""
     after_word = i > 0 and words[i - 1].replace("-", "").isalnum() and not is_phrasing(words[i - 1])
-    return words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"} and after_word
+    # "user studies", "ablation studies": a kind of study after a noun (not "recent studies", "empirical studies")
+    study = words[i].lower() in {"study", "studies"} and after_word and _readings(words[i - 1].lower()) == {"NOUN"}
+    return (
+        words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"}
+        and after_word
+        or study
+    )
 
 
 def _opening_auxiliary(before: list[str]) -> str:

@@ -785,6 +785,8 @@ def test_the_asker_and_their_verb_are_no_aspect_and_an_adjective_listed_before_a
     shares = PaperShares({"blind": 0.001, "low": 0.1, "vision": 0.1, "user": 0.05, "task": 0.3, "assist": 0.02})
     found = kinds("How well do blind and low-vision users complete tasks with LLM-based assistants?", shares)
     assert found["low-vision users"] is AspectKind.ENTITY and "tasks" in found
+    found = kinds("What usability problems do user studies and recent studies of screen readers report?")
+    assert "user studies" in found and "recent studies" not in found and "user" not in found
 
 
 def test_a_list_in_parentheses_gives_examples_and_a_clause_someone_has_shown_has_its_own_subject():
