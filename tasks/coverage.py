@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import NamedTuple
 
 from tasks.abbreviations import abbreviated, text_terms
@@ -172,11 +173,38 @@ def speaks_of(sentence: str, title: str) -> bool:
     return bool(SELF_REFERENCE.search(sentence)) or bool(title_names & {w.lower() for w in goal_words(sentence)})
 
 
+def _head(text: str) -> str:
+    """The stemmed term a phrase ends with ("quantiz" of "binary quantization"), "" for one word."""
+    words = text.split()
+    return (content_terms(words[-1]) or [""])[-1] if len(words) > 1 else ""
+
+
+def _shared_heads(plan: Plan) -> set[str]:
+    """Heads that two of the goal's phrases end with ("binary quantization" and "product quantization", "position
+    bias" and "verbosity bias"): such a head tells neither phrase apart from the other."""
+    heads = Counter(_head(a.text) for a in plan.aspects if a.kind is not AspectKind.QUANTITY)
+    return {head for head, count in heads.items() if head and count > 1}
+
+
+def _own_words_stated(aspect: Aspect, keys: set[str], shared: set[str]) -> bool:
+    """Whether a phrase whose head another phrase shares has its own words stated too: a sentence on quantization
+    alone addresses neither "binary quantization" nor "product quantization"."""
+    if _head(aspect.text) not in shared:
+        return True
+    own = [key for word in aspect.text.split()[:-1] for key in _aspect_keys(word, {})]
+    return any(_has(key, keys) for key in own)
+
+
 def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
     """The goal aspects the sentence itself addresses; the title only tells which entity or named setting "we" or
     "our" names (the Switch Transformers paper's "we design models …" is about Switch Transformer)."""
     keys, weights = _keys(sentence, plan.spelled_out), plan.term_weights
     title_keys = _keys(title, plan.spelled_out) if speaks_of(sentence, title) else set()
+    shared = _shared_heads(plan)
+
+    def states(aspect: Aspect, text_keys: set[str]) -> bool:
+        return _states(aspect, text_keys, weights) and _own_words_stated(aspect, text_keys, shared)
+
     addressed = []
     for aspect in plan.aspects:
         if aspect.kind is AspectKind.QUANTITY:
@@ -186,10 +214,10 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
             named = any(s in keys for size in sizes for s in size.split("/"))
             # a size or magnitude is the setting's point: "Vicuna 33B" is not "Vicuna 7B", "7B models" is "LLaMA 7B"'s
             # size, and "at 20x compression ratios" is not "compression ratios of 2x-5x"
-            hit = named if sizes else (_states(aspect, keys, weights) or _states(aspect, title_keys, weights))
+            hit = named if sizes else (states(aspect, keys) or states(aspect, title_keys))
         else:
             entity = aspect.kind is AspectKind.ENTITY
-            hit = _states(aspect, keys, weights) or (entity and _states(aspect, title_keys, weights))
+            hit = states(aspect, keys) or (entity and states(aspect, title_keys))
         if hit:
             addressed.append(aspect.text)
     return addressed

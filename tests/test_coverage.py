@@ -267,3 +267,25 @@ def test_a_rate_per_unit_is_measured_by_what_it_counts_not_by_the_unit():
     )
     assert aspects_addressed(plan, "It uses 30% less energy on each request.") == ["energy per token"]
     assert aspects_addressed(plan, "It generates 24 tokens per second on a phone.") == []
+
+
+def test_phrases_sharing_a_head_are_addressed_only_with_their_own_words():
+    plan = Plan(
+        goal="Which embedding compression methods (binary quantization, product quantization) keep recall?",
+        queries=[],
+        aspects=[
+            Aspect(text="binary quantization", kind=AspectKind.SETTING, example_of="embedding compression"),
+            Aspect(text="product quantization", kind=AspectKind.SETTING, example_of="embedding compression"),
+        ],
+        key_terms=[],
+        # quantization is the rarer word: half the phrase's weight by itself
+        term_weights={"binari": 3.0, "product": 2.5, "quantiz": 5.0},
+    )
+    assert aspects_addressed(plan, "Float8 quantization cuts storage by 4x with under 0.3% loss.") == []
+    assert aspects_addressed(plan, "Binary quantization keeps 95% of recall at 32x less storage.") == [
+        "binary quantization"
+    ]
+    alone = plan_on(plan.goal, plan.aspects[0], plan.term_weights)  # no other phrase ends with quantization
+    assert aspects_addressed(alone, "Float8 quantization cuts storage by 4x with under 0.3% loss.") == [
+        "binary quantization"
+    ]
