@@ -448,11 +448,8 @@ def _compound_head(words: list[str], i: int) -> bool:
     after_word = i > 0 and words[i - 1].replace("-", "").isalnum() and not is_phrasing(words[i - 1])
     # "user studies", "ablation studies": a kind of study after a noun (not "recent studies", "empirical studies")
     study = words[i].lower() in {"study", "studies"} and after_word and _readings(words[i - 1].lower()) == {"NOUN"}
-    return (
-        words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"}
-        and after_word
-        or study
-    )
+    compound = words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"} and after_word
+    return compound or study
 
 
 def _opening_auxiliary(before: list[str]) -> str:
@@ -690,10 +687,12 @@ def _chunks(goal: str) -> list[_Chunk]:
     """Runs of topic words split at stop words and punctuation, each with the words that introduce it."""
     chunks, current, cue, joiners = [], _Chunk(), [], set()
     tokens, possessors, quoted = goal_words(goal), _possessors(goal), _quoted(goal)
-    opened = [-1]  # where each open parenthesis opened
-    asides = []
+    opened, asides = [-1], []  # where each open parenthesis opened; for each word, the one it stands in
     for j, token in enumerate(tokens):
-        opened = [*opened, j] if token == "(" else opened[:-1] if token == ")" and len(opened) > 1 else opened
+        if token == "(":
+            opened.append(j)
+        elif token == ")" and len(opened) > 1:
+            opened.pop()
         asides.append(opened[-1])
     for i, word in enumerate(tokens):
         lowered = word.lower()
