@@ -105,8 +105,7 @@ FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
 # we know whether X …" (not "Are there works that …", a request for papers).
 CLAUSE_OPENERS = frozenset({"that", "whether", "if"})
 CLAUSE_WORDS = frozenset(
-    """there it any evidence true case clear known we know anyone someone research studies work shown found
-    demonstrated proven proved""".split()
+    "there it any evidence true case clear known we know anyone someone shown found demonstrated proven proved".split()
 )
 # A full stop that ends a sentence: after a word of two letters or more (not "e.g."), before a capital.
 _SENTENCE_END = re.compile(r"(?<=\w\w)(?<!\bvs)(?<!\bal)(?<!\betc)(?<!\bcf)\.\s+(?=[A-Z])")
