@@ -37,7 +37,7 @@ REQUEST_WORDS = frozenset(
     attempt attempts concept concepts idea ideas novel new address addresses addressed addressing tackle tackles
     tackled certain current different types kinds issue issues problem problems application applications
     means including number numbers dozens hundreds thousands millions billions trillions million billion trillion
-    need needs fewer written utilization topic topics form
+    need needs fewer written utilization topic topics form way
     called dubbed termed studied analysed analyzed judged assessed
     similar researcher consensus extent able unable""".split()
 )
@@ -650,7 +650,7 @@ def _frames(words: list[str], i: int) -> bool:
     framed = the and ((word in FRAME_NOUNS and after == "of") or word == "term")  # "the term hypercolumn"
     # the adjective before a gathering noun ("a wide range of") qualifies the gathering, not the topic
     qualifies = i + 1 < len(words) and _gathers(words, i + 1) and _opens_phrase(words, i)
-    ranks = word in LITERATURE_QUALIFIERS and after in LITERATURE_NOUNS
+    ranks = word in LITERATURE_QUALIFIERS and after in LITERATURE_NOUNS | METHOD_NOUNS | {"methods", "techniques"}
     return framed or _gathers(words, i) or qualifies or ranks
 
 

@@ -831,3 +831,9 @@ def test_the_verb_of_a_how_clause_is_cut_after_its_subject_which_is_not_what_a_r
     shares = PaperShares({"llms": 0.2, "human": 0.1, "like": 0.3, "text": 0.3, "replic": 0.01, "bias": 0.02})
     goal = "Can you provide papers that discuss how LLMs reproduce human-like text and replicate biases?"
     assert kinds(goal, shares)["LLMs"] is AspectKind.TOPIC
+
+
+def test_what_ranks_the_approaches_asked_for_or_the_way_to_do_something_is_no_aspect():
+    found = kinds("I am a PhD student. What are the main approaches to hallucination detection in LLMs?")
+    assert found["hallucination detection"] is AspectKind.ENTITY and "main" not in found
+    assert not any("way" in text for text in kinds("What's the best way to fine-tune Llama 3 8B on one GPU?"))
