@@ -84,7 +84,8 @@ MEASURE_CUES = [
 ]
 # Adjectives said of a phrase, after it ("keep recall high", "is MEMIT reliable at scale"): no part of it.
 PREDICATE_ADJECTIVES = frozenset(
-    "high low reliable robust effective efficient accurate stable feasible possible sufficient competitive".split()
+    """high low reliable robust effective efficient accurate stable feasible possible sufficient competitive faithful
+    safe fair""".split()
 )
 # Past participles that do not end in -ed: "the accuracy lost by …", "graphs larger than seen in training".
 IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known found held built kept brought".split())
@@ -192,7 +193,7 @@ SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "su
 # Acronyms that name a field, a family of methods or hardware, not a benchmark, dataset or model.
 GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
 # Nouns that, after a name, make a named suite: "D4RL locomotion tasks", "Atari games", "MuJoCo environments".
-SUITE_HEADS = frozenset({"task", "tasks", "games", "environments", "splits"})
+SUITE_HEADS = frozenset({"task", "tasks", "games", "environments", "splits", "categories", "subsets"})
 # Words that hold a condition fixed for a comparison: "at equal FLOPs", "under a fixed memory budget" (and "at the
 # same compute budget", where "same" is a stop word before the phrase).
 HELD_WORDS = frozenset({"equal", "fixed", "matched", "identical", "comparable"})
@@ -202,7 +203,7 @@ ADVERSARIAL_STEMS = tuple(
 )
 # Words before a phrase that make it what the entity is compared with.
 COMPARISON_CUES = frozenset(
-    {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative"}
+    {"than", "versus", "vs", "against", "compare", "compared", "comparing", "relative", "beyond"}
     | {"outperform", "outperforms", "beat", "beats", "rival", "rivals", "exceed", "exceeds"}
     | {"surpass", "surpasses"}
 )
@@ -416,8 +417,12 @@ def _asker(words: list[str], i: int) -> bool:
 
 
 def _asks_how(words: list[str], i: int) -> bool:
-    """Whether words[i] is the adjective of "how effective are X", "how robust is X": the question's phrasing."""
-    return i > 0 and words[i - 1].lower() == "how" and words[i + 1 : i + 2] in (["is"], ["are"], ["was"], ["were"])
+    """Whether words[i] is the adjective of "how effective are X", "how large does X need to be": the question's
+    phrasing."""
+    before_auxiliary = words[i + 1 : i + 2] in (["is"], ["are"], ["was"], ["were"]) or (
+        bool(AUXILIARIES & {w.lower() for w in words[i + 1 : i + 2]}) and "ADJ" in _readings(words[i])
+    )
+    return i > 0 and words[i - 1].lower() == "how" and before_auxiliary
 
 
 def _exact_match(words: list[str], i: int) -> bool:
@@ -516,16 +521,19 @@ def _asked_verb_off(chunks: list[_Chunk]) -> None:
     """The verb after the phrase "Which …" or "What …" asks for, removed: it ran into the phrase ("Which learned index
     structures replace B-trees", "What decoders run in real time") or opens the next ("Which watermarking methods
     survive JPEG compression", "Which methods let spiking neural networks …")."""
-    start = next((i for i, c in enumerate(chunks) if c.asked_for), None)
-    if start is None:
-        return
+    for start in reversed([i for i, c in enumerate(chunks) if c.asked_for]):
+        _asked_verb_cut(chunks, start)
+
+
+def _asked_verb_cut(chunks: list[_Chunk], start: int) -> None:
+    """The verb cut after the phrase chunks[start] opens."""
     for i in range(start, len(chunks)):
         # the phrase asked for opens the first chunk unless a word such as "methods" came before it
         opens = i == start and chunks[i].cue[-1:] in (["which"], ["what"])
         words = chunks[i].words
         # the phrase asked for goes on through "methods for X in Y", not past a verb ("Which methods improve X")
         verb_before = any(w in AUXILIARIES | RELATION_WORDS or _readings(w) == {"VERB"} for w in chunks[i].cue)
-        if i > start and (verb_before or chunks[i].subject or chunks[i].follow_up):
+        if i > start and (verb_before or chunks[i].subject or chunks[i].follow_up != chunks[start].follow_up):
             return
         verb = next(
             (j for j, w in enumerate(words) if (j or not opens) and _only_verb(w) or _after_plural(words, j)), None
@@ -762,15 +770,16 @@ def _chunks(goal: str) -> list[_Chunk]:
                 counted = _counted(tokens, i)
                 current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up, counted=counted)
                 current.aside = asides[i]
-                # the question's first phrase, or its second after a fronted one ("For diffusion models, which …"),
-                # not a relative clause's (", which includes …"), with only a kind of work before it ("Which methods
-                # for X …"; not "What is the effect of X", "Which works use X")
-                opener = clause if fronted and len(chunks) == 1 else 0 if not chunks else -1
+                # what a question's "Which …" or "What …" asks for: at its start, after a fronted phrase ("For
+                # diffusion models, which …") or in a follow-up ("…, and which interventions fix it"), not in a
+                # relative clause (", which includes …"), with only a kind of work before it ("Which methods for X
+                # …"; not "What is the effect of X", "Which works use X")
+                asker = max((j for j in range(i) if tokens[j].lower() in {"which", "what"}), default=-1)
+                joined = asker > 0 and tokens[asker - 1].lower() in {"and", "but", ";"}
                 current.asked_for = (
-                    opener >= 0
-                    and tokens[opener].lower() in {"which", "what"}
+                    (asker == 0 or (fronted and asker == clause) or joined)
                     and not subject
-                    and {t.lower() for t in tokens[opener + 1 : i]} <= KINDS_ASKED_FOR
+                    and {t.lower() for t in tokens[asker + 1 : i]} <= KINDS_ASKED_FOR
                 )
                 cue, joiners = [], set()
             current.words.append(word)
@@ -1003,7 +1012,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     # the first question names what the goal is about; the context before it sets the scene and a follow-up ("…, and
     # how does it change with X?") refines it
     asked = [a for a in topics if a.text.lower() not in background]
-    topics = asked if any(singles_out(a.text, weights, settings) for a in asked) else topics
+    compared = any(a.kind is AspectKind.COMPARISON and a.text.lower() not in background for a in aspects)
+    topics = asked if compared or any(singles_out(a.text, weights, settings) for a in asked) else topics
     first = [a for a in topics if a.text not in follow_ups]
     topics = first if any(singles_out(a.text, weights, settings) for a in first) else topics
     specific = any(singles_out(a.text, weights, settings) for a in topics)

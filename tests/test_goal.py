@@ -837,3 +837,12 @@ def test_what_ranks_the_approaches_asked_for_or_the_way_to_do_something_is_no_as
     found = kinds("I am a PhD student. What are the main approaches to hallucination detection in LLMs?")
     assert found["hallucination detection"] is AspectKind.ENTITY and "main" not in found
     assert not any("way" in text for text in kinds("What's the best way to fine-tune Llama 3 8B on one GPU?"))
+
+
+def test_a_follow_up_which_question_an_adjective_asked_how_and_what_goes_beyond_a_benchmark():
+    found = kinds("Why do LLMs fail at multiplication, and which prompting interventions fix it?")
+    assert "prompting interventions" in found and not any("fix" in text for text in found)
+    found = kinds("How large does the preference dataset need to be, and is chain-of-thought faithful?")
+    assert "large" not in found and "chain-of-thought" in found
+    found = kinds("Which datasets exist for document understanding beyond DocVQA, evaluated on LVIS rare categories?")
+    assert found["DocVQA"] is AspectKind.COMPARISON and found["LVIS rare categories"] is AspectKind.SETTING
