@@ -7,7 +7,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from tasks.abbreviations import abbreviated, text_terms
-from tasks.goal import GENERIC_NAMES, goal_words, head_index, is_magnitude, is_model_size, is_name
+from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, head_index, is_magnitude, is_model_size, is_name
 from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
@@ -147,7 +147,7 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
     """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's, on the benchmark or
     model the aspect names if it names one (accuracy on another task is not "MMLU accuracy"), a rate or footprint
     with what it is of ("a learning rate" is not "success rates"), a measure per unit by what it counts ("energy per
-    token", not "tokens per second")."""
+    token", not "tokens per second"), a count with a number ("finds relevant documents" counts none)."""
     names = _names(aspect)
     if names and not any(name & keys for name in names):
         return False
@@ -159,6 +159,10 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
         return False
     if head in GENERIC_QUANTITIES:
         return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
+    # what is counted rather than a measure ("how many documents", "the number of timesteps") is stated by a number
+    counted = head.isalpha() and head.islower() and head not in QUANTITY_WORDS | QUANTITY_SYNONYMS.keys()
+    if counted and not numbers(sentence):
+        return False
     if head in REPORTING_NOUNS:
         synonyms = {REPORTING_NOUNS[head]}
     else:

@@ -227,7 +227,7 @@ def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_enti
     ("sentence", "addressed"),
     [
         ("Diffusion policies need only 50 demonstrations per task.", True),
-        ("Each demonstration is a teleoperated trajectory.", True),
+        ("Each demonstration is a teleoperated trajectory.", False),  # how many: no number counts them
         ("OpenVLA demonstrates strong results on manipulation.", False),  # the verb any abstract reports with
         ("Our experiments demonstrated a 20% higher success rate.", False),
     ],
@@ -289,3 +289,13 @@ def test_phrases_sharing_a_head_are_addressed_only_with_their_own_words():
     assert aspects_addressed(alone, "Float8 quantization cuts storage by 4x with under 0.3% loss.") == [
         "binary quantization"
     ]
+
+
+def test_a_count_the_goal_asks_for_is_stated_with_a_number():
+    documents = Aspect(text="documents", kind=AspectKind.QUANTITY)
+    plan = plan_on("Which datasets exist beyond DocVQA, and how many documents do they contain?", documents)
+    assert aspects_addressed(plan, "The retriever finds relevant documents across many pages.") == []
+    assert aspects_addressed(plan, "It holds 12,767 documents and 50,000 questions.") == ["documents"]
+    # a measure is stated without a number ("outperforms on accuracy")
+    accuracy = plan_on("How accurate is it?", Aspect(text="accuracy", kind=AspectKind.QUANTITY))
+    assert aspects_addressed(accuracy, "It improves accuracy over the baseline.") == ["accuracy"]
