@@ -7,7 +7,16 @@ from collections import Counter
 from typing import NamedTuple
 
 from tasks.abbreviations import abbreviated, text_terms
-from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, head_index, is_magnitude, is_model_size, is_name
+from tasks.goal import (
+    GENERIC_NAMES,
+    QUANTITY_WORDS,
+    goal_words,
+    head_index,
+    is_magnitude,
+    is_model_size,
+    is_name,
+    is_plural,
+)
 from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
 
@@ -160,7 +169,7 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
     if head in GENERIC_QUANTITIES:
         return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
     # what is counted rather than a measure ("how many documents", "the number of timesteps") is stated by a number
-    counted = head.isalpha() and head.islower() and head not in QUANTITY_WORDS | QUANTITY_SYNONYMS.keys()
+    counted = is_plural(words[at]) and head not in QUANTITY_WORDS | QUANTITY_SYNONYMS.keys()
     if counted and not numbers(sentence):
         return False
     if head in REPORTING_NOUNS:

@@ -75,7 +75,6 @@ RANKING_WORDS = frozenset("best better worse worst higher highest lower lowest".
 # Words before what a goal measures: "measured by FID", "in terms of win rate".
 MEASURE_CUES = [
     ["measured", "by"],
-    ["measured", "in"],
     ["evaluated", "by"],
     ["quantified", "by"],
     ["judged", "by"],
@@ -303,6 +302,11 @@ def is_phrasing(word: str) -> bool:
     return lowered in NOT_TOPIC or bool(_ADVERB.fullmatch(lowered))
 
 
+def is_plural(word: str) -> bool:
+    """Whether the word is a plural noun's form: models, LLMs, GNNs (not "class", "LoRA")."""
+    return bool(_PLURAL.fullmatch(word))
+
+
 def is_model_size(word: str) -> bool:
     """7B, 110M, 1.5B, 8x7B, 7B/13B."""
     return bool(_MODEL_SIZE.match(word))
@@ -491,7 +495,7 @@ def _plain(word: str) -> bool:
 def _after_plural(words: list[str], i: int) -> bool:
     """Whether words[i] is a plain word right after a plural, a verb then ("larger models produce", "3B parameters
     delay it"; a compound's first noun is singular: "model size")."""
-    return i > 0 and _plain(words[i]) and bool(_PLURAL.fullmatch(words[i - 1]))
+    return i > 0 and _plain(words[i]) and is_plural(words[i - 1])
 
 
 def _only_verb(word: str) -> bool:
@@ -952,7 +956,7 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:
             chunk.words.pop()
         # "the best open-source models" ranks what is asked for, which the papers need not rank
-        if len(chunk.words) > 1 and chunk.words[0].lower() in RANKING_WORDS and _PLURAL.fullmatch(chunk.words[-1]):
+        if len(chunk.words) > 1 and chunk.words[0].lower() in RANKING_WORDS and is_plural(chunk.words[-1]):
             chunk.words.pop(0)
     kinds = _chunk_kinds(chunks)
     for chunk, kind in zip(chunks, kinds):

@@ -296,6 +296,8 @@ def test_a_count_the_goal_asks_for_is_stated_with_a_number():
     plan = plan_on("Which datasets exist beyond DocVQA, and how many documents do they contain?", documents)
     assert aspects_addressed(plan, "The retriever finds relevant documents across many pages.") == []
     assert aspects_addressed(plan, "It holds 12,767 documents and 50,000 questions.") == ["documents"]
-    # a measure is stated without a number ("outperforms on accuracy")
+    # a measure is stated without a number ("improves accuracy", "reach high agreement")
     accuracy = plan_on("How accurate is it?", Aspect(text="accuracy", kind=AspectKind.QUANTITY))
     assert aspects_addressed(accuracy, "It improves accuracy over the baseline.") == ["accuracy"]
+    agreement = plan_on("How reliable are LLM labels?", Aspect(text="agreement", kind=AspectKind.QUANTITY))
+    assert aspects_addressed(agreement, "LLM labels reach high agreement with experts.") == ["agreement"]
