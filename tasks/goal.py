@@ -109,6 +109,11 @@ CLAUSE_WORDS = frozenset(
 )
 # A full stop that ends a sentence: after a word of two letters or more (not "e.g."), before a capital.
 _SENTENCE_END = re.compile(r"(?<=\w\w)(?<!\bvs)(?<!\bal)(?<!\betc)(?<!\bcf)\.\s+(?=[A-Z])")
+# Words of a statement saying what the asker studies or wants to learn: "I'm exploring …", "I am interested in …".
+INQUIRY_WORDS = frozenset(
+    """exploring explore interested interest looking curious researching research studying study investigating
+    understand understanding learn learning work working focus focusing""".split()
+)
 # Prepositions that open a phrase put before the question ("For speech recognition, how does …").
 FRONTING_WORDS = frozenset("for in on under at with across among within beyond during given".split())
 # Subjects whose verb follows them: "We run …", "I need …", "they use …".
@@ -243,7 +248,7 @@ class _Chunk:
     follow_up: bool = False  # in a question joined to the first: "…, and how does the gain change with X?"
     # what a number counts or bounds, starting the chunk: "at 6 kbps", "with 1,000 examples", "epsilon below 8"
     counted: bool = False
-    context: bool = False  # in a statement before the question: "I am building a system for legal contracts."
+    context: bool = False  # in a statement of the asker's situation before the question: "I am building a system …"
     # where the parenthesis the chunk stands in opens, -1 outside any: examples or a gloss of the phrase before it
     aside: int = -1
     example: bool = False  # opens a list in parentheses: examples of the phrase before ("methods (LLM-Pruner, …)")
@@ -258,14 +263,22 @@ class _Chunk:
         return all(w[:1].isupper() for w in self.words)
 
 
-def split_context(goal: str) -> tuple[str, str]:
+def split_statements(goal: str) -> tuple[list[str], str]:
     """The statements that open a goal before its question ("I am building a retrieval system for legal contracts.
-    Which dense retrievers …") and the question: the context is background, the question names what is asked about."""
-    sentences = _SENTENCE_END.split(goal.strip())
-    asking = [i for i, sentence in enumerate(sentences) if _asks(sentence)]
-    if not asking or asking[0] == 0:
-        return "", goal
-    return " ".join(sentences[: asking[0]]), " ".join(sentences[asking[0] :])
+    Which dense retrievers …"), and the question."""
+    ends = list(_SENTENCE_END.finditer(goal))
+    sentences = _SENTENCE_END.split(goal)
+    asking = next((i for i, sentence in enumerate(sentences) if _asks(sentence)), 0)
+    if not asking:
+        return [], goal
+    return sentences[:asking], goal[ends[asking - 1].end() :]
+
+
+def _inquires(sentence: str) -> bool:
+    """Whether the statement says what the asker studies or wants to learn ("I'm exploring research that …", "I am
+    interested in sentence simplification."), which names the topic, not the situation they ask from ("We deploy LLM
+    agents …"), which is background."""
+    return bool(INQUIRY_WORDS & {w.lower() for w in goal_words(sentence)[:5]})
 
 
 def _asks(sentence: str) -> bool:
@@ -949,8 +962,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     aspects: list[Aspect] = []
     # a participle alone ("policies are optimized against …", "as measured by …") is a verb, and evidence alone ("is
     # there evidence that …") the request, unless that is all there is ("evidence retrieval" is a topic)
-    context, question = split_context(goal)
-    found = [*(replace(c, context=True) for c in _chunks(context)), *_chunks(question)]
+    statements, question = split_statements(goal)
+    context = [replace(c, context=not _inquires(s)) for s in statements for c in _chunks(s)]
+    found = [*context, *_chunks(question)]
     chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
     for chunk in chunks:
         if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:

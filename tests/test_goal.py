@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tasks.goal import goal_words, parse_goal, split_context
+from tasks.goal import goal_words, parse_goal, split_statements
 from tasks.ml.embedders import TermWeights
 from tasks.models import AspectKind
 from tasks.plan import plan_queries
@@ -738,10 +738,15 @@ def test_statements_before_the_question_set_the_scene_and_the_question_names_the
     # said in the scene and asked about in the question, it is what the question asks about
     again = kinds("We study LLM agents. What success rates do LLM agents reach on WebArena?", shares)
     assert again["LLM agents"] is AspectKind.ENTITY
-    assert split_context("Which OCR-free models (e.g. Donut) work best? We use CPUs.") == (
-        "",
+    assert split_statements("Which OCR-free models (e.g. Donut) work best? We use CPUs.") == (
+        [],
         "Which OCR-free models (e.g. Donut) work best? We use CPUs.",
     )
+    # a statement of what the asker studies names the topic, however general the request after it
+    found = kinds(
+        "I'm interested in sentence simplification. Are there datasets built from Wikipedia that I could use?"
+    )
+    assert found["sentence simplification"] is AspectKind.ENTITY
 
 
 def test_what_a_request_to_give_or_find_papers_asks_for_first_is_the_subject():
