@@ -102,7 +102,7 @@ VERB_AUXILIARIES = frozenset("do does did can could will would should may might"
 # Words that open a second question after "and" or a comma.
 FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
 # Words of a question that asks about the clause after it: "Is there evidence that X …", "Is it true that X …", "Do
-# we know whether X …" (not "Are there works that …", a request for papers).
+# we know whether X …", "Has anyone shown that X …" (not "Are there works that …", a request for papers).
 CLAUSE_OPENERS = frozenset({"that", "whether", "if"})
 CLAUSE_WORDS = frozenset(
     "there it any evidence true case clear known we know anyone someone shown found demonstrated proven proved".split()
