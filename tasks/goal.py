@@ -1008,20 +1008,26 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
             example_of = aspects[-1].text
         elif not chunk.listed:
             example_of = ""
-        if not chunk.context:  # asked about, though said in the context too
+        said = next((a for a in aspects if a.text.lower() == text.lower()), None)
+        # said in the context and asked about in the question: what the question asks about
+        restated = said is not None and not chunk.context and text.lower() in background
+        if restated:
             background.discard(text.lower())
-        if text.lower() not in {a.text.lower() for a in aspects}:
-            aspects.append(Aspect(text=text, kind=kind, example_of=example_of))
+        elif said is None:
+            said = Aspect(text=text, kind=kind, example_of=example_of)
+            aspects.append(said)
             if chunk.context:
                 background.add(text.lower())
-            # a follow-up's subject only when the first question asks about none and it is one phrase ("What success
-            # rates …, and does differential privacy reduce them?", not "…, and how do X and Y differ?")
-            # a clause's subject ("works that discuss how LLMs manipulate …") is not what the request asks about
-            asked = chunk.subject not in {"", "how"} and kind is AspectKind.TOPIC
-            asks = asked and (not chunk.follow_up or (subject is None and single))
-            subject = aspects[-1] if asks else subject
             if chunk.follow_up:
                 follow_ups.add(text)
+        else:
+            continue
+        # a follow-up's subject only when the first question asks about none and it is one phrase ("What success
+        # rates …, and does differential privacy reduce them?", not "…, and how do X and Y differ?")
+        # a clause's subject ("works that discuss how LLMs manipulate …") is not what the request asks about
+        asked = chunk.subject not in {"", "how"} and kind is AspectKind.TOPIC
+        asks = asked and (not chunk.follow_up or (subject is None and single))
+        subject = said if asks else subject
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares

@@ -736,8 +736,9 @@ def test_statements_before_the_question_set_the_scene_and_the_question_names_the
     assert found["transformer-based detectors"] is AspectKind.ENTITY
     assert found["multivariate time series"] is AspectKind.TOPIC and found["best F1"] is AspectKind.QUANTITY
     # said in the scene and asked about in the question, it is what the question asks about
-    again = kinds("We deploy LLM agents. What success rates do LLM agents reach on WebArena?", shares)
-    assert again["LLM agents"] is AspectKind.ENTITY
+    goal = "We deploy LLM agents. What success rates do LLM agents reach on long-horizon web tasks?"
+    shares = PaperShares({"llm": 0.2, "agent": 0.1, "long": 0.2, "horizon": 0.01, "web": 0.02, "task": 0.3})
+    assert kinds(goal, shares)["LLM agents"] is AspectKind.ENTITY
     assert split_statements("Which OCR-free models (e.g. Donut) work best? We use CPUs.") == (
         [],
         "Which OCR-free models (e.g. Donut) work best? We use CPUs.",
