@@ -241,16 +241,10 @@ def first_author(ranked: RankedPaper) -> str:
     return ranked.paper.first_surname.lower() or ranked.paper.id
 
 
-# Aspects that say something of the central entity: its baseline, its measures, where it is measured. Only a paper on
-# the entity addresses them ("latency" of speculative decoding is not a quantisation paper's latency); a topic is often
-# a co-subject of the question, addressed on its own.
-PAIRED_KINDS = (AspectKind.COMPARISON, AspectKind.QUANTITY, AspectKind.SETTING)
-
-
 def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) -> list[AspectVerdict]:
     """For each aspect, the verified claims that address it and the independent papers whose findings do; a
-    comparison, quantity or setting only from papers on the central entity, by their evidence, title or abstract (a
-    paper on the baseline alone compares nothing with the entity, another method's latency is not the entity's)."""
+    comparison only from papers on the central entity, by their evidence, title or abstract (a paper on the baseline
+    alone compares nothing with the entity)."""
     by_id = {r.paper.id: r for r in papers}
     verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
     entity = next((a for a in plan.aspects if a.text == plan.central), None)
@@ -271,7 +265,7 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
     for aspect in plan.aspects:
         backing = [c for c in verified if states(c, aspect.text)]
         unpaired = []
-        if aspect.kind in PAIRED_KINDS and plan.central and aspect.text != plan.central:
+        if aspect.kind is AspectKind.COMPARISON and plan.central and aspect.text != plan.central:
             unpaired = list(dict.fromkeys(c.paper_id for c in backing if c.paper_id not in on_entity))
             backing = [c for c in backing if c.paper_id in on_entity]
         paper_ids = list(dict.fromkeys(c.paper_id for c in backing))

@@ -61,10 +61,7 @@ def verdict_line(verdict: AspectVerdict, numbers: dict[str, int]) -> str:
     label = KIND_LABELS[verdict.aspect.kind]
     name = f"{verdict.aspect.text} ({label})" if label else verdict.aspect.text
     if not verdict.addressed and verdict.unpaired_paper_ids:
-        if verdict.aspect.kind is AspectKind.COMPARISON:
-            alone = "papers on it alone do not count"
-            return f"- {name}: no retrieved paper compares it with the entity asked about ({alone})"
-        return f"- {name}: no retrieved paper on the entity asked about addresses it (other work does not count)"
+        return f"- {name}: no retrieved paper compares it with the entity asked about (papers on it alone do not count)"
     if not verdict.addressed:
         return f"- {name}: not addressed by the retrieved literature"
     cited = "".join(f"[{n}]" for n in sorted({numbers[pid] for pid in verdict.paper_ids}))

@@ -315,8 +315,8 @@ class AspectVerdict(BaseModel):
     )
     unpaired_paper_ids: list[str] = Field(
         default_factory=list,
-        description="For a comparison, quantity or setting: papers whose verified evidence addresses it but not the "
-        "central entity, so say nothing of the entity.",
+        description="For a comparison: papers whose verified evidence addresses it but not the central entity, so "
+        "compare nothing with it.",
     )
 
     @property
