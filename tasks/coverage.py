@@ -248,10 +248,12 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
     by_id = {r.paper.id: r for r in papers}
     verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
     entity = next((a for a in plan.aspects if a.text == plan.central), None)
+    # only a comparison asks which papers are on the entity: their abstracts are read for it alone
+    compared = entity is not None and any(a.kind is AspectKind.COMPARISON for a in plan.aspects)
     described = {
         pid
         for pid, r in by_id.items()
-        if entity
+        if compared
         and _states(entity, _keys(f"{r.paper.title}. {r.paper.abstract}", plan.spelled_out), plan.term_weights)
     }
     # a finding on an example the goal gives of its entity ("methods such as YaRN") is a finding on the entity
