@@ -4,6 +4,8 @@ Each covered ScholarGym question (PaSa AutoScholar: tune here; LitSearch: held o
 runs twice through research_flow, offline: on both arXiv files (95,955 papers, "present"), and on the same corpus
 without the gold papers ("removed"). One reduced corpus drops the gold papers of every question in the run at once
 (one index build instead of one per question), so a question's "removed" run also misses other questions' gold.
+When the full corpus has its dense vectors, the reduced one's are assembled from the vector store first
+(`sovereign corpus embed`, seconds), so that both conditions search alike.
 Per set: gold paper kept, AUTO_APPROVE rate in each condition, approval precision (AUTO_APPROVE briefs with the gold
 present that keep a gold paper), AUROC of the tribunal score between the conditions, policy counts, median run time.
 
@@ -24,6 +26,7 @@ import json
 import logging
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -78,6 +81,10 @@ def open_conditions(drop: set[str], cache_dir: Path) -> dict[str, CorpusSource]:
     drops = {"present": set(), "removed": drop}
     paths = {"present": full, "removed": corpus_without(full, drop, cache_dir, "without-gold")}
     sources = {condition: CorpusSource.open(path, cache_dir) for condition, path in paths.items()}
+    if sources["present"].dense_model and not sources["removed"].dense_model:
+        # Every paper of the reduced corpus is in the vector store already: its vectors assemble in seconds.
+        subprocess.run([sys.executable, "-m", "flows.cli", "corpus", "embed", str(paths["removed"])], check=True)
+        sources["removed"] = CorpusSource.open(paths["removed"], cache_dir)
     if sources["present"].dense_model != sources["removed"].dense_model:
         # Vectors are stored per content hash, so a fresh copy of the condition that has them is searched without.
         for condition, source in sources.items():
