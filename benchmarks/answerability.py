@@ -117,6 +117,22 @@ def gold_outcome(candidate: dict | None, threshold: float) -> str:
     return "passed the gate, not kept" if candidate["relevance"] >= threshold else "below the gate"
 
 
+def brief_signals(report: dict) -> dict[str, float]:
+    """What a brief could know of having found the answer, beside its score: the best kept paper's embedding
+    similarity and relevance to the goal, the largest share of the goal's aspects one paper's evidence addresses, and
+    the share addressed at all. Each signal's AUROC between the conditions tells whether it carries that knowledge."""
+    kept = [c for c in report["candidates"] if c["kept"]]
+    coverage = report.get("draft", {}).get("coverage", [])
+    per_paper = Counter(pid for verdict in coverage for pid in verdict["paper_ids"])
+    aspects = len(coverage) or 1
+    return {
+        "best kept similarity": max((c.get("similarity", 0.0) for c in kept), default=0.0),
+        "best kept relevance": max((c["relevance"] for c in kept), default=0.0),
+        "aspects one paper addresses": max(per_paper.values(), default=0) / aspects,
+        "aspects addressed": sum(bool(verdict["claim_ids"]) for verdict in coverage) / aspects,
+    }
+
+
 def run_record(report: dict, gold: set[str], seconds: float) -> dict:
     """What one run says about answerability, from its report.json."""
     threshold = report["settings"]["rank"]["relevance_threshold"]  # SOVEREIGN_RANK__RELEVANCE_THRESHOLD
@@ -137,6 +153,7 @@ def run_record(report: dict, gold: set[str], seconds: float) -> dict:
         "policy": report["decision"]["policy"],
         "decision_score": report["decision"]["score"],
         "tribunal_score": report["tribunal"]["score"],
+        "signals": brief_signals(report),
         "kept_ids": [pid for pid, (_, c) in found.items() if c["kept"]],
         "gold_kept": best == "kept",
         "gold_outcome": best,
@@ -152,11 +169,19 @@ def share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
 
 
-def auroc(rows: list[dict]) -> float | None:
-    """AUROC of the tribunal score, gold present (positive) vs removed."""
-    scores = [r[c]["tribunal_score"] for c in CONDITIONS for r in rows]
+def auroc(rows: list[dict], value: Callable[[dict], float] = lambda run: run["tribunal_score"]) -> float | None:
+    """AUROC of a run's value (the tribunal score unless told), gold present (positive) vs removed."""
+    scores = [value(r[c]) for c in CONDITIONS for r in rows]
     labels = [c == "present" for c in CONDITIONS for _ in rows]
     return round(float(roc_auc_score(labels, scores)), 3) if rows else None
+
+
+def signal_aurocs(rows: list[dict]) -> str:
+    """Each brief signal's AUROC, present vs removed, in `brief_signals`' order (runs recorded before it: none)."""
+    if not rows or not all("signals" in r[c] for r in rows for c in CONDITIONS):
+        return "–"
+    names = list(rows[0]["present"]["signals"])
+    return " / ".join(str(auroc(rows, lambda run, name=name: run["signals"][name])) for name in names)
 
 
 def policy_counts(rows: list[dict], condition: str) -> str:
@@ -180,6 +205,9 @@ MEASURES: dict[str, Callable[[list[dict]], object]] = {
         [r["present"]["gold_kept"] for r in rows if r["present"]["policy"] == "AUTO_APPROVE"]
     ),
     "tribunal score AUROC, present vs removed": auroc,
+    "signal AUROC: best kept similarity / best kept relevance / aspects one paper addresses / aspects addressed": (
+        signal_aurocs
+    ),
     "policies AUTO/SOFT/HUMAN/REJECT, present": lambda rows: policy_counts(rows, "present"),
     "policies AUTO/SOFT/HUMAN/REJECT, removed": lambda rows: policy_counts(rows, "removed"),
     "gold not kept: not a candidate / below the gate / passed the gate, not kept / dropped by a revision": misses,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.answerability import corpus_without, run_record, summarise
+from benchmarks.answerability import brief_signals, corpus_without, run_record, summarise
 
 
 def report(policy: str, score: float, candidates: list[tuple[str, bool, float]]) -> dict:
@@ -71,6 +71,38 @@ def test_summary_per_source() -> None:
     assert misses == "0 / 0 / 1 / 0"
     assert lit["median run seconds"] == 4.0
     assert pasa["approval precision"] is None and pasa["tribunal score AUROC, present vs removed"] == 0.0
+
+
+def test_brief_signals_read_the_kept_papers_and_the_aspect_verdicts() -> None:
+    data = report("SOFT_APPROVE", 7.0, [("a", True, 0.6), ("b", True, 0.8), ("c", False, 0.9)])
+    for candidate, similarity in zip(data["candidates"], (0.7, 0.4, 0.95)):
+        candidate["similarity"] = similarity
+    data["draft"] = {
+        "coverage": [
+            {"claim_ids": ["a1", "b1"], "paper_ids": ["a", "b"]},
+            {"claim_ids": ["a2"], "paper_ids": ["a"]},
+            {"claim_ids": [], "paper_ids": []},
+            {"claim_ids": ["b2"], "paper_ids": ["b"]},
+        ]
+    }
+    # the unkept candidate's similarity and relevance do not count; paper a addresses 2 of the 4 aspects
+    assert brief_signals(data) == {
+        "best kept similarity": 0.7,
+        "best kept relevance": 0.8,
+        "aspects one paper addresses": 0.5,
+        "aspects addressed": 0.75,
+    }
+
+
+def test_signal_aurocs_tell_which_signal_separates_the_conditions() -> None:
+    rows = []
+    for present, removed in ((0.9, 0.5), (0.8, 0.6)):
+        rows.append(row("LitSearch", ("AUTO_APPROVE", 8.0, True), ("AUTO_APPROVE", 8.0)))
+        rows[-1]["present"]["signals"]["best kept similarity"] = present
+        rows[-1]["removed"]["signals"]["best kept similarity"] = removed
+    name = next(n for n in summarise(rows)["LitSearch"] if n.startswith("signal AUROC"))
+    # similarity orders every present run above every removed one; the other signals tie
+    assert summarise(rows)["LitSearch"][name] == "1.0 / 0.5 / 0.5 / 0.5"
 
 
 def test_corpus_without_drops_every_row_of_a_paper(tmp_path: Path) -> None:

@@ -94,8 +94,8 @@ def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, 
     plain = CorpusSource.open(corpus, cache)
     assert plain.dense_model == "" and plain.index.dense is None
     built_vectors(corpus, cache)
-    monkeypatch.setattr(corpus_module, "_loaded", {})
 
+    # the same process (a warm worker) searches with the vectors `corpus embed` wrote after it loaded the index
     source = CorpusSource.open(corpus, cache)
     assert source.dense_model == dense.DENSE_MODEL  # cached searches of the lexical-only index are not reused
     # shares no content word with the coral paper: only the dense channel can find it

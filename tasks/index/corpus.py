@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from tasks.index.lexical import LexicalIndex, LexicalWriter, next_generation, paper_terms
 from tasks.index.text import content_terms
 from tasks.io.atomic import staged_directory, staged_file, swap_directory, write_atomic
-from tasks.ml.dense import encode, load_ann, load_dense
+from tasks.ml.dense import ANN_FILE, dense_dir, encode, load_ann, load_dense
 from tasks.ml.embedders import LsaModel
 from tasks.models import Paper, indexed_text, normalize_id
 from tasks.settings import CorpusIndexSettings, HybridSearchSettings
@@ -637,8 +637,15 @@ def _extend(earlier: Path, path: Path, digest: str, target: Path, settings: Corp
         swap_directory(earlier, target)
 
 
-_loaded: dict[Path, CorpusIndex] = {}
+# Each loaded index with what it was loaded from: its version and its dense files' modification times.
+_loaded: dict[Path, tuple[tuple, CorpusIndex]] = {}
 _load_lock = Lock()
+
+
+def _dense_stamp(target: Path) -> tuple[int, ...]:
+    """When the index's vectors and their approximate index were last written (0: none)."""
+    files = [dense_dir(target) / "vectors.npy", dense_dir(target) / ANN_FILE]
+    return tuple(f.stat().st_mtime_ns if f.is_file() else 0 for f in files)
 
 
 def _mapped(target: Path, files: list[str]) -> pa.Table:
@@ -663,10 +670,12 @@ def _open(target: Path, meta: dict) -> CorpusIndex:
 
 
 def load_index(path: Path, cache_dir: Path) -> CorpusIndex:
-    """The corpus index, built if needed; loaded once per process and again after an append."""
+    """The corpus index, built if needed; loaded once per process and again after an append or once `corpus embed`
+    has written its vectors (a warm worker that loaded it before then would search it without them)."""
     target, _ = ingest_corpus(path, cache_dir)
     with _load_lock:
         meta = json.loads((target / "meta.json").read_text())
-        if target not in _loaded or _loaded[target].version != meta["version"]:
-            _loaded[target] = _open(target, meta)
-        return _loaded[target]
+        stamp = (meta["version"], _dense_stamp(target))
+        if target not in _loaded or _loaded[target][0] != stamp:
+            _loaded[target] = (stamp, _open(target, meta))
+        return _loaded[target][1]
