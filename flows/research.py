@@ -36,6 +36,7 @@ from tasks.publish import PublishedBrief, publish
 from tasks.retrieve import FLOW_STAGES, Retrieval, rank_again, retrieve, run_searches
 from tasks.revise import revise
 from tasks.settings import RunParameters, Settings, result_storage
+from tasks.sources.paper_source import CorpusSource
 from tasks.tribunal import ROLES, aggregate, review
 from tasks.verify import verify_claims
 
@@ -182,7 +183,11 @@ def _research(goal: str, settings: Settings, clock: StageClock) -> PublishedBrie
         run_id=_run_id(goal),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         goal=goal,
-        source=paper_source.name if settings.search.source == "arxiv" else f"corpus {settings.search.corpus}",
+        source=(
+            f"corpus {settings.search.corpus} ({paper_source.searched})"
+            if isinstance(paper_source, CorpusSource)
+            else paper_source.name
+        ),
         plan=plan,
         draft=draft,
         tribunal=tribunal,

@@ -93,11 +93,13 @@ def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, 
     cache = tmp_path / "cache"
     plain = CorpusSource.open(corpus, cache)
     assert plain.dense_model == "" and plain.index.dense is None
+    assert "lexical search alone (sovereign corpus embed adds dense search)" in plain.searched
     built_vectors(corpus, cache)
 
     # the same process (a warm worker) searches with the vectors `corpus embed` wrote after it loaded the index
     source = CorpusSource.open(corpus, cache)
     assert source.dense_model == dense.DENSE_MODEL  # cached searches of the lexical-only index are not reused
+    assert source.searched == f"{len(source.index)} papers, lexical and dense ({dense.DENSE_MODEL}) search"
     # shares no content word with the coral paper: only the dense channel can find it
     query = "sea temperature rise makes polyps expel their symbiotic algae"
     assert "Coral Reef Bleaching Thresholds" not in [p.title for p in plain.search(query, 5)]

@@ -9,8 +9,10 @@ import pytest
 from pypdf import PdfReader
 
 from flows.research import research_flow
+from tasks.index.corpus import load_index
 from tasks.models import Label, Policy, Report
 from tasks.progress import subscribe
+from tasks.settings import Settings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_corpus.jsonl"
 GOAL = "What are the trade-offs of mixture-of-experts LoRA adapters compared with dense LoRA fine-tuning?"
@@ -54,6 +56,9 @@ def test_flow_publishes_an_approved_cited_brief(tmp_path):
         "decide_policy",
     }
     assert report.settings_hash and report.settings["rank"]["max_papers"] == 8
+    # the brief says how much it searched and how (lexical alone or with the corpus's dense vectors)
+    papers = len(load_index(FIXTURE, Settings().search.cache_dir))  # its malformed rows skipped
+    assert report.source.startswith(f"corpus {FIXTURE} ({papers:,} papers, lexical ")
     pdf_text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(published.pdf).pages)
     assert "Extracted Claims" in pdf_text and "SOVEREIGN" in pdf_text
 

@@ -63,5 +63,12 @@ class CorpusSource(BaseModel):
     def index(self) -> CorpusIndex:
         return self._index
 
+    @property
+    def searched(self) -> str:
+        """How many papers were searched and how, as the brief states it."""
+        if self.dense_model:
+            return f"{len(self._index):,} papers, lexical and dense ({self.dense_model}) search"
+        return f"{len(self._index):,} papers, lexical search alone (sovereign corpus embed adds dense search)"
+
     def search(self, query: str, limit: int) -> list[Paper]:
         return self._index.search(query, limit, self.hybrid)
