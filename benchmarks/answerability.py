@@ -7,7 +7,8 @@ without the gold papers ("removed"). One reduced corpus drops the gold papers of
 When the full corpus has its dense vectors, the reduced one's are assembled from the vector store first
 (`sovereign corpus embed`, seconds), so that both conditions search alike.
 Per set: gold paper kept, AUTO_APPROVE rate in each condition, approval precision (AUTO_APPROVE briefs with the gold
-present that keep a gold paper), AUROC of the tribunal score between the conditions, policy counts, median run time.
+present that keep a gold paper), AUROC of the tribunal score between the conditions and of four signals a brief could
+use instead (`brief_signals`), policy counts, median run time.
 
 Run: .venv/bin/python -m benchmarks.answerability [--limit 30] [--source LitSearch|PASA_AutoScholar] [--max-gold N]
      [--api-url URL] [--reports DIR]
