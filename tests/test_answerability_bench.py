@@ -100,9 +100,10 @@ def test_signal_aurocs_tell_which_signal_separates_the_conditions() -> None:
         rows.append(row("LitSearch", ("AUTO_APPROVE", 8.0, True), ("AUTO_APPROVE", 8.0)))
         rows[-1]["present"]["signals"]["best kept similarity"] = present
         rows[-1]["removed"]["signals"]["best kept similarity"] = removed
-    name = next(n for n in summarise(rows)["LitSearch"] if n.startswith("signal AUROC"))
+    summary = summarise(rows)["LitSearch"]
+    name = next(n for n in summary if n.startswith("signal AUROC"))
     # similarity orders every present run above every removed one; the other signals tie
-    assert summarise(rows)["LitSearch"][name] == "1.0 / 0.5 / 0.5 / 0.5"
+    assert summary[name] == "1.0 / 0.5 / 0.5 / 0.5"
 
 
 def test_corpus_without_drops_every_row_of_a_paper(tmp_path: Path) -> None:

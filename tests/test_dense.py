@@ -89,7 +89,7 @@ def test_vectors_load_mapped_as_float32_and_an_earlier_float16_file_is_converted
     assert dense.load_dense(target, len(texts) + 1) is None  # vectors of another corpus size are never searched
 
 
-def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, tmp_path, monkeypatch):
+def test_search_uses_the_dense_channel_and_the_source_cache_key_says_so(corpus, tmp_path):
     cache = tmp_path / "cache"
     plain = CorpusSource.open(corpus, cache)
     assert plain.dense_model == "" and plain.index.dense is None
