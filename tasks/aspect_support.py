@@ -2,11 +2,12 @@
 
 Naming an aspect is not evidence for it: "LoRA is widely used for fine-tuning" names LoRA and reports nothing, and a
 verbatim quote matches its source by construction. An aspect is supported when a finding (a number, a comparison, a
-direction of effect) stands within FINDING_WINDOW words of the aspect's own words in the evidence sentence, or, for
-the entity, of the paper's self-reference ("we", "our model") when its title names the entity, anywhere in the
-sentence when the title states all of the entity's words. A setting (benchmark, dataset, model) is supported by a
-finding anywhere in a sentence that names it: it is where that finding was measured. A contribution statement ("we
-propose X …") supports the entity or topic it names: that the work proposes or studies it is what it shows.
+direction of effect) stands within FINDING_WINDOW words of the aspect's own words in the evidence sentence, or of
+the paper's self-reference ("we", "our model") when its title names the entity or names the aspect as its method
+("ByT5: Towards a Token-free Future …"), anywhere in the sentence when the title states all of the entity's words.
+A setting (benchmark, dataset, model) is supported by a finding anywhere in a sentence that names it: it is where
+that finding was measured. A contribution statement ("we propose X …") supports the entity or topic it names: that
+the work proposes or studies it is what it shows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tasks.coverage import (
     GENERIC_QUANTITIES,
     QUANTITY_SYNONYMS,
     SELF_REFERENCE,
+    names_paper,
     speaks_of,
 )
 from tasks.index.text import content_terms, numbers
@@ -60,10 +62,10 @@ def _aspect_terms(aspect: Aspect) -> set[str]:
 
 
 def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
-    """Positions of the sentence's words that state the aspect (or, for the entity, the paper's self-reference)."""
+    """Positions of the sentence's words that state the aspect (or, when the paper is on it, its self-reference)."""
     terms = _aspect_terms(aspect)
     hits = [i for i, w in enumerate(words) if w.lower() in terms or set(content_terms(w)) & terms]
-    if self_named and aspect.kind is AspectKind.ENTITY:
+    if self_named:
         hits += [i for i, w in enumerate(words) if SELF_REFERENCE.fullmatch(w)]
     return hits
 
@@ -74,20 +76,23 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
     findings = [i for i, w in enumerate(words) if _is_finding(w)]
     if aspect.kind is AspectKind.QUANTITY and aspect.text.split()[-1].lower() in GENERIC_QUANTITIES:
         return bool(findings)  # "the trade-offs" of a method: any reported finding on it
+    # the paper whose title names the aspect ("ByT5: …") calls it "we" or "our model" in its abstract
+    own = aspect.kind is not AspectKind.QUANTITY and names_paper(aspect, title, {}) and speaks_of(sentence, title)
     if aspect.kind is AspectKind.SETTING and findings:
         # a benchmark or model the sentence names is where its finding was measured, wherever the sentence puts it
         # ("Through experiments on Robomimic and D4RL, we show that … achieves superior performance")
-        return bool(_mentions(words, aspect, False))
+        return bool(_mentions(words, aspect, own))
     if aspect.kind in CONTRIBUTED and CONTRIBUTION_CUES.search(sentence):
         # "we propose Progressive Transformers, a novel architecture …": the work proposes or studies what it names
-        return bool(_mentions(words, aspect, False))
+        return bool(_mentions(words, aspect, own))
     title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
     title_states_all = _aspect_terms(aspect) <= set(content_terms(title))
     if aspect.kind is AspectKind.ENTITY and title_states_all and findings and SELF_REFERENCE.search(sentence):
         # the paper is on the entity its title states in full: what it reports of "our approach", however long the
         # clause ("Our approach enables … sequences up to device count times longer than …"), is of the entity
         return True
-    mentions = _mentions(words, aspect, title_states_entity and speaks_of(sentence, title))
+    entity_named = aspect.kind is AspectKind.ENTITY and title_states_entity and speaks_of(sentence, title)
+    mentions = _mentions(words, aspect, own or entity_named)
     return any(abs(m - f) <= FINDING_WINDOW for m in mentions for f in findings)
 
 

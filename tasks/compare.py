@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tasks.coverage import speaks_of
+from tasks.coverage import speaks_of, title_name
 from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, is_name
 from tasks.index.text import STOP_WORDS
 from tasks.io.latex import plain_text
@@ -18,12 +18,12 @@ from tasks.verify import directions
 PARITY = re.compile(
     r"\b(?:comparabl\w*|on par|parity|similar|match(?:es|ed|ing)?|competitive|within \d|no significant)\b", re.I
 )
-# A reported value: 85.2%, +4.2%, 81 percent, 1.8 points, 3x, 2.84X, 2-3x, 10,000 times, 9/11, 9 of 11; not a model
-# size such as 7B, a year, a variant in a name (SiT-XL/2, B/16) or a resolution (256×256).
+# A reported value: 85.2%, +4.2%, 81 percent, 1.8 points, 3x, 2.84X, 2-3x, 28%-100%, 10,000 times, 9/11, 9 of 11; not a
+# model size such as 7B, a year, a variant in a name (SiT-XL/2, B/16) or a resolution (256×256).
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _FACTOR = r"(?:[xX]\b|×(?!\d))"
 VALUE = re.compile(
-    rf"(?<![\w.,/×-])[+-]?{_NUMBER}(?:{_FACTOR}?[-–]{_NUMBER}(?={_FACTOR}))?"
+    rf"(?<![\w.,/×-])[+-]?{_NUMBER}(?:{_FACTOR}?[-–]{_NUMBER}(?={_FACTOR})|%?[-–]{_NUMBER}(?=\s?%))?"
     rf"(?P<unit>\s?%|\spercent\b|{_FACTOR}|/\d+|\s(?:of \d+|points?|pp|times)\b)?(?![\w×-]|\.\d)"
 )
 # A multiplier written as a word: "x2 faster", "2x"; a factor, not a name.
@@ -118,12 +118,6 @@ def _in_words(name: str, text: str) -> bool:
     return bool(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE))
 
 
-def _title_name(title: str) -> str:
-    """The method a title names: its words before a colon when they are a name (MixLoRA: …), else ""."""
-    head = title.split(":")[0].strip()
-    return head if ":" in title and len(head.split()) <= 3 else ""
-
-
 def _names(sentence: str) -> list[str]:
     """Names of what was measured where, not of the measure (FID, IS, BLEU) or a factor (x2); names side by side as
     one ("MS COCO 2017-5k", "LLaMA-2 7B")."""
@@ -147,7 +141,7 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
     settings = list(dict.fromkeys([*stated, *(w for w in names if set(w.lower().split()) & setting_words)]))
     settings = [w for w in settings if not any(w != s and w in s for s in stated)]
     entity = next((a.text for a in plan.of_kind(AspectKind.ENTITY) if a.text in claim.aspects), "")
-    own = plain_text(_title_name(paper.title)) if speaks_of(sentence, paper.title) else ""
+    own = plain_text(title_name(paper.title)) if speaks_of(sentence, paper.title) else ""
     # a name the paper's title gives (OmniQuant evaluated, the benefits of DiLoCo), not one it was measured on
     titled = [w for w in names if w not in settings and len(w) > 2 and _in_words(w, paper.title)]
     # the name doing the finding's verb, else the paper's own method (LoRA, MixLoRA), says more than the goal's entity

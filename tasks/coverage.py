@@ -186,6 +186,21 @@ def speaks_of(sentence: str, title: str) -> bool:
     return bool(SELF_REFERENCE.search(sentence)) or bool(title_names & {w.lower() for w in goal_words(sentence)})
 
 
+def title_name(title: str) -> str:
+    """The method a title names: its words before a colon when they are a name (MixLoRA: …), else ""."""
+    head = title.split(":")[0].strip()
+    return head if ":" in title and len(head.split()) <= 3 else ""
+
+
+def names_paper(aspect: Aspect, title: str, spelled_out: dict[str, str]) -> bool:
+    """Whether the aspect is the method the paper's title names ("ByT5" of "ByT5: Towards a Token-free Future …"):
+    the paper's "we" and "our model" then speak of it."""
+    name = title_name(title)
+    keys = _keys(name, spelled_out) if name else set()
+    wanted = _aspect_keys(aspect.text, {})
+    return bool(wanted) and all(_has(key, keys) for key in wanted)
+
+
 def _head(text: str) -> str:
     """The stemmed term a phrase ends with ("quantiz" of "binary quantization"), "" for one word."""
     words = text.split()
@@ -218,6 +233,9 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
     def states(aspect: Aspect, text_keys: set[str]) -> bool:
         return _states(aspect, text_keys, weights) and _own_words_stated(aspect, text_keys, shared)
 
+    def own(aspect: Aspect) -> bool:
+        return bool(title_keys) and names_paper(aspect, title, plan.spelled_out)
+
     addressed = []
     for aspect in plan.aspects:
         if aspect.kind is AspectKind.QUANTITY:
@@ -230,7 +248,7 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
             hit = named if sizes else (states(aspect, keys) or states(aspect, title_keys))
         else:
             entity = aspect.kind is AspectKind.ENTITY
-            hit = states(aspect, keys) or (entity and states(aspect, title_keys))
+            hit = states(aspect, keys) or (entity and states(aspect, title_keys)) or own(aspect)
         if hit:
             addressed.append(aspect.text)
     return addressed

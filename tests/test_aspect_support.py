@@ -42,6 +42,18 @@ def test_we_counts_for_the_entity_only_when_the_title_names_it():
     assert not supports_aspect("Our approach uses rings of devices.", ring, title="Ring Attention")  # no finding
 
 
+def test_we_counts_for_a_setting_or_topic_that_the_title_names_as_the_papers_method():
+    byt5 = Aspect(text="ByT5", kind=AspectKind.SETTING)
+    sentence = "We show that byte-level models outperform their token-level counterparts on noisy text."
+    assert supports_aspect(sentence, byt5, title="ByT5: Towards a Token-free Future with Byte-to-byte Models")
+    assert not supports_aspect(sentence, byt5, title="Charformer: Fast Character Transformers")
+    depths = Aspect(text="mixture-of-depths", kind=AspectKind.TOPIC)
+    fewer = "Our models need 50% fewer FLOPs per forward pass."
+    assert supports_aspect(fewer, depths, title="Mixture-of-Depths: Dynamically Allocating Compute")
+    # a title that applies the topic does not make "our models" the topic's own
+    assert not supports_aspect(fewer, depths, title="Early Exits Meet Mixture-of-Depths in Vision")
+
+
 def test_a_generic_quantity_needs_any_finding():
     assert supports_aspect("Accuracy dropped by 2 points.", TRADE_OFFS)
     assert not supports_aspect("Adapters are a family of parameter-efficient methods.", TRADE_OFFS)

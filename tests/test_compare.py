@@ -70,6 +70,8 @@ def test_values_written_as_words_capitals_ranges_or_latex_read_as_the_reader_see
         "2-3x",
     ]
     assert values("It prunes 3-5 layers, 40% of them.") == ["40%"]  # a range of counts, no factor: a detail
+    # a range of percentages is one value, not a first bare number and a negative second
+    assert values("It speeds up byte-level models by 28%-100% and gains 8–10 % on GLUE.") == ["28%-100%", "8–10%"]
     row = row_of(r"RACER achieves more than $2\times$ speedup on GLUE.", "RACER: Retrieval-Augmented Drafting")
     assert row.value == "2×"
     assert row_of("MixLoRA improves about 937; accuracy over PEFT methods.", "MixLoRA").value == "9%"

@@ -126,6 +126,18 @@ def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_n
     assert aspects_addressed(plan, own, "Dense scaling laws") == []
 
 
+def test_a_finding_about_the_papers_own_method_addresses_the_topic_its_title_names_before_a_colon():
+    plan = plan_on(
+        "Do mixture-of-depths or early-exit transformers reduce FLOPs per token?",
+        Aspect(text="mixture-of-depths", kind=AspectKind.TOPIC),
+    )
+    own = "Our models require a fraction of the FLOPs per forward pass."
+    assert aspects_addressed(plan, own, "Mixture-of-Depths: Dynamically Allocating Compute") == ["mixture-of-depths"]
+    # a title that mentions the topic without naming its method after it applies the topic; "our models" are its own
+    assert aspects_addressed(plan, own, "Early Exits Meet Mixture-of-Depths in Vision") == []
+    assert aspects_addressed(plan, "Dense models spend FLOPs evenly.", "Mixture-of-Depths: Dynamically") == []
+
+
 @pytest.mark.parametrize(
     ("sentence", "addressed"),
     [
