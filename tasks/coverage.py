@@ -152,13 +152,19 @@ def _names(aspect: Aspect) -> list[set[str]]:
     return [{k.joined if isinstance(k, _Compound) else k for k in _aspect_keys(name, {})} for name in names]
 
 
+def _name_stated(aspect: Aspect, keys: set[str]) -> bool:
+    """Whether the text states one of the names the aspect holds, if it holds any: "CIFAR-100-Corrupted" shares
+    "corruptions" with "ImageNet-C corruptions" but is another benchmark."""
+    names = _names(aspect)
+    return not names or any(name & keys for name in names)
+
+
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:
     """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's, on the benchmark or
     model the aspect names if it names one (accuracy on another task is not "MMLU accuracy"), a rate or footprint
     with what it is of ("a learning rate" is not "success rates"), a measure per unit by what it counts ("energy per
     token", not "tokens per second"), a count with a number ("finds relevant documents" counts none)."""
-    names = _names(aspect)
-    if names and not any(name & keys for name in names):
+    if not _name_stated(aspect, keys):
         return False
     words = aspect.text.split()
     at = head_index(words)  # "energy per token" measures energy
@@ -231,7 +237,8 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
     shared = _shared_heads(plan)
 
     def states(aspect: Aspect, text_keys: set[str]) -> bool:
-        return _states(aspect, text_keys, weights) and _own_words_stated(aspect, text_keys, shared)
+        stated = _states(aspect, text_keys, weights) and _own_words_stated(aspect, text_keys, shared)
+        return stated and (aspect.kind is AspectKind.ENTITY or _name_stated(aspect, text_keys))
 
     def own(aspect: Aspect) -> bool:
         return bool(title_keys) and names_paper(aspect, title, plan.spelled_out)
