@@ -30,7 +30,7 @@ from tasks.models import (
     TribunalResult,
 )
 from tasks.plan import clean_goal
-from tasks.policy import decide_policy, hard_gates, unmet_aspects
+from tasks.policy import decide_policy, hard_gates, revision_improves, unmet_aspects
 from tasks.progress import StageClock, stage_clock
 from tasks.publish import PublishedBrief, publish
 from tasks.retrieve import FLOW_STAGES, Retrieval, rank_again, retrieve, run_searches
@@ -75,6 +75,15 @@ def _convene(draft: Draft, settings: Settings, round_: int, chat: ChatModel | No
     """The three roles review the draft in parallel."""
     reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal), chat=unmapped(chat)).result()
     return aggregate(reviews, round_)
+
+
+def _why_not_kept(before: Draft, after: Draft, settings: Settings) -> str:
+    problems = [
+        len(hard_gates(d, settings.tribunal)) + len(unmet_aspects(d, settings.tribunal)) for d in (before, after)
+    ]
+    if problems[1] > problems[0]:
+        return f"it left {problems[1]} gate or aspect problem(s) where the draft before it left {problems[0]}"
+    return "it scored lower than the draft before it"
 
 
 def _why_no_revision(revision: RevisionPlan) -> str:
@@ -166,11 +175,16 @@ def _research(goal: str, settings: Settings, clock: StageClock) -> PublishedBrie
             break
         notes = notes + revision.notes
         excluded, dropped = excluded + revision.drop_paper_ids, dropped + revision.drop_claim_ids
-        found = rank_again(found, more, excluded, settings, FLOW_STAGES)
-        draft, embeddings = _analyse(Round(round_, found, dropped, notes), settings, clock, chat)
-        tribunal = _convene(draft, settings, round_, chat)
-        history.append(tribunal)
-        logger.info("tribunal round %d: score %.2f", round_, tribunal.score)
+        revised_found = rank_again(found, more, excluded, settings, FLOW_STAGES)
+        revised, revised_embeddings = _analyse(Round(round_, revised_found, dropped, notes), settings, clock, chat)
+        revised_tribunal = _convene(revised, settings, round_, chat)
+        history.append(revised_tribunal)
+        logger.info("tribunal round %d: score %.2f", round_, revised_tribunal.score)
+        if not revision_improves(draft, tribunal.score, revised, revised_tribunal.score, settings.tribunal):
+            notes = notes + [f"revision round {round_} not kept: {_why_not_kept(draft, revised, settings)}"]
+            draft = draft.model_copy(update={"revision_notes": notes})
+            break
+        found, draft, embeddings, tribunal = revised_found, revised, revised_embeddings, revised_tribunal
 
     decision = decide_policy(draft, tribunal, settings.tribunal)
     owner_review = None

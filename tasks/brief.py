@@ -234,7 +234,7 @@ def _abstract(report: Report, counts: dict[str, int]) -> str:
         f"{_plural(len(report.plan.queries), 'search query', 'search queries')} against {report.source} "
         f"retrieved {_plural(len(report.candidates), 'candidate paper')}; {kept} passed the relevance gate. "
         f"{_claim_summary(draft.claims, counts)} The tribunal scored the brief {report.tribunal.score:.1f}/10 "
-        f"{_revisions(draft.revision_round)}; policy: {report.decision.policy.value}."
+        f"{_revisions(draft.revision_round, len(_history(report)) - 1)}; policy: {report.decision.policy.value}."
     )
 
 
@@ -250,8 +250,10 @@ def _claim_summary(claims: list[Claim], counts: dict[str, int]) -> str:
     )
 
 
-def _revisions(rounds: int) -> str:
-    return f"after {_plural(rounds, 'revision round')}" if rounds else "without revision"
+def _revisions(rounds: int, tried: int) -> str:
+    done = f"after {_plural(rounds, 'revision round')}" if rounds else "without revision"
+    # a round whose draft answered less than the one before it is scored, then set aside
+    return f"{done} ({_plural(tried - rounds, 'further round')} tried and not kept)" if tried > rounds else done
 
 
 def _verdict(report: Report) -> str:
@@ -411,9 +413,10 @@ def _usage_rows(report: Report) -> list[tuple[str, ...]]:
 
 
 def _history(report: Report) -> list[TribunalResult]:
-    """Every round's result; the flow's history may or may not already end with the final one."""
+    """Every round's result; the flow's history may or may not already hold the final one (a round not kept ends it
+    after the final one)."""
     history = list(report.tribunal_history)
-    return history if history and history[-1] == report.tribunal else [*history, report.tribunal]
+    return history if report.tribunal in history else [*history, report.tribunal]
 
 
 def _paragraphs(text: str) -> list[dict[str, object]]:

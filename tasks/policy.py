@@ -46,6 +46,20 @@ def unmet_aspects(draft: Draft, settings: TribunalSettings) -> list[str]:
     return unmet
 
 
+def revision_improves(
+    before: Draft, before_score: float, after: Draft, after_score: float, settings: TribunalSettings
+) -> bool:
+    """Whether a revised draft is no worse than the one it revises: no more failed gates, then no fewer aspects
+    addressed, then no more aspect problems, then no lower score (a follow-up search can push out a paper that
+    addressed an aspect)."""
+
+    def standing(draft: Draft, score: float) -> tuple[int, int, int, float]:
+        addressed = sum(v.addressed for v in draft.coverage)
+        return -len(hard_gates(draft, settings)), addressed, -len(unmet_aspects(draft, settings)), score
+
+    return standing(after, after_score) >= standing(before, before_score)
+
+
 @task(name="decide_policy", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
 def decide_policy(draft: Draft, tribunal: TribunalResult, settings: TribunalSettings) -> Decision:
     """AUTO_APPROVE, SOFT_APPROVE, HUMAN_REVIEW or REJECT, with the reasons."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tasks.coverage import aspect_verdicts, aspects_addressed
-from tasks.models import Aspect, AspectKind, Claim, Draft, FindingKind, Paper, Plan, RankedPaper
-from tasks.policy import unmet_aspects
+from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Draft, FindingKind, Paper, Plan, RankedPaper
+from tasks.policy import revision_improves, unmet_aspects
 from tasks.settings import TribunalSettings
 from tasks.tribunal import find_problems
 from tests.factories import sentence_claim
@@ -329,3 +329,22 @@ def test_a_count_the_goal_asks_for_is_stated_with_a_number():
     assert aspects_addressed(accuracy, "It improves accuracy over the baseline.") == ["accuracy"]
     agreement = plan_on("How reliable are LLM labels?", Aspect(text="agreement", kind=AspectKind.QUANTITY))
     assert aspects_addressed(agreement, "LLM labels reach high agreement with experts.") == ["agreement"]
+
+
+def test_a_revision_is_kept_only_when_it_answers_no_less_of_the_question():
+    def draft(*backing: int) -> Draft:
+        aspects = [DT, Aspect(text="D4RL", kind=AspectKind.SETTING), Aspect(text="return", kind=AspectKind.QUANTITY)]
+        verdicts = [
+            AspectVerdict(aspect=a, claim_ids=[f"c{i}"] * bool(n), paper_ids=[f"p{i}"] * n, independent_papers=n)
+            for i, (a, n) in enumerate(zip(aspects, backing))
+        ]
+        return Draft.model_construct(coverage=verdicts, answered=True)
+
+    settings = TribunalSettings()
+    before = draft(2, 1, 1)  # the return rests on one paper
+    # a follow-up search pushed out the paper that measured the return: a higher score does not make up for it
+    assert not revision_improves(before, 7.5, draft(2, 1, 0), 8.0, settings)
+    assert revision_improves(before, 7.5, draft(2, 1, 2), 7.0, settings)  # corroborated now
+    assert revision_improves(before, 7.5, draft(2, 1, 1), 7.5, settings)
+    assert not revision_improves(before, 7.5, draft(2, 1, 1), 7.4, settings)
+    assert not revision_improves(before, 7.5, draft(0, 2, 2), 9.0, settings)  # the entity lost: a gate fails

@@ -112,3 +112,18 @@ def test_flow_on_live_arxiv_source_against_loopback_atom_server(tmp_path, monkey
     kept = {p.paper.id for p in report.draft.papers}
     assert "2404.90001" in kept and not kept & {"2301.80001", "2305.80005"}
     assert report.decision.policy is Policy.AUTO_APPROVE
+
+
+def test_a_revision_that_answers_less_is_scored_and_set_aside(tmp_path, monkeypatch):
+    # the fixture has no paper on prefix tuning: the tribunal asks for a revision, whose follow-up search runs
+    goal = "How does prefix tuning compare with dense LoRA fine-tuning in accuracy?"
+    kept = load_report(research_flow(goal=goal, corpus=str(FIXTURE), out_dir=str(tmp_path / "kept")).directory)
+    assert kept.draft.revision_round == 1 and kept.tribunal.round == 1
+    # the same run when the revised draft answers less than the one before it
+    monkeypatch.setattr("flows.research.revision_improves", lambda *_: False)
+    published = research_flow(goal=goal, corpus=str(FIXTURE), out_dir=str(tmp_path / "set_aside"))
+    report = load_report(published.directory)
+    assert report.draft.revision_round == 0 and report.tribunal.round == 0
+    assert [t.round for t in report.tribunal_history] == [0, 1]  # the round set aside was scored
+    assert any(note.startswith("revision round 1 not kept: ") for note in report.draft.revision_notes)
+    assert "without revision (1 further round tried and not kept)" in published.markdown.read_text()
