@@ -29,8 +29,10 @@ VALUE = re.compile(
 # A multiplier written as a word: "x2 faster", "2x"; a factor, not a name.
 MULTIPLIER = re.compile(r"[x×]\d+(?:\.\d+)?|\d+(?:\.\d+)?[x×]", re.I)
 # Which way a finding goes when it names no quantity that rises or falls: "outperforms", "a 9x speedup", "slower".
-GAIN = re.compile(r"\b(?:outperform\w*|surpass\w*|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I)
-LOSS = re.compile(r"\b(?:underperform\w*|worse|slower|degrad\w*|hurts?)\b", re.I)
+GAIN = re.compile(
+    r"\b(?:outperform\w*|surpass\w*|superior|better|faster|speed-?ups?|accelerat\w*|gains?|boosts?)\b", re.I
+)
+LOSS = re.compile(r"\b(?:underperform\w*|inferior|worse|slower|degrad\w*|hurts?)\b", re.I)
 YEAR = re.compile(r"(?:19|20)\d\d")
 # A name doing a finding's verb: capitalised words or words with digits ("Gemini 1.5 Pro"), an adverb or modal, then
 # the verb as a verb ("a 33x reduction" is a noun, "with FP16 reaching" a condition, "MLQA show that" a report).

@@ -43,6 +43,8 @@ def test_direction_values_and_parity_read_from_the_sentence():
     assert direction("Our 8B judge achieves a speedup of 9x over Llama-405B.") == "higher"
     assert direction("It outperforms EAGLE-3 by 1.62x on out-of-domain data.") == "higher"
     assert direction("Decoding is 2x slower than greedy search.") == "lower"
+    assert direction("Our approach demonstrates superior performance on the CoVoST-2 benchmark.") == "higher"
+    assert direction("Byte-level models remain inferior to subword models on translation.") == "lower"
     assert direction("It reduces latency and outperforms EAGLE-3.") == "lower"  # the quantity's own direction rules
     assert values("In 2023, LLaMA-2 7B reached 85.2% on GLUE, +4.2% on 9/11 tasks.") == ["85.2%", "+4.2%", "9/11"]
 
