@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from tasks.compare import values
 from tasks.coverage import (
     CONTRIBUTED,
     CONTRIBUTION_CUES,
@@ -24,7 +25,7 @@ from tasks.coverage import (
     names_paper,
     speaks_of,
 )
-from tasks.index.text import content_terms, numbers
+from tasks.index.text import content_terms
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
 
@@ -43,7 +44,7 @@ def _words(text: str) -> list[str]:
 def _is_finding(word: str) -> bool:
     lowered = word.lower()
     return (
-        bool(numbers(word))
+        bool(values(word))  # a reported value, not the digits of a name, a version or a link (7B, GPT-2, 67cbf…)
         or bool(FINDING.fullmatch(lowered))
         or any(p.fullmatch(lowered) for p in DIRECTION_CUES.values())
         or bool(RESULT.fullmatch(lowered))

@@ -54,6 +54,15 @@ def test_we_counts_for_a_setting_or_topic_that_the_title_names_as_the_papers_met
     assert not supports_aspect(fewer, depths, title="Early Exits Meet Mixture-of-Depths in Vision")
 
 
+def test_digits_of_a_name_or_a_link_are_no_finding():
+    title = "Feature-level Insights Into Artificial Text Detection With Sparse Autoencoders"
+    sae = Aspect(text="sparse autoencoders", kind=AspectKind.ENTITY)
+    link = "We show that LLMs have a distinct writing style. https://huggingface.co/papers/67cbfff22cc05acaab147f4d"
+    assert not supports_aspect(link, sae, title=title)
+    assert not supports_aspect("We train our SAEs on GPT-2 and Llama-3 8B activations.", sae, title=title)
+    assert supports_aspect("Our SAEs reconstruct 92% of the variance.", sae, title=title)
+
+
 def test_a_generic_quantity_needs_any_finding():
     assert supports_aspect("Accuracy dropped by 2 points.", TRADE_OFFS)
     assert not supports_aspect("Adapters are a family of parameter-efficient methods.", TRADE_OFFS)
