@@ -30,7 +30,7 @@ from tasks.models import (
     TribunalResult,
 )
 from tasks.plan import clean_goal
-from tasks.policy import decide_policy, hard_gates, revision_improves, unmet_aspects
+from tasks.policy import decide_policy, hard_gates, revision_setback, unmet_aspects
 from tasks.progress import StageClock, stage_clock
 from tasks.publish import PublishedBrief, publish
 from tasks.retrieve import FLOW_STAGES, Retrieval, rank_again, retrieve, run_searches
@@ -75,15 +75,6 @@ def _convene(draft: Draft, settings: Settings, round_: int, chat: ChatModel | No
     """The three roles review the draft in parallel."""
     reviews = review.map(unmapped(draft), list(ROLES), unmapped(settings.tribunal), chat=unmapped(chat)).result()
     return aggregate(reviews, round_)
-
-
-def _why_not_kept(before: Draft, after: Draft, settings: Settings) -> str:
-    problems = [
-        len(hard_gates(d, settings.tribunal)) + len(unmet_aspects(d, settings.tribunal)) for d in (before, after)
-    ]
-    if problems[1] > problems[0]:
-        return f"it left {problems[1]} gate or aspect problem(s) where the draft before it left {problems[0]}"
-    return "it scored lower than the draft before it"
 
 
 def _why_no_revision(revision: RevisionPlan) -> str:
@@ -180,8 +171,8 @@ def _research(goal: str, settings: Settings, clock: StageClock) -> PublishedBrie
         revised_tribunal = _convene(revised, settings, round_, chat)
         history.append(revised_tribunal)
         logger.info("tribunal round %d: score %.2f", round_, revised_tribunal.score)
-        if not revision_improves(draft, tribunal.score, revised, revised_tribunal.score, settings.tribunal):
-            notes = notes + [f"revision round {round_} not kept: {_why_not_kept(draft, revised, settings)}"]
+        if setback := revision_setback(draft, tribunal.score, revised, revised_tribunal.score, settings.tribunal):
+            notes = notes + [f"revision round {round_} not kept: {setback}"]
             draft = draft.model_copy(update={"revision_notes": notes})
             break
         found, draft, embeddings, tribunal = revised_found, revised, revised_embeddings, revised_tribunal

@@ -46,18 +46,23 @@ def unmet_aspects(draft: Draft, settings: TribunalSettings) -> list[str]:
     return unmet
 
 
-def revision_improves(
+def revision_setback(
     before: Draft, before_score: float, after: Draft, after_score: float, settings: TribunalSettings
-) -> bool:
-    """Whether a revised draft is no worse than the one it revises: no more failed gates, then no fewer aspects
-    addressed, then no more aspect problems, then no lower score (a follow-up search can push out a paper that
-    addressed an aspect)."""
-
-    def standing(draft: Draft, score: float) -> tuple[int, int, int, float]:
-        addressed = sum(v.addressed for v in draft.coverage)
-        return -len(hard_gates(draft, settings)), addressed, -len(unmet_aspects(draft, settings)), score
-
-    return standing(after, after_score) >= standing(before, before_score)
+) -> str:
+    """How a revised draft answers less than the one it revises ("" when it does not): more failed gates, then fewer
+    aspects addressed, then more aspect problems, then a lower score. A follow-up search's papers are ranked with the
+    rest and can push out the one paper that measured an aspect."""
+    measures = [
+        ("hard gate(s) failed", lambda d: -len(hard_gates(d, settings))),
+        ("aspect(s) addressed", lambda d: sum(v.addressed for v in d.coverage)),
+        ("aspect problem(s) left", lambda d: -len(unmet_aspects(d, settings))),
+    ]
+    for name, standing in measures:
+        if standing(after) != standing(before):
+            if standing(after) > standing(before):
+                return ""
+            return f"{abs(standing(after))} {name}, against {abs(standing(before))} before it"
+    return f"scored {after_score:.2f}, against {before_score:.2f} before it" if after_score < before_score else ""
 
 
 @task(name="decide_policy", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)

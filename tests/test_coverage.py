@@ -6,7 +6,7 @@ import pytest
 
 from tasks.coverage import aspect_verdicts, aspects_addressed
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Draft, FindingKind, Paper, Plan, RankedPaper
-from tasks.policy import revision_improves, unmet_aspects
+from tasks.policy import revision_setback, unmet_aspects
 from tasks.settings import TribunalSettings
 from tasks.tribunal import find_problems
 from tests.factories import sentence_claim
@@ -343,8 +343,8 @@ def test_a_revision_is_kept_only_when_it_answers_no_less_of_the_question():
     settings = TribunalSettings()
     before = draft(2, 1, 1)  # the return rests on one paper
     # a follow-up search pushed out the paper that measured the return: a higher score does not make up for it
-    assert not revision_improves(before, 7.5, draft(2, 1, 0), 8.0, settings)
-    assert revision_improves(before, 7.5, draft(2, 1, 2), 7.0, settings)  # corroborated now
-    assert revision_improves(before, 7.5, draft(2, 1, 1), 7.5, settings)
-    assert not revision_improves(before, 7.5, draft(2, 1, 1), 7.4, settings)
-    assert not revision_improves(before, 7.5, draft(0, 2, 2), 9.0, settings)  # the entity lost: a gate fails
+    assert revision_setback(before, 7.5, draft(2, 1, 0), 8.0, settings) == "2 aspect(s) addressed, against 3 before it"
+    assert revision_setback(before, 7.5, draft(2, 1, 2), 7.0, settings) == ""  # corroborated now
+    assert revision_setback(before, 7.5, draft(2, 1, 1), 7.5, settings) == ""
+    assert revision_setback(before, 7.5, draft(2, 1, 1), 7.4, settings) == "scored 7.40, against 7.50 before it"
+    assert revision_setback(before, 7.5, draft(0, 2, 2), 9.0, settings).startswith("1 hard gate(s) failed")

@@ -120,10 +120,10 @@ def test_a_revision_that_answers_less_is_scored_and_set_aside(tmp_path, monkeypa
     kept = load_report(research_flow(goal=goal, corpus=str(FIXTURE), out_dir=str(tmp_path / "kept")).directory)
     assert kept.draft.revision_round == 1 and kept.tribunal.round == 1
     # the same run when the revised draft answers less than the one before it
-    monkeypatch.setattr("flows.research.revision_improves", lambda *_: False)
+    monkeypatch.setattr("flows.research.revision_setback", lambda *_: "2 aspect(s) addressed, against 3 before it")
     published = research_flow(goal=goal, corpus=str(FIXTURE), out_dir=str(tmp_path / "set_aside"))
     report = load_report(published.directory)
     assert report.draft.revision_round == 0 and report.tribunal.round == 0
     assert [t.round for t in report.tribunal_history] == [0, 1]  # the round set aside was scored
-    assert any(note.startswith("revision round 1 not kept: ") for note in report.draft.revision_notes)
+    assert "revision round 1 not kept: 2 aspect(s) addressed, against 3 before it" in report.draft.revision_notes
     assert "without revision (1 further round tried and not kept)" in published.markdown.read_text()
