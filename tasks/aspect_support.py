@@ -65,7 +65,12 @@ def _aspect_terms(aspect: Aspect) -> set[str]:
 def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
     """Positions of the sentence's words that state the aspect (or, when the paper is on it, its self-reference)."""
     terms = _aspect_terms(aspect)
-    hits = [i for i, w in enumerate(words) if w.lower() in terms or set(content_terms(w)) & terms]
+    # a name with or without its hyphens: "Super-NaturalInstructions" states "SuperNaturalInstructions"
+    hits = [
+        i
+        for i, w in enumerate(words)
+        if w.lower() in terms or set(content_terms(w) + content_terms(w.replace("-", ""))) & terms
+    ]
     if self_named:
         hits += [i for i, w in enumerate(words) if SELF_REFERENCE.fullmatch(w)]
     return hits

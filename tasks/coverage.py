@@ -153,10 +153,11 @@ def _names(aspect: Aspect) -> list[set[str]]:
 
 
 def _name_stated(aspect: Aspect, keys: set[str]) -> bool:
-    """Whether the text states one of the names the aspect holds, if it holds any: "CIFAR-100-Corrupted" shares
-    "corruptions" with "ImageNet-C corruptions" but is another benchmark."""
+    """Whether the text states one of the names the aspect holds, if it holds any, with or without its hyphens (GPT3
+    is GPT-3): "CIFAR-100-Corrupted" shares "corruptions" with "ImageNet-C corruptions" but is another benchmark."""
     names = _names(aspect)
-    return not names or any(name & keys for name in names)
+    unhyphenated = {key.replace("-", "") for key in keys}
+    return not names or any({key.replace("-", "") for key in name} & unhyphenated for name in names)
 
 
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:

@@ -77,6 +77,9 @@ def test_a_setting_is_supported_by_a_finding_anywhere_in_the_sentence_that_names
     assert supports_aspect(sentence, d4rl)
     assert not supports_aspect("We release D4RL, a suite of offline tasks for locomotion and manipulation.", d4rl)
     assert not supports_aspect(sentence.replace("D4RL", "MuJoCo"), d4rl)
+    # a name written with a hyphen the goal leaves out
+    sni = Aspect(text="SuperNaturalInstructions", kind=AspectKind.SETTING)
+    assert supports_aspect("It gains 33% on Super-NaturalInstructions over GPT3.", sni)
 
 
 def test_a_contribution_statement_supports_the_entity_or_topic_it_names():

@@ -135,6 +135,9 @@ def test_a_phrase_holding_a_name_is_stated_only_with_the_name():
     other = "TCA improves accuracy by 21.4% on the CIFAR-100-Corrupted dataset across corruptions."
     assert aspects_addressed(plan, other) == []  # another benchmark's corruptions
     assert aspects_addressed(plan, "TTA lifts accuracy on ImageNet-C corruptions by 3%.") == ["ImageNet-C corruptions"]
+    vanilla = plan_on("Does it beat vanilla GPT-3?", Aspect(text="vanilla GPT-3", kind=AspectKind.COMPARISON))
+    assert aspects_addressed(vanilla, "Applied to the vanilla GPT3, it gains 33%.") == ["vanilla GPT-3"]  # no hyphen
+    assert aspects_addressed(vanilla, "Applied to the vanilla GPT-2, it gains 33%.") == []
 
 
 def test_a_finding_about_the_papers_own_method_addresses_the_topic_its_title_names_before_a_colon():
