@@ -19,12 +19,12 @@ PARITY = re.compile(
     r"\b(?:comparabl\w*|on par|parity|similar|match(?:es|ed|ing)?|competitive|within \d|no significant)\b", re.I
 )
 # A reported value: 85.2%, +4.2%, 81 percent, 1.8 points, 3x, 2.84X, 2-3x, 28%-100%, 10,000 times, 9/11, 9 of 11; not a
-# model size such as 7B, a year, a variant in a name (SiT-XL/2, B/16, MultiVENT 2.0++), a metric's cutoff (nDCG@10)
-# or a resolution (256×256).
+# model size such as 7B, a year, a variant in a name (SiT-XL/2, B/16, MultiVENT 2.0++), a metric's cutoff (nDCG@10), a
+# sample size or parameter (n=1534, k=5; FID=5.31 is one) or a resolution (256×256).
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _FACTOR = r"(?:[xX]\b|×(?!\d))"
 VALUE = re.compile(
-    rf"(?<![\w.,/×@-])[+-]?{_NUMBER}(?:{_FACTOR}?[-–]{_NUMBER}(?={_FACTOR})|%?[-–]{_NUMBER}(?=\s?%))?"
+    rf"(?<![\w.,/×@-])(?<!\b[a-zA-Z]=)[+-]?{_NUMBER}(?:{_FACTOR}?[-–]{_NUMBER}(?={_FACTOR})|%?[-–]{_NUMBER}(?=\s?%))?"
     rf"(?P<unit>\s?%|\spercent\b|{_FACTOR}|/\d+|\s(?:of \d+|(?:percentage )?points?|pp|times)\b)?(?![\w×+-]|\.\d)"
 )
 # A multiplier written as a word: "x2 faster", "2x"; a factor, not a name.

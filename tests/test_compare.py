@@ -74,6 +74,7 @@ def test_values_written_as_words_capitals_ranges_or_latex_read_as_the_reader_see
     assert values("It prunes 3-5 layers, 40% of them.") == ["40%"]  # a range of counts, no factor: a detail
     # a range of percentages is one value, not a first bare number and a negative second
     assert values("It speeds up byte-level models by 28%-100% and gains 8–10 % on GLUE.") == ["28%-100%", "8–10%"]
+    assert values("On the BIRD split (n=1534, k=5), accuracy rises from 52.1 to 55.3.") == ["52.1", "55.3"]
     # a metric's cutoff and a name's version are not values
     assert values("On MultiVENT 2.0++, CLaMR improves nDCG@10 by 25.6 and Recall@3 by 4.2 percentage points.") == [
         "4.2 percentage points"
