@@ -146,9 +146,15 @@ def _states(aspect: Aspect, keys: set[str], weights: dict[str, float]) -> bool:
     return bool(present) and sum(wanted[k] for k in present) / sum(wanted.values()) >= TERM_SHARE
 
 
+def _distinctive(word: str) -> bool:
+    """Whether the word names one thing: a name, or a compound with a name in it (Sheared-LLaMA, ImageNet-C), not a
+    generic one (LLM, LLM-based) or a concept in capitals (Mixture-of-Experts)."""
+    return any(is_name(part) and part.lower() not in GENERIC_NAMES for part in re.split(r"-(?!\d)", word))
+
+
 def _names(aspect: Aspect) -> list[set[str]]:
     """The keys of each distinctive name in the aspect: MMLU in "MMLU accuracy", WikiText-2 in "WikiText-2 loss"."""
-    names = [w for w in aspect.text.split() if is_name(w) and w.lower() not in GENERIC_NAMES]
+    names = [w for w in aspect.text.split() if _distinctive(w)]
     return [{k.joined if isinstance(k, _Compound) else k for k in _aspect_keys(name, {})} for name in names]
 
 

@@ -138,6 +138,11 @@ def test_a_phrase_holding_a_name_is_stated_only_with_the_name():
     vanilla = plan_on("Does it beat vanilla GPT-3?", Aspect(text="vanilla GPT-3", kind=AspectKind.COMPARISON))
     assert aspects_addressed(vanilla, "Applied to the vanilla GPT3, it gains 33%.") == ["vanilla GPT-3"]  # no hyphen
     assert aspects_addressed(vanilla, "Applied to the vanilla GPT-2, it gains 33%.") == []
+    # a generic name is no name a sentence must repeat
+    based = plan_on("Do LLM-based assistants help?", Aspect(text="LLM-based assistants", kind=AspectKind.TOPIC))
+    assert aspects_addressed(based, "Assistants built on GPT-4 raised task completion by 30%.") == [
+        "LLM-based assistants"
+    ]
 
 
 def test_a_finding_about_the_papers_own_method_addresses_the_topic_its_title_names_before_a_colon():
