@@ -200,7 +200,8 @@ def speaks_of(sentence: str, title: str) -> bool:
 
 
 def title_name(title: str) -> str:
-    """The method a title names: its words before a colon when they are a name (MixLoRA: …), else ""."""
+    """The method a title names: its words before a colon, at most three (MixLoRA: …, Switch Transformers: …), else
+    ""."""
     head = title.split(":")[0].strip()
     return head if ":" in title and len(head.split()) <= 3 else ""
 
