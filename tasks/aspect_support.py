@@ -32,7 +32,8 @@ from tasks.verify import DIRECTION_CUES
 # How many words from an aspect's own words a finding may stand and still be about it: about a clause ("MixLoRA
 # improves accuracy by 9%"), set by hand, not tuned.
 FINDING_WINDOW = 8
-_WORD = re.compile(r"[\w%.+-]*\w%?|%")
+# A word of the sentence; a cut-off metric stays whole (NDCG@10, Recall@1), as the goal's aspects keep it.
+_WORD = re.compile(r"[\w%.+@-]*\w%?|%")
 # Verbs and adjectives of a reported result beyond the comparison and direction cues coverage and verify know.
 RESULT = re.compile(r"(?:boost|surpass|exceed|superior|achiev|attain|accelerat|speed|yield|beat)\w*")
 

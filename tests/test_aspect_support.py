@@ -104,3 +104,10 @@ def test_check_aspects_sets_aside_the_aspects_the_evidence_does_not_report_on():
     reported = claim.model_copy(update={"evidence": "MixLoRA reduces inference latency by half."})
     (checked,) = check_aspects([reported], plan, [Paper(id="p", title="MixLoRA", abstract=text)])
     assert checked.aspects == ["MixLoRA", "inference latency"] and checked.unsupported_aspects == []
+
+
+def test_a_metric_with_a_cut_off_is_stated_whole():
+    ndcg = Aspect(text="NDCG@10", kind=AspectKind.QUANTITY)
+    sentence = "Our model outperforms the baselines (+37% in Recall@1 and +24% in NDCG@10)."
+    assert supports_aspect(sentence, ndcg)
+    assert not supports_aspect(sentence, Aspect(text="Recall@10", kind=AspectKind.QUANTITY))
