@@ -180,6 +180,8 @@ KINDS_ASKED_FOR = (
     | DETERMINERS
     | frozenset("methods method techniques technique ways kinds types sorts for of in on".split())
 )
+# What follows a verb of movement that ends a question's subject: "transfer from", "scale to", "generalize across".
+MOTION_CUES = (["from"], ["to"], ["into"], ["across"], ["beyond"])
 # Words lemminflect's lexicon knows only as verbs that research writing uses as nouns or adjectives ("at the same
 # compute budget", "knowledge edits", "log probabilities", "a complete graph").
 NOUNS_IN_RESEARCH = frozenset("compute edit edits template templates hidden log complete embed".split())
@@ -577,14 +579,30 @@ def _verb_off(chunks: list[_Chunk], start: int) -> None:
             return
     # after a phrase qualifying the subject ("Does distillation from GPT-4 generated instructions let 7B models …",
     # "Do watermarks for LLM-generated text survive paraphrasing …"), a word that can only be a verb
+    qualifiers = []
     for i in range(end, len(chunks)):
         if chunks[i].subject or chunks[i].follow_up != chunks[start].follow_up:  # the next question's
-            return
+            break
         words = chunks[i].words
         verb = next((j for j, word in enumerate(words) if _only_verb(word) or _after_plural(words, j)), None)
         if verb is not None:
             _cut(chunks, i, verb)
             return
+        qualifiers.append(i)
+    # no word only a verb: the question's verb may end the phrase qualifying the subject, before where something goes
+    # ("policies for quadruped locomotion transfer from simulation to …", "methods for long documents scale to 1M …")
+    if qualifiers:
+        i = qualifiers[0]
+        words, after = chunks[i].words, chunks[i + 1].cue[:1] if i + 1 < len(chunks) else []
+        qualifies = not any("VERB" in _readings(w) for w in chunks[i].cue)  # "for …", not "close the …"
+        if (
+            qualifies
+            and len(words) > 1
+            and _plain(words[-1])
+            and "VERB" in _readings(words[-1])
+            and after in MOTION_CUES
+        ):
+            _cut(chunks, i, len(words) - 1)
 
 
 def _cut(chunks: list[_Chunk], i: int, verb: int) -> None:

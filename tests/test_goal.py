@@ -677,6 +677,14 @@ def test_the_verb_of_a_do_question_is_cut_after_its_subject_or_a_phrase_qualifyi
     assert not any(verb in text.split() for text in found for verb in ("render", "survive", "let"))
 
 
+def test_a_verb_that_may_be_a_noun_ends_the_phrase_qualifying_the_subject_before_where_something_goes():
+    found = kinds("How well do RL policies for quadruped locomotion transfer from simulation to real robots?")
+    assert "quadruped locomotion" in found and "quadruped locomotion transfer" not in found
+    assert "long documents" in kinds("Do sparse attention methods for long documents scale to 1M tokens?")
+    # a noun where nothing goes anywhere stays
+    assert "fixed memory budget" in kinds("Do LoRA methods for a fixed memory budget match full fine-tuning?")
+
+
 def test_what_a_goal_is_judged_by_is_measured_and_an_adjective_said_of_a_phrase_is_not_part_of_it():
     found = kinds(
         "Is knowledge editing with ROME or MEMIT reliable for GPT-J 6B, judged by efficacy and specificity scores?"
