@@ -68,6 +68,8 @@ REPORTING_NOUNS = {
     for noun in "demonstration suggestion expression presentation indication illustration proposal discussion".split()
     for plural in ("", "s")
 }
+# A suffix saying a thing is like the name before it ("Mamba-style", "Transformer-like"), stated by that name alone.
+_LIKENESS = re.compile(r"(?<=\w)-(?:style|like)$", re.IGNORECASE)
 # An aspect counts as stated when half of its content terms are in the sentence.
 TERM_SHARE = 0.5
 # The most words a hyphenated compound of an aspect runs to ("state-of-the-art").
@@ -106,6 +108,7 @@ def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, 
     other words' stemmed terms."""
     keys: dict[str | _Compound, float] = {}
     for word in text.split():
+        word = _LIKENESS.sub("", word)  # "Mamba-style models" are stated as Mamba's
         if any(c.isdigit() for c in word):
             keys |= {part.lower(): _weight(part.lower(), weights) for part in word.split("/")}
         elif is_compound(word):

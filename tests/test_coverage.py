@@ -113,6 +113,14 @@ def test_an_entity_of_several_words_is_not_stated_by_its_rarest_word_alone():
     assert aspects_addressed(topic, "Distillation methods trade new knowledge for old.") == ["context distillation"]
 
 
+def test_a_thing_like_a_name_is_stated_by_the_name():
+    entity = Aspect(text="Mamba-style state space models", kind=AspectKind.ENTITY)
+    weights = {"mamba": 8.0, "style": 3.0, "state": 2.0, "space": 2.5, "model": 0.5}
+    plan = plan_on("Can Mamba-style state space models match Transformers?", entity, weights)
+    assert aspects_addressed(plan, "Our Mamba-3B model outperforms Transformers of the same size.") == [entity.text]
+    assert aspects_addressed(plan, "Our 3B model outperforms Transformers of the same size.") == []
+
+
 def test_a_finding_about_the_papers_own_method_addresses_the_setting_its_title_names():
     plan = plan_on(
         "What do mixture-of-experts models like Switch Transformer gain in pre-training speed?",
