@@ -22,6 +22,7 @@ from tasks.coverage import (
     GENERIC_QUANTITIES,
     QUANTITY_SYNONYMS,
     SELF_REFERENCE,
+    measure_of,
     names_paper,
     speaks_of,
 )
@@ -82,7 +83,9 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
     words = _words(sentence)
     findings = [i for i, w in enumerate(words) if _is_finding(w)]
     if aspect.kind is AspectKind.QUANTITY and aspect.text.split()[-1].lower() in GENERIC_QUANTITIES:
-        return bool(findings)  # "the trade-offs" of a method: any reported finding on it
+        # "the trade-offs" of a method: any reported finding on it; "learning gains": a finding near "learning"
+        of = measure_of(aspect)
+        return bool(findings) and (of is None or supports_aspect(sentence, of, title))
     # the paper whose title names the aspect ("ByT5: …") calls it "we" or "our model" in its abstract
     own = aspect.kind is not AspectKind.QUANTITY and names_paper(aspect, title, {}) and speaks_of(sentence, title)
     if aspect.kind is AspectKind.SETTING and findings:

@@ -15,6 +15,7 @@ from tasks.goal import (
     is_magnitude,
     is_model_size,
     is_name,
+    is_plain_noun,
     is_plural,
 )
 from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
@@ -26,6 +27,8 @@ GENERIC_QUANTITIES = frozenset(
     """trade-off trade-offs tradeoff tradeoffs performance effect effects impact benefits benefit drawbacks
     limitations advantages disadvantages gains improvement improvements results evaluation quality""".split()
 )
+# Nouns a generic measure may be of that say nothing in particular ("model performance", "task performance").
+MEASURED_THINGS = frozenset("model models task tasks system systems method methods".split())
 # Words that state the same measured quantity in other words ("inference latency" is addressed by "2x faster").
 QUANTITY_SYNONYMS = {
     "latency": "latency faster slower speed speedup time seconds ms",
@@ -169,6 +172,16 @@ def _name_stated(aspect: Aspect, keys: set[str]) -> bool:
     return not names or any({key.replace("-", "") for key in name} & unhyphenated for name in names)
 
 
+def measure_of(aspect: Aspect) -> Aspect | None:
+    """What a generic measure is of, its nouns: "learning" of "learning gains", "accuracy" of "accuracy improvements";
+    None for a measure that is not generic or is of nothing in particular ("the trade-offs", "strong results")."""
+    words = aspect.text.split()
+    if aspect.kind is not AspectKind.QUANTITY or words[-1].lower() not in GENERIC_QUANTITIES:
+        return None
+    own = [w for w in words[:-1] if w.lower() not in GENERIC_QUANTITIES | MEASURED_THINGS and is_plain_noun(w)]
+    return Aspect(text=" ".join(own), kind=AspectKind.QUANTITY) if own else None
+
+
 def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, float]) -> bool:
     """Whether the sentence reports the measured quantity, in the aspect's words or a synonym's, on the benchmark or
     model the aspect names if it names one (accuracy on another task is not "MMLU accuracy"), a rate or footprint
@@ -183,6 +196,9 @@ def _measures(aspect: Aspect, sentence: str, keys: set[str], weights: dict[str, 
     if modifier and head in QUALIFIED_HEADS and not _states(qualifier, keys, weights):
         return False
     if head in GENERIC_QUANTITIES:
+        of = measure_of(aspect)
+        if of is not None and not _measures(of, sentence, keys, weights):
+            return False
         return bool(FINDING.search(sentence)) and bool(numbers(sentence) or re.search(r"\bthan\b|compar", sentence))
     # what is counted rather than a measure ("how many documents", "the number of timesteps") is stated by a number
     counted = is_plural(words[at]) and head not in QUANTITY_WORDS | QUANTITY_SYNONYMS.keys()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tasks.aspect_support import supports_aspect
 from tasks.coverage import aspect_verdicts, aspects_addressed
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Draft, FindingKind, Paper, Plan, RankedPaper
 from tasks.policy import revision_setback, unmet_aspects
@@ -111,6 +112,25 @@ def test_an_entity_of_several_words_is_not_stated_by_its_rarest_word_alone():
     # a topic is still stated by its rarer half
     topic = plan.model_copy(update={"aspects": [entity.model_copy(update={"kind": AspectKind.TOPIC})]})
     assert aspects_addressed(topic, "Distillation methods trade new knowledge for old.") == ["context distillation"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "addressed"),
+    [
+        ("These applications require more than evaluations of final solution generation.", False),
+        ("Tutored students showed learning gains 0.3 SD higher than the control group.", True),
+        ("Students improved post-test learning outcomes by 12% compared with controls.", True),
+    ],
+)
+def test_a_generic_measure_of_something_is_measured_only_with_what_it_is_of(sentence, addressed):
+    gains = Aspect(text="learning gains", kind=AspectKind.QUANTITY)
+    assert (
+        aspects_addressed(plan_on("What learning gains do tutors give?", gains), sentence) == [gains.text] * addressed
+    )
+    assert supports_aspect(sentence, gains) is addressed
+    # a generic measure of nothing in particular is any reported finding
+    trade_offs = Aspect(text="performance trade-offs", kind=AspectKind.QUANTITY)
+    assert supports_aspect("MixLoRA is 2x slower than LoRA.", trade_offs)
 
 
 def test_a_thing_like_a_name_is_stated_by_the_name():
