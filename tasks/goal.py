@@ -198,6 +198,8 @@ EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
 # Acronyms that name a field, a family of methods or hardware, not a benchmark, dataset or model.
 GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
+# Nouns for a kind of thing the goal names examples of: "benchmarks like MMLU", "tasks such as keypoint detection".
+KIND_NOUNS = SETTING_WORDS | frozenset("benchmark tasks task models domains languages metrics systems".split())
 # Nouns that, after a name, make a named suite: "D4RL locomotion tasks", "Atari games", "MuJoCo environments".
 SUITE_HEADS = frozenset({"task", "tasks", "games", "environments", "splits", "categories", "subsets"})
 # Words that hold a condition fixed for a comparison: "at equal FLOPs", "under a fixed memory budget" (and "at the
@@ -1052,6 +1054,10 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         asked = chunk.subject not in {"", "how"} and kind is AspectKind.TOPIC
         asks = asked and (not chunk.follow_up or (subject is None and single))
         subject = said if asks else subject
+    # a kind of thing alone, with examples, is said by its examples: "on benchmarks like RepoBench or CrossCodeEval"
+    # asks about RepoBench and CrossCodeEval, and a paper naming any benchmark says nothing of them
+    exemplified = {a.example_of for a in aspects if a.example_of}
+    aspects = [a for a in aspects if not (a.text in exemplified and a.text.lower() in KIND_NOUNS)]
     # every goal asks about something: when no topic phrase singles out papers ("used the RealNews dataset for
     # pretraining" leaves "pretraining"), its most specific phrase of any kind is the entity
     # a compound adjective alone ("delimiter-based or instruction hierarchy defenses") qualifies a noun it shares

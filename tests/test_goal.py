@@ -685,6 +685,17 @@ def test_a_verb_that_may_be_a_noun_ends_the_phrase_qualifying_the_subject_before
     assert "fixed memory budget" in kinds("Do LoRA methods for a fixed memory budget match full fine-tuning?")
 
 
+def test_a_kind_of_thing_alone_is_said_by_the_examples_the_goal_gives_of_it():
+    found = kinds(
+        "How accurate is code completion, measured by exact match on benchmarks like RepoBench or CrossCodeEval?"
+    )
+    assert "benchmarks" not in found and {"RepoBench", "CrossCodeEval"} <= found.keys()
+    assert "tasks" not in kinds("Which works apply vision-language models to tasks such as visual question answering?")
+    # a kind with words of its own stays, with its examples
+    assert "protein language models" in kinds("Do protein language models such as ESM-2 predict fitness?")
+    assert "datasets" in kinds("What datasets are used for knowledge editing?")
+
+
 def test_what_a_goal_is_judged_by_is_measured_and_an_adjective_said_of_a_phrase_is_not_part_of_it():
     found = kinds(
         "Is knowledge editing with ROME or MEMIT reliable for GPT-J 6B, judged by efficacy and specificity scores?"
