@@ -308,11 +308,15 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
         if compared
         and _states(entity, _keys(f"{r.paper.title}. {r.paper.abstract}", plan.spelled_out), plan.term_weights)
     }
-    # a finding on an example the goal gives of its entity ("methods such as YaRN") is a finding on the entity
-    examples = {a.text for a in plan.aspects if plan.central and a.example_of == plan.central}
+    # a finding on an example the goal gives of a phrase ("methods such as YaRN", "gradient-boosted trees such as
+    # XGBoost") is a finding on the phrase
+    examples: dict[str, set[str]] = {}
+    for a in plan.aspects:
+        if a.example_of:
+            examples.setdefault(a.example_of, set()).add(a.text)
 
     def states(claim: Claim, aspect: str) -> bool:
-        return aspect in claim.aspects or (aspect == plan.central and bool(examples & set(claim.aspects)))
+        return aspect in claim.aspects or bool(examples.get(aspect, set()) & set(claim.aspects))
 
     on_entity = described | {c.paper_id for c in verified if states(c, plan.central)}
     verdicts = []

@@ -285,6 +285,12 @@ def test_a_finding_on_an_example_the_goal_gives_of_its_entity_addresses_the_enti
     assert aspect_verdicts(plan, [claim(["YaRN"])], papers)[0].paper_ids == ["yarn"]
     # a setting that is no example of the entity (the model it runs on) says nothing of the entity
     assert not aspect_verdicts(plan, [claim(["LLaMA"])], papers)[0].addressed
+    # so for any phrase: a finding on an example of what the entity is compared with is a finding on that
+    trees = Aspect(text="gradient-boosted trees", kind=AspectKind.COMPARISON)
+    xgboost = Aspect(text="XGBoost", kind=AspectKind.SETTING, example_of=trees.text)
+    compared = plan.model_copy(update={"aspects": [*plan.aspects, trees, xgboost]})
+    verdicts = aspect_verdicts(compared, [claim(["interpolation methods", "XGBoost"])], papers)
+    assert [v.aspect.text for v in verdicts if v.addressed] == ["interpolation methods", trees.text, xgboost.text]
 
 
 @pytest.mark.parametrize(
