@@ -50,8 +50,8 @@ def revision_setback(
     before: Draft, before_score: float, after: Draft, after_score: float, settings: TribunalSettings
 ) -> str:
     """How a revised draft answers less than the one it revises ("" when it does not): more failed gates, then fewer
-    aspects addressed, then more aspect problems, then a lower score. A follow-up search's papers are ranked with the
-    rest and can push out the one paper that measured an aspect."""
+    aspects addressed, then more aspect problems, then a score lower by more than the margin. A follow-up search's
+    papers are ranked with the rest and can push out the one paper that measured an aspect."""
     measures = [
         ("hard gate(s) failed", lambda d: -len(hard_gates(d, settings))),
         ("aspect(s) addressed", lambda d: sum(v.addressed for v in d.coverage)),
@@ -62,7 +62,8 @@ def revision_setback(
             if standing(after) > standing(before):
                 return ""
             return f"{abs(standing(after))} {name}, against {abs(standing(before))} before it"
-    return f"scored {after_score:.2f}, against {before_score:.2f} before it" if after_score < before_score else ""
+    lower = after_score < before_score - settings.setback_margin
+    return f"scored {after_score:.2f}, against {before_score:.2f} before it" if lower else ""
 
 
 @task(name="decide_policy", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)

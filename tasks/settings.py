@@ -375,6 +375,13 @@ class TribunalSettings(BaseModel):
         "a soft-approved draft; below it the retrieved literature is off the question (a generic 'graph neural "
         "networks' addressed, none of five other aspects) and the brief is held for the owner.",
     )
+    setback_margin: float = Field(
+        0.1,
+        ge=0.0,
+        le=10.0,
+        description="How much lower a revised draft that answers as many aspects may score and still be kept: a "
+        "revision that drops the unsupported claims the tribunal named can lose a few hundredths of a point.",
+    )
     aspect_weights: dict[AspectKind, float] = Field(
         default_factory=lambda: {
             AspectKind.ENTITY: 2.0,

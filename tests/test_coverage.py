@@ -388,5 +388,6 @@ def test_a_revision_is_kept_only_when_it_answers_no_less_of_the_question():
     assert revision_setback(before, 7.5, draft(2, 1, 0), 8.0, settings) == "2 aspect(s) addressed, against 3 before it"
     assert revision_setback(before, 7.5, draft(2, 1, 2), 7.0, settings) == ""  # corroborated now
     assert revision_setback(before, 7.5, draft(2, 1, 1), 7.5, settings) == ""
-    assert revision_setback(before, 7.5, draft(2, 1, 1), 7.4, settings) == "scored 7.40, against 7.50 before it"
+    assert revision_setback(before, 7.5, draft(2, 1, 1), 7.3, settings) == "scored 7.30, against 7.50 before it"
+    assert revision_setback(before, 7.5, draft(2, 1, 1), 7.45, settings) == ""  # within the margin
     assert revision_setback(before, 7.5, draft(0, 2, 2), 9.0, settings).startswith("1 hard gate(s) failed")
