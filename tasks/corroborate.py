@@ -29,6 +29,9 @@ DIRECTION_WINDOW = 3
 NUMBER_WINDOW = 5
 # Quantity words that name no measure without the word before them: a "FID score" is not a "CLIP score".
 QUALIFIED_TERMS = frozenset(content_terms("score scores"))
+# Words after a quantity that make it another quantity, moving the other way or measured apart: "memory efficiency",
+# "memory savings", "accuracy loss", "accuracy drop", "accuracy gap".
+INVERTING_TERMS = frozenset(content_terms("efficiency savings loss drop degradation gap reduction"))
 # A reported value as one word: 85.2%, 1.8, 3x; not a model size such as 7B.
 _VALUE = re.compile(r"[+-]?\d+(?:[.,]\d+)*(?:%|x|×)?")
 # A bound on a value, not a change: "more than 2× speedup", "fewer than 1,000 examples".
@@ -39,8 +42,12 @@ COMPARABLE = (Label.VERIFIED, Label.WEAK)
 
 def _quantity(words: list[str], i: int, term: str) -> str:
     """The measured quantity words[i] names: its stemmed term, with the word before it when the term alone names no
-    measure ("fid score")."""
-    return f"{words[i - 1]} {term}" if term in QUALIFIED_TERMS and i > 0 else term
+    measure ("fid score"), or with the word after it when that turns it into another ("memory efficiency" rises as
+    memory falls, "accuracy loss" falls as accuracy rises)."""
+    if term in QUALIFIED_TERMS and i > 0:
+        return f"{words[i - 1]} {term}"
+    after = content_terms(words[i + 1]) if i + 1 < len(words) else []
+    return f"{term} {after[0]}" if after and after[0] in INVERTING_TERMS else term
 
 
 def directed_quantities(text: str) -> dict[str, set[str]]:

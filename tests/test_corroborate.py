@@ -31,6 +31,10 @@ def test_a_cue_about_another_quantity_is_no_conflict():
     memory = "Sparse MoE LoRA reduces GPU memory during fine-tuning by 35% and reaches comparable accuracy."
     assert opposite_direction(memory, "An auxiliary balancing loss improves accuracy by 1.8 points.") == ""
     assert opposite_direction(memory, "MoE LoRA increases GPU memory use.") == "memori"
+    # a word after the quantity that makes it another: both of these are gains
+    scissorhands = "Scissorhands reduces the inference memory usage of the KV cache by up to 5X."
+    assert opposite_direction(scissorhands, "SAGE-KV achieves 4x higher memory efficiency than StreamLLM.") == ""
+    assert opposite_direction("Our method achieves a 2x accuracy loss reduction.", "It improves accuracy by 3%.") == ""
 
 
 def test_a_claim_another_paper_contradicts_is_contested_with_that_paper():
