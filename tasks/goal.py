@@ -198,6 +198,12 @@ EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
 # Acronyms that name a field, a family of methods or hardware, not a benchmark, dataset or model.
 GENERIC_NAMES = frozenset("ai ml nlp nlu nlg llm llms peft moe sota gpu gpus cpu lora".split())
+# Nouns for the people a user study or trial observes: "students", "programmers", "clinicians" (not "people" or
+# "annotators", which a vision or annotation paper studies as its object).
+POPULATIONS = frozenset(
+    """students learners pupils users participants patients clinicians physicians doctors nurses programmers
+    developers""".split()
+)
 # Nouns for a kind of thing the goal names examples of: "benchmarks like MMLU", "tasks such as keypoint detection".
 KIND_NOUNS = SETTING_WORDS | frozenset("benchmark tasks task models domains languages metrics systems".split())
 # Nouns that, after a name, make a named suite: "D4RL locomotion tasks", "Atari games", "MuJoCo environments".
@@ -1054,6 +1060,11 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         asked = chunk.subject not in {"", "how"} and kind is AspectKind.TOPIC
         asks = asked and (not chunk.follow_up or (subject is None and single))
         subject = said if asks else subject
+    # the people a study observes, named by a plain noun ("do students show …", "how do clinicians diagnose …"), are
+    # where it was measured, not what it is about: the method they use is ("low-vision users" may be the topic)
+    for a in aspects:
+        if a.kind is AspectKind.TOPIC and a.text.lower() in POPULATIONS:
+            a.kind = AspectKind.SETTING
     # a kind of thing alone, with examples, is said by its examples: "on benchmarks like RepoBench or CrossCodeEval"
     # asks about RepoBench and CrossCodeEval, and a paper naming any benchmark says nothing of them
     exemplified = {a.example_of for a in aspects if a.example_of}

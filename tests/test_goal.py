@@ -685,6 +685,15 @@ def test_a_verb_that_may_be_a_noun_ends_the_phrase_qualifying_the_subject_before
     assert "fixed memory budget" in kinds("Do LoRA methods for a fixed memory budget match full fine-tuning?")
 
 
+def test_the_people_a_study_observes_are_its_setting_and_the_method_they_use_its_entity():
+    found = kinds("What learning gains do students show when tutored by LLM-based tutoring systems?")
+    assert found["students"] is AspectKind.SETTING and found["LLM-based tutoring systems"] is AspectKind.ENTITY
+    found = kinds("How do clinicians diagnose skin lesions with deep learning classifiers?")
+    assert found["clinicians"] is AspectKind.SETTING and found["deep learning classifiers"] is AspectKind.ENTITY
+    # people a vision paper detects are its object
+    assert kinds("Which detectors find occluded people in crowds?")["occluded people"] is AspectKind.ENTITY
+
+
 def test_a_kind_of_thing_alone_is_said_by_the_examples_the_goal_gives_of_it():
     found = kinds(
         "How accurate is code completion, measured by exact match on benchmarks like RepoBench or CrossCodeEval?"
