@@ -26,6 +26,7 @@ from tasks.coverage import (
     names_paper,
     speaks_of,
 )
+from tasks.goal import in_size_range, size_range
 from tasks.index.text import content_terms
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
@@ -73,6 +74,8 @@ def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
         for i, w in enumerate(words)
         if w.lower() in terms or set(content_terms(w) + content_terms(w.replace("-", ""))) & terms
     ]
+    spans = [span for word in aspect.text.split() if (span := size_range(word))]
+    hits += [i for i, w in enumerate(words) if any(in_size_range(w, span) for span in spans)]
     if self_named:
         hits += [i for i, w in enumerate(words) if SELF_REFERENCE.fullmatch(w)]
     return hits

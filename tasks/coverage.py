@@ -12,11 +12,13 @@ from tasks.goal import (
     QUANTITY_WORDS,
     goal_words,
     head_index,
+    in_size_range,
     is_magnitude,
     is_model_size,
     is_name,
     is_plain_noun,
     is_plural,
+    size_range,
 )
 from tasks.index.text import content_terms, is_compound, joined_runs, joined_stem, numbers, ordered_runs
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Label, Plan, RankedPaper
@@ -276,7 +278,11 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
             hit = _measures(aspect, sentence, keys, weights)
         elif aspect.kind is AspectKind.SETTING:
             sizes = {w.lower() for w in aspect.text.split() if is_model_size(w) or is_magnitude(w)}
-            named = any(s in keys for size in sizes for s in size.split("/"))
+            spans = [span for size in sizes if (span := size_range(size))]
+            # a range ("1B-3B") is stated by any size within it ("Mamba-3B", "2.7B")
+            named = any(s in keys for size in sizes for s in size.split("/")) or any(
+                in_size_range(key, span) for key in keys for span in spans
+            )
             # a size or magnitude is the setting's point: "Vicuna 33B" is not "Vicuna 7B", "7B models" is "LLaMA 7B"'s
             # size, and "at 20x compression ratios" is not "compression ratios of 2x-5x"
             hit = named if sizes else (states(aspect, keys) or states(aspect, title_keys))

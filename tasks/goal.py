@@ -226,7 +226,12 @@ COMPARISON_CUES = frozenset(
 _GOAL_TOKEN = re.compile(
     r"\d{1,3}(?:,\d{3})+(?!\d)|[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s|(?<=s)['’](?!\w))?|[,;:()?!]"
 )
-_MODEL_SIZE = re.compile(r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*$", re.IGNORECASE)
+_MODEL_SIZE = re.compile(
+    r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*(?:-\d+(?:\.\d+)?[BMKT])?$", re.IGNORECASE
+)
+# A range of model sizes as written ("1B to 3B", "650M-15B"), one word "1B-3B" for the goal's words.
+_SIZE_RANGE = re.compile(r"\b(\d+(?:\.\d+)?[BMKT])\s*(?:to|-|–)\s*(\d+(?:\.\d+)?[BMKT])\b", re.IGNORECASE)
+_SIZE_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"\d[\d.,]*")
 _MAGNITUDE = re.compile(r"\d+(?:\.\d+)?(?:x|×|k)", re.IGNORECASE)  # 10x, 2.5×, 32k
@@ -299,8 +304,26 @@ def _asks(sentence: str) -> bool:
 
 
 def goal_words(goal: str) -> list[str]:
-    """The goal's words with model sizes and versioned names kept whole ("7B", "GPT-4o"), punctuation as tokens."""
-    return [re.sub(_POSSESSIVE, "", token) for token in _GOAL_TOKEN.findall(goal)]
+    """The goal's words with model sizes, their ranges and versioned names kept whole ("7B", "1B-3B", "GPT-4o"),
+    punctuation as tokens."""
+    return [re.sub(_POSSESSIVE, "", token) for token in _GOAL_TOKEN.findall(_SIZE_RANGE.sub(r"\1-\2", goal))]
+
+
+def size_range(word: str) -> tuple[float, float] | None:
+    """The parameter counts a range of model sizes spans ("1B-3B": 1e9 to 3e9), or None for any other word."""
+    ends = word.split("-")
+    if len(ends) != 2 or not all(_MODEL_SIZE.match(e) and "/" not in e and "x" not in e.lower() for e in ends):
+        return None
+    low, high = (float(e[:-1]) * _SIZE_SCALE[e[-1].lower()] for e in ends)
+    return (low, high) if low < high else None
+
+
+def in_size_range(word: str, span: tuple[float, float]) -> bool:
+    """Whether the word is a model size within the range, alone or ending a name ("2.7B", "Mamba-3B")."""
+    size = word.split("-")[-1]
+    if not re.fullmatch(r"\d+(?:\.\d+)?[BMKT]", size, re.IGNORECASE):
+        return False
+    return span[0] <= float(size[:-1]) * _SIZE_SCALE[size[-1].lower()] <= span[1]
 
 
 def _quoted(goal: str) -> list[bool]:

@@ -6,6 +6,7 @@ import pytest
 
 from tasks.aspect_support import supports_aspect
 from tasks.coverage import aspect_verdicts, aspects_addressed
+from tasks.goal import parse_goal
 from tasks.models import Aspect, AspectKind, AspectVerdict, Claim, Draft, FindingKind, Paper, Plan, RankedPaper
 from tasks.policy import revision_setback, unmet_aspects
 from tasks.settings import TribunalSettings
@@ -47,6 +48,17 @@ def test_a_model_size_written_inside_a_models_name_addresses_the_size():
     assert aspects_addressed(plan, "On LLaMA-3.3-70B it is 2.1x faster.") == ["70B"]
     assert aspects_addressed(plan, "On Qwen2.5-7B-Instruct it is 2.1x faster.") == []
     assert aspects_addressed(plan, "It runs on 70 GPUs.") == []
+
+
+def test_a_range_of_model_sizes_is_addressed_by_any_size_within_it():
+    (scale,) = [
+        a for a in parse_goal("Can Mamba match Transformers at the 1B to 3B parameter scale?") if "1B" in a.text
+    ]
+    assert scale.kind is AspectKind.SETTING
+    plan = plan_on("Can Mamba match Transformers at the 1B to 3B parameter scale?", scale)
+    for sentence in ("Our Mamba-3B model outperforms Transformers.", "H3 models of 2.7B parameters reach lower loss."):
+        assert aspects_addressed(plan, sentence) == [scale.text] and supports_aspect(sentence, scale)
+    assert aspects_addressed(plan, "Our 7B model outperforms Transformers.") == []
 
 
 def test_a_setting_with_a_size_needs_the_size_not_the_family_alone():
