@@ -73,6 +73,8 @@ REPORTING_NOUNS = {
     for noun in "demonstration suggestion expression presentation indication illustration proposal discussion".split()
     for plural in ("", "s")
 }
+# Aspects addressed only by papers on the central entity: what it is compared with, and where it was measured.
+PAIRED_KINDS = frozenset({AspectKind.COMPARISON, AspectKind.SETTING})
 # A suffix saying a thing is like the name before it ("Mamba-style", "Transformer-like"), stated by that name alone.
 _LIKENESS = re.compile(r"(?<=\w)-(?:style|like)$", re.IGNORECASE)
 # An aspect counts as stated when half of its content terms are in the sentence.
@@ -301,25 +303,29 @@ def first_author(ranked: RankedPaper) -> str:
 
 def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) -> list[AspectVerdict]:
     """For each aspect, the verified claims that address it and the independent papers whose findings do; a
-    comparison only from papers on the central entity, by their evidence, title or abstract (a paper on the baseline
-    alone compares nothing with the entity)."""
+    comparison or a setting only from papers on the central entity, by their evidence, title or abstract (a paper on
+    the baseline alone compares nothing with the entity, and another method's result on a benchmark is no result of
+    the entity's there)."""
     by_id = {r.paper.id: r for r in papers}
     verified = [c for c in claims if c.label is Label.VERIFIED and c.paper_id in by_id]
-    entity = next((a for a in plan.aspects if a.text == plan.central), None)
-    # only a comparison asks which papers are on the entity: their abstracts are read for it alone
-    compared = entity is not None and any(a.kind is AspectKind.COMPARISON for a in plan.aspects)
-    described = {
-        pid
-        for pid, r in by_id.items()
-        if compared
-        and _states(entity, _keys(f"{r.paper.title}. {r.paper.abstract}", plan.spelled_out), plan.term_weights)
-    }
     # a finding on an example the goal gives of a phrase ("methods such as YaRN", "gradient-boosted trees such as
     # XGBoost") is a finding on the phrase
     examples: dict[str, set[str]] = {}
     for a in plan.aspects:
         if a.example_of:
             examples.setdefault(a.example_of, set()).add(a.text)
+    entity = [a for a in plan.aspects if a.text == plan.central or a.text in examples.get(plan.central, set())]
+    # only a comparison or a setting asks which papers are on the entity: their abstracts are read for it alone
+    paired = [a for a in plan.aspects if a.kind in PAIRED_KINDS and a not in entity] if entity else []
+    described = {
+        pid
+        for pid, r in by_id.items()
+        if paired
+        and any(
+            _states(a, _keys(f"{r.paper.title}. {r.paper.abstract}", plan.spelled_out), plan.term_weights)
+            for a in entity
+        )
+    }
 
     def states(claim: Claim, aspect: str) -> bool:
         return aspect in claim.aspects or bool(examples.get(aspect, set()) & set(claim.aspects))
@@ -329,7 +335,7 @@ def aspect_verdicts(plan: Plan, claims: list[Claim], papers: list[RankedPaper]) 
     for aspect in plan.aspects:
         backing = [c for c in verified if states(c, aspect.text)]
         unpaired = []
-        if aspect.kind is AspectKind.COMPARISON and plan.central and aspect.text != plan.central:
+        if aspect in paired:
             unpaired = list(dict.fromkeys(c.paper_id for c in backing if c.paper_id not in on_entity))
             backing = [c for c in backing if c.paper_id in on_entity]
         paper_ids = list(dict.fromkeys(c.paper_id for c in backing))

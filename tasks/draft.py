@@ -60,8 +60,10 @@ def _no_answer(plan: Plan, kept: list[RankedPaper], considered: int, claims: lis
 def verdict_line(verdict: AspectVerdict, numbers: dict[str, int]) -> str:
     label = KIND_LABELS[verdict.aspect.kind]
     name = f"{verdict.aspect.text} ({label})" if label else verdict.aspect.text
-    if not verdict.addressed and verdict.unpaired_paper_ids:
+    if not verdict.addressed and verdict.unpaired_paper_ids and verdict.aspect.kind is AspectKind.COMPARISON:
         return f"- {name}: no retrieved paper compares it with the entity asked about (papers on it alone do not count)"
+    if not verdict.addressed and verdict.unpaired_paper_ids:
+        return f"- {name}: addressed only by papers not on the entity asked about"
     if not verdict.addressed:
         return f"- {name}: not addressed by the retrieved literature"
     cited = "".join(f"[{n}]" for n in sorted({numbers[pid] for pid in verdict.paper_ids}))

@@ -315,8 +315,8 @@ class AspectVerdict(BaseModel):
     )
     unpaired_paper_ids: list[str] = Field(
         default_factory=list,
-        description="For a comparison: papers whose verified evidence addresses it but not the central entity, so "
-        "compare nothing with it.",
+        description="For a comparison or a setting: papers whose verified evidence addresses it but that are not on "
+        "the central entity, so compare nothing with it or measured something else there.",
     )
 
     @property

@@ -32,8 +32,10 @@ def unmet_aspects(draft: Draft, settings: TribunalSettings) -> list[str]:
     """Why the answer is incomplete: aspects not addressed, and required ones resting on too few papers."""
     unmet = []
     for verdict in draft.coverage:
-        if not verdict.addressed and verdict.unpaired_paper_ids:
+        if not verdict.addressed and verdict.unpaired_paper_ids and verdict.aspect.kind is AspectKind.COMPARISON:
             unmet.append(f"no retrieved paper compares '{verdict.aspect.text}' with the entity asked about")
+        elif not verdict.addressed and verdict.unpaired_paper_ids:
+            unmet.append(f"only papers not on the entity asked about address '{verdict.aspect.text}'")
         elif not verdict.addressed:
             unmet.append(f"not addressed by the retrieved literature: '{verdict.aspect.text}'")
         elif not verdict.independent_papers:

@@ -252,6 +252,23 @@ def test_a_comparison_is_addressed_only_by_papers_on_the_entity():
     assert described[1].addressed and described[1].paper_ids == ["odt"]
 
 
+def test_a_setting_is_addressed_only_by_papers_on_the_entity():
+    d4rl = Aspect(text="D4RL", kind=AspectKind.SETTING)
+    goal = "What returns do decision transformers reach on D4RL?"
+    plan = Plan(goal=goal, queries=[], aspects=[DT, d4rl], central=DT.text, key_terms=[])
+    papers = [on_dt("dt", "Decision Transformer"), on_dt("cql", "Conservative Q-Learning")]
+
+    def claim(paper_id: str) -> Claim:
+        return sentence_claim(paper_id, paper_id, "It scores 80 on D4RL.", aspects=["D4RL"], label="VERIFIED")
+
+    other = aspect_verdicts(plan, [claim("cql")], papers)
+    assert not other[1].addressed and other[1].unpaired_paper_ids == ["cql"]
+    assert unmet_aspects(Draft.model_construct(coverage=other), TribunalSettings())[1] == (
+        "only papers not on the entity asked about address 'D4RL'"
+    )
+    assert aspect_verdicts(plan, [claim("dt")], papers)[1].paper_ids == ["dt"]
+
+
 def test_a_paper_stating_only_what_it_proposes_addresses_an_aspect_but_corroborates_nothing():
     plan = Plan(
         goal="Which studies propose decision transformers?", queries=[], aspects=[DT], central=DT.text, key_terms=[]
