@@ -671,13 +671,13 @@ def _speeds_up(words: list[str], i: int) -> bool:
     return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
 
 
-@lru_cache(maxsize=4096)
 def is_plain_noun(word: str) -> bool:
     """Whether English uses the word as a noun and never as an adjective: "learning", "accuracy", not "strong"."""
     readings = _readings(word.lower())
     return "NOUN" in readings and "ADJ" not in readings
 
 
+@lru_cache(maxsize=4096)
 def _readings(word: str) -> frozenset[str]:
     """The parts of speech English uses the word as (VERB, NOUN, ADJ …), from lemminflect's lexicon."""
     from lemminflect import getAllLemmas  # its lexicon loads at first use
