@@ -36,6 +36,12 @@ INVERTING_TERMS = frozenset(content_terms("efficiency savings loss drop degradat
 _VALUE = re.compile(r"[+-]?\d+(?:[.,]\d+)*(?:%|x|×)?")
 # A bound on a value, not a change: "more than 2× speedup", "fewer than 1,000 examples".
 _BOUND = re.compile(r"\b(?:more|less|fewer|greater|higher|lower) than (?=[+-]?\d)")
+# A direction denied, not reported: "without increasing GPU memory", "does not reduce accuracy" (not "not only
+# improves", which reports one).
+_NEGATED_CUE = re.compile(
+    r"\b(?:without|not|no|never)\s+(?:(?!only\b)\w+ly\s+)?"
+    r"(?:increas|decreas|reduc|rais|improv|enhanc|lower|higher|more|less|fewer|greater)\w*"
+)
 # Claims that may back or contest another: a refuted or unsupported claim is no evidence either way.
 COMPARABLE = (Label.VERIFIED, Label.WEAK)
 
@@ -52,7 +58,7 @@ def _quantity(words: list[str], i: int, term: str) -> str:
 
 def directed_quantities(text: str) -> dict[str, set[str]]:
     """Each measured quantity the text names (stemmed) and which way a cue within DIRECTION_WINDOW words moves it."""
-    words = re.findall(r"[\w%-]+", _BOUND.sub("", text.lower()))
+    words = re.findall(r"[\w%-]+", _NEGATED_CUE.sub("", _BOUND.sub("", text.lower())))
     moved: dict[str, set[str]] = {}
     for i, word in enumerate(words):
         for term in set(content_terms(word)) & QUANTITY_TERMS:

@@ -35,6 +35,12 @@ def test_a_cue_about_another_quantity_is_no_conflict():
     scissorhands = "Scissorhands reduces the inference memory usage of the KV cache by up to 5X."
     assert opposite_direction(scissorhands, "SAGE-KV achieves 4x higher memory efficiency than StreamLLM.") == ""
     assert opposite_direction("Our method achieves a 2x accuracy loss reduction.", "It improves accuracy by 3%.") == ""
+    # a direction denied is none: keeping memory as it was does not contest reducing it
+    kept = "QuAILoRA adds a small overhead without increasing the memory cost of fine-tuning."
+    assert opposite_direction(kept, "QZO can reduce the total memory cost by more than 18x.") == ""
+    assert (
+        opposite_direction("It not only increases memory use but also latency.", "It reduces memory use.") == "memori"
+    )
 
 
 def test_a_claim_another_paper_contradicts_is_contested_with_that_paper():
