@@ -231,6 +231,7 @@ _MODEL_SIZE = re.compile(
 )
 # A range of model sizes as written ("1B to 3B", "650M-15B"), one word "1B-3B" for the goal's words.
 _SIZE_RANGE = re.compile(r"\b(\d+(?:\.\d+)?[BMKT])\s*(?:to|-|–)\s*(\d+(?:\.\d+)?[BMKT])\b", re.IGNORECASE)
+_ONE_SIZE = re.compile(r"\d+(?:\.\d+)?[BMKT]", re.IGNORECASE)
 _SIZE_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"\d[\d.,]*")
@@ -309,21 +310,25 @@ def goal_words(goal: str) -> list[str]:
     return [re.sub(_POSSESSIVE, "", token) for token in _GOAL_TOKEN.findall(_SIZE_RANGE.sub(r"\1-\2", goal))]
 
 
+def _parameter_count(size: str) -> float | None:
+    """The parameters one model size stands for ("2.7B": 2.7e9), or None for any other word."""
+    if not _ONE_SIZE.fullmatch(size):
+        return None
+    return float(size[:-1]) * _SIZE_SCALE[size[-1].lower()]
+
+
 def size_range(word: str) -> tuple[float, float] | None:
     """The parameter counts a range of model sizes spans ("1B-3B": 1e9 to 3e9), or None for any other word."""
-    ends = word.split("-")
-    if len(ends) != 2 or not all(_MODEL_SIZE.match(e) and "/" not in e and "x" not in e.lower() for e in ends):
+    ends = [_parameter_count(end) for end in word.split("-")]
+    if len(ends) != 2 or None in ends or not ends[0] < ends[1]:
         return None
-    low, high = (float(e[:-1]) * _SIZE_SCALE[e[-1].lower()] for e in ends)
-    return (low, high) if low < high else None
+    return ends[0], ends[1]
 
 
 def in_size_range(word: str, span: tuple[float, float]) -> bool:
     """Whether the word is a model size within the range, alone or ending a name ("2.7B", "Mamba-3B")."""
-    size = word.split("-")[-1]
-    if not re.fullmatch(r"\d+(?:\.\d+)?[BMKT]", size, re.IGNORECASE):
-        return False
-    return span[0] <= float(size[:-1]) * _SIZE_SCALE[size[-1].lower()] <= span[1]
+    count = _parameter_count(word.split("-")[-1])
+    return count is not None and span[0] <= count <= span[1]
 
 
 def _quoted(goal: str) -> list[bool]:
