@@ -26,7 +26,7 @@ from tasks.coverage import (
     names_paper,
     speaks_of,
 )
-from tasks.goal import in_size_range, size_range
+from tasks.goal import bare_sizes, in_size_range, size_range
 from tasks.index.text import content_terms
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
@@ -57,7 +57,7 @@ def _is_finding(word: str) -> bool:
 def _aspect_terms(aspect: Aspect) -> set[str]:
     """The aspect's stemmed terms (words with digits kept whole), with a measured quantity's synonyms."""
     terms = set()
-    for word in aspect.text.split():
+    for word in bare_sizes(aspect.text).split():
         terms |= {word.lower()} if any(c.isdigit() for c in word) else set(content_terms(word))
     if aspect.kind is AspectKind.QUANTITY:
         head = aspect.text.split()[-1].lower()
@@ -83,7 +83,7 @@ def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
 
 def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
     """Whether the sentence reports a finding on the aspect, within FINDING_WINDOW words of where it states it."""
-    words = _words(sentence)
+    words = _words(bare_sizes(sentence))
     findings = [i for i, w in enumerate(words) if _is_finding(w)]
     if aspect.kind is AspectKind.QUANTITY and aspect.text.split()[-1].lower() in GENERIC_QUANTITIES:
         # "the trade-offs" of a method: any reported finding on it; "learning gains": a finding near "learning"

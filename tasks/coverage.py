@@ -10,6 +10,7 @@ from tasks.abbreviations import abbreviated, text_terms
 from tasks.goal import (
     GENERIC_NAMES,
     QUANTITY_WORDS,
+    bare_sizes,
     goal_words,
     head_index,
     in_size_range,
@@ -88,6 +89,7 @@ def _keys(text: str, spelled_out: dict[str, str]) -> set[str]:
     whole and lowercased (7b, gpt-4o, llama-2), the model size a name ends with (70b of LLaMA-3.3-70B), and the runs
     of words a hyphenated compound may be written as: run together, or its terms in order (an acronym's long form's
     runs too), and the reporting nouns in their own right ("demonstration")."""
+    text = bare_sizes(text)
     whole = {part.lower() for w in goal_words(text) if any(c.isdigit() for c in w) for part in w.split("/")}
     sizes = {part for word in whole for part in word.split("-")[1:] if is_model_size(part)}
     forms = [text, *abbreviated(content_terms(text), spelled_out)]
@@ -114,7 +116,7 @@ def _aspect_keys(text: str, weights: dict[str, float]) -> dict[str | _Compound, 
     key weighing what its terms weigh ("few-shot" is not stated by "zero-shot"), a reporting noun as itself, the
     other words' stemmed terms."""
     keys: dict[str | _Compound, float] = {}
-    for word in text.split():
+    for word in bare_sizes(text).split():
         word = _LIKENESS.sub("", word)  # "Mamba-style models" are stated as Mamba's
         if any(c.isdigit() for c in word):
             keys |= {part.lower(): _weight(part.lower(), weights) for part in word.split("/")}

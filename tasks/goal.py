@@ -146,7 +146,7 @@ IDIOMS = (("from", "scratch"), ("in", "the", "wild"), ("on", "the", "fly"))
 # Measures alone ("the evaluation"), an activity after a modifier that names how ("LLM-as-a-judge evaluation").
 ACTIVITY_HEADS = frozenset({"evaluation"})
 # Words that bound a quantity by a number: "epsilon below 8", "latency under 100 ms".
-NUMBER_BOUNDS = frozenset("below above under over within".split())
+NUMBER_BOUNDS = frozenset("below above under over within between".split())
 # "X and/or Y" lists X and Y
 LIST_JOINERS = frozenset({",", "and", "or", "and/or"})
 NOT_TOPIC = (
@@ -187,8 +187,14 @@ MOTION_CUES = (["from"], ["to"], ["into"], ["across"], ["beyond"])
 NOUNS_IN_RESEARCH = frozenset("compute edit edits template templates hidden log complete embed".split())
 # What opens the object of a verb: "to learn a proxy reward", "while avoiding the need", "predicting its".
 OBJECT_OPENERS = DETERMINERS | {"its", "their", "our", "his", "her", "this", "these", "those"}
-# Adverbs ("explicitly", "specifically", "efficiently") qualify the request, never name its topic.
+# Adverbs ("explicitly", "specifically", "efficiently") qualify the request; they name a topic only in a term
+# whose adjective they grade ("differentially private").
 _ADVERB = re.compile(r"\w{3,}(?:ally|ntly|ously|ively|ately|fully|edly|ingly|itly|ctly|ssly|ably|ibly)$")
+# Adverbs that single out or date what the request asks for, even before an adjective ("specifically relevant").
+REQUEST_ADVERBS = frozenset(
+    """specifically particularly especially explicitly recently currently commonly typically previously originally
+    generally mainly mostly primarily significantly substantially consistently""".split()
+)
 # Words before a phrase that make it the setting of the question when it is a name: "on MMLU", "across GLUE",
 # "in PopQA"; when it is a versioned model name: "for T5-XXL", "with GPT-4" (unlike "for PTQ", a method); and
 # whatever it is: "such as Natural Questions", "including TriviaQA".
@@ -231,6 +237,8 @@ _MODEL_SIZE = re.compile(
 )
 # A range of model sizes as written ("1B to 3B", "650M-15B"), one word "1B-3B" for the goal's words.
 _SIZE_RANGE = re.compile(r"\b(\d+(?:\.\d+)?[BMKT])\s*(?:to|-|–)\s*(\d+(?:\.\d+)?[BMKT])\b", re.IGNORECASE)
+# A model size written with its unit ("70B-parameter LLMs"), which states the size as "70B LLMs" does.
+_SIZE_WITH_UNIT = re.compile(r"\b(\d+(?:\.\d+)?[BMKT])-param(?:eter)?s?\b", re.IGNORECASE)
 _ONE_SIZE = re.compile(r"\d+(?:\.\d+)?[BMKT]", re.IGNORECASE)
 _SIZE_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
@@ -315,6 +323,11 @@ def _parameter_count(size: str) -> float | None:
     if not _ONE_SIZE.fullmatch(size):
         return None
     return float(size[:-1]) * _SIZE_SCALE[size[-1].lower()]
+
+
+def bare_sizes(text: str) -> str:
+    """The text with each model size written with its unit as the size alone: "70B-parameter LLMs" → "70B LLMs"."""
+    return _SIZE_WITH_UNIT.sub(r"\1", text)
 
 
 def size_range(word: str) -> tuple[float, float] | None:
@@ -509,6 +522,16 @@ def _compound_head(words: list[str], i: int) -> bool:
     study = words[i].lower() in {"study", "studies"} and after_word and _readings(words[i - 1].lower()) == {"NOUN"}
     compound = words[i].lower() in {"field", "fields", "example", "examples", "problems", "utilization"} and after_word
     return compound or study
+
+
+def _grades_adjective(words: list[str], i: int) -> bool:
+    """Whether words[i] is an adverb that grades the adjective of a term ("differentially private training",
+    "computationally efficient attention"), not one that qualifies the request ("specifically designed")."""
+    word, rest = words[i].lower(), words[i + 1 : i + 3]
+    if not _ADVERB.fullmatch(word) or word in REQUEST_ADVERBS or len(rest) < 2 or not rest[0].isalpha():
+        return False
+    adjective = rest[0].islower() and "ADJ" in _readings(rest[0]) and not is_phrasing(rest[0])
+    return adjective and rest[1] not in ",;:()?!" and not is_phrasing(rest[1])
 
 
 def _opening_auxiliary(before: list[str]) -> str:
@@ -760,11 +783,15 @@ def _participles_off(chunk: _Chunk) -> list[str]:
     return ended
 
 
-def _counted(tokens: list[str], i: int) -> bool:
-    """Whether a number counts tokens[i] ("6 kbps") or bounds it ("epsilon below 8")."""
+def _bounded(tokens: list[str], i: int) -> bool:
+    """Whether a number bounds tokens[i] ("epsilon below 8", "budgets between 1 and 8")."""
     after = [t.lower() for t in tokens[i + 1 : i + 3]]
-    bounded = len(after) == 2 and after[0] in NUMBER_BOUNDS and bool(_NUMBER.fullmatch(after[1]))
-    return bounded or (i > 0 and bool(_NUMBER.fullmatch(tokens[i - 1])))
+    return len(after) == 2 and after[0] in NUMBER_BOUNDS and bool(_NUMBER.fullmatch(after[1]))
+
+
+def _counted(tokens: list[str], i: int) -> bool:
+    """Whether a number counts tokens[i] ("6 kbps") or bounds it."""
+    return _bounded(tokens, i) or (i > 0 and bool(_NUMBER.fullmatch(tokens[i - 1])))
 
 
 def _chunks(goal: str) -> list[_Chunk]:
@@ -790,6 +817,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                 not is_phrasing(word)
                 or _success_rate(tokens, i)
                 or _compound_head(tokens, i)
+                or _grades_adjective(tokens, i)
                 or _exact_match(tokens, i)
                 or _scales_with(tokens, i)
             )
@@ -866,6 +894,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             continue
         if current.words:
             cue = _participles_off(current)
+            current.counted = current.counted or _bounded(tokens, i - 1)  # "privacy budgets epsilon between 1 and 8"
             chunks.append(current)
             current = _Chunk()
         joiners.add(lowered)
@@ -893,7 +922,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     names = chunk.is_name()
     # what a request is "about" is its topic, a dataset or benchmark too ("references about the PixelHelp dataset")
     named_set = SETTING_WORDS & set(lowered) and chunk.cue[-1:] != ["about"]
-    if any(is_model_size(w.split("-")[-1]) for w in chunk.words) or named_set:
+    if any(is_model_size(part) for w in chunk.words for part in w.split("-")) or named_set:  # "70B-parameter"
         return AspectKind.SETTING
     # what a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
     # is what a magnitude opens ("at 20x compression ratios")
@@ -1032,6 +1061,9 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         # "the best open-source models" ranks what is asked for, which the papers need not rank
         if len(chunk.words) > 1 and chunk.words[0].lower() in RANKING_WORDS and is_plural(chunk.words[-1]):
             chunk.words.pop(0)
+        # what a question asks to "speed up" is measured by its speed ("… heads speed up generation": generation speed)
+        if chunk.cue[-2:] == ["speed", "up"]:
+            chunk.words.append("speed")
     kinds = _chunk_kinds(chunks)
     for chunk, kind in zip(chunks, kinds):
         # a gerund before the name or size that opens a setting is its clause's verb ("when fine-tuning LLaMA 7B",

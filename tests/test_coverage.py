@@ -420,3 +420,12 @@ def test_a_revision_is_kept_only_when_it_answers_no_less_of_the_question():
     assert revision_setback(before, 7.5, draft(2, 1, 1), 7.3, settings) == "scored 7.30, against 7.50 before it"
     assert revision_setback(before, 7.5, draft(2, 1, 1), 7.45, settings) == ""  # within the margin
     assert revision_setback(before, 7.5, draft(0, 2, 2), 9.0, settings).startswith("1 hard gate(s) failed")
+
+
+def test_a_size_written_with_its_unit_is_stated_by_the_size_alone():
+    size = Aspect(text="70B-parameter LLMs", kind=AspectKind.SETTING)
+    plan = plan_on("How much does speculative decoding speed up 70B-parameter LLMs?", size)
+    sentence = "Verification is 4x slower than token generation when a 3B model speculates for a 70B target model."
+    assert aspects_addressed(plan, sentence) == ["70B-parameter LLMs"]
+    assert supports_aspect(sentence, size)
+    assert not supports_aspect(sentence.replace("70B", "13B"), size)

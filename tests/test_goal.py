@@ -882,3 +882,23 @@ def test_a_follow_up_which_question_an_adjective_asked_how_and_what_goes_beyond_
     assert "large" not in found and "chain-of-thought" in found
     found = kinds("Which datasets exist for document understanding beyond DocVQA, evaluated on LVIS rare categories?")
     assert found["DocVQA"] is AspectKind.COMPARISON and found["LVIS rare categories"] is AspectKind.SETTING
+
+
+def test_an_adverb_grading_a_term_s_adjective_stays_in_the_term():
+    found = kinds("What is the effect of differentially private fine-tuning on the accuracy of language models?")
+    assert "differentially private fine-tuning" in found and "private fine-tuning" not in found
+    # an adverb that qualifies the request still does not
+    assert "specifically relevant benchmarks" not in kinds("Which specifically relevant benchmarks test RAG?")
+
+
+def test_what_a_question_asks_to_speed_up_is_measured_by_its_speed():
+    found = kinds("How much does speculative decoding with a small draft model speed up inference of 70B LLMs?")
+    assert found["inference speed"] is AspectKind.QUANTITY and "inference" not in found
+
+
+def test_a_size_with_its_unit_and_a_measure_bounded_by_numbers_are_settings():
+    found = kinds(
+        "How accurate is private fine-tuning of 70B-parameter LLMs at privacy budgets epsilon between 1 and 8?"
+    )
+    assert found["70B-parameter LLMs"] is AspectKind.SETTING
+    assert found["privacy budgets epsilon"] is AspectKind.SETTING
