@@ -99,6 +99,8 @@ QUESTION_WORDS = frozenset("how why when where whether which what to extent".spl
 AUXILIARIES = frozenset("do does did is are was were can could will would should has have had may might".split())
 # Auxiliaries after which the subject is followed by its verb's base form: "Do X hallucinate", "Can X predict".
 VERB_AUXILIARIES = frozenset("do does did can could will would should may might".split())
+# What joins a second question to the first: "…, and how does …", "…: how often do …".
+QUESTION_JOINTS = frozenset({"and", ";", ":", "but"})
 # Words that open a second question after "and" or a comma.
 FOLLOW_UP_WORDS = (QUESTION_WORDS - {"to", "extent"}) | AUXILIARIES
 # Words of a question that asks about the clause after it: "Is there evidence that X …", "Is it true that X …", "Do
@@ -543,6 +545,12 @@ def _opening_auxiliary(before: list[str]) -> str:
         del words[1]  # "how robust are", "what role does", "which benchmarks do"
     opens = bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
     # "Is there evidence that …", "Is it true that …", "Do we know whether …": the clause's subject
+    # "What is known about …", "What do we know about …": what is known of it is asked
+    known = words[-2:] in (["known", "about"], ["know", "about"]) and set(
+        words[:-2]
+    ) <= QUESTION_WORDS | AUXILIARIES | {"we"}
+    if known and words[:1] == ["what"]:
+        return "about"
     clause = len(words) > 1 and words[0] in AUXILIARIES and words[-1] in CLAUSE_OPENERS
     if clause and set(words[1:-1]) <= CLAUSE_WORDS:
         return words[-1]
@@ -580,9 +588,9 @@ def _only_verb(word: str) -> bool:
 
 
 def _gives_example(chunk: _Chunk) -> bool:
-    """Whether the chunk is an example of the phrase before it: "such as ESM-2", "like LLaVA", "including GPT-4", "(e.g.
-    ColBERT, DPR)" (not "known as", "used as", "by including")."""
-    such = chunk.cue == ["such", "as"] or chunk.example
+    """Whether the chunk is an example of the phrase before it: "such as ESM-2", "like LLaVA", "including GPT-4",
+    "for example IA3", "(e.g. ColBERT, DPR)" (not "known as", "used as", "by including")."""
+    such = chunk.cue in (["such", "as"], ["for", "example"], ["for", "instance"]) or chunk.example
     return such or bool(EXAMPLE_CUES & set(chunk.cue) and chunk.cue[0] != "by")
 
 
@@ -676,9 +684,9 @@ def _cut(chunks: list[_Chunk], i: int, verb: int) -> None:
 
 
 def _follows_up(before: list[str]) -> bool:
-    """Whether a second question has begun: "and" (or "but", a semicolon), then a question word or an auxiliary ("…,
-    and how does the gain change", "… and does it hold")."""
-    return any(a.lower() in {"and", ";", "but"} and b.lower() in FOLLOW_UP_WORDS for a, b in zip(before, before[1:]))
+    """Whether a second question has begun: "and" (or "but", a semicolon or colon), then a question word or an
+    auxiliary ("…, and how does the gain change", "… and does it hold", "…: how often do …")."""
+    return any(a.lower() in QUESTION_JOINTS and b.lower() in FOLLOW_UP_WORDS for a, b in zip(before, before[1:]))
 
 
 def _relates(words: list[str], i: int) -> bool:
@@ -857,7 +865,10 @@ def _chunks(goal: str) -> list[_Chunk]:
                     and is_name(word)
                 )
                 # "What latency do speculative decoding methods achieve …": what is measured first, then the subject
-                measured_first = tokens[0].lower() in {"what", "which"} and tokens[i - 1].lower() in VERB_AUXILIARIES
+                # (also after a fronted phrase, and "How many sampling steps do distillation methods need …")
+                opener = [t.lower() for t in tokens[clause if fronted else 0 :][:2]]
+                measured = opener[:1] in (["what"], ["which"]) or opener in (["how", "many"], ["how", "much"])
+                measured_first = measured and tokens[i - 1].lower() in VERB_AUXILIARIES
                 asked = not any(c.subject for c in chunks) and (opening or fronted or measured_first)
                 subject = _opening_auxiliary(tokens[clause if chunks else 0 : i]) if asked else ""
                 if asked and not subject and measured_first:
@@ -868,7 +879,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                     subject = ""  # "… that scaling in-context examples beats …": a gerund's clause or a noun, unsure
                 follow_up = _follows_up(tokens[:i])
                 if follow_up and not subject:  # "…, and do larger models produce …": the second question's subject
-                    joint = max(j for j in range(i) if tokens[j].lower() in {"and", ";", "but"})
+                    joint = max(j for j in range(i) if tokens[j].lower() in QUESTION_JOINTS)
                     subject = _opening_auxiliary(tokens[joint + 1 : i])
                 if not subject and not any(c.subject for c in chunks) and _in_how_clause(tokens, i):
                     subject = "how"  # "… measure how well LLMs follow …": the clause's subject, its verb after it
@@ -880,7 +891,7 @@ def _chunks(goal: str) -> list[_Chunk]:
                 # relative clause (", which includes …"), with only a kind of work before it ("Which methods for X
                 # …"; not "What is the effect of X", "Which works use X")
                 asker = max((j for j in range(i) if tokens[j].lower() in {"which", "what"}), default=-1)
-                joined = asker > 0 and tokens[asker - 1].lower() in {"and", "but", ";"}
+                joined = asker > 0 and tokens[asker - 1].lower() in QUESTION_JOINTS
                 current.asked_for = (
                     (asker == 0 or (fronted and asker == clause) or joined)
                     and not subject

@@ -902,3 +902,22 @@ def test_a_size_with_its_unit_and_a_measure_bounded_by_numbers_are_settings():
     )
     assert found["70B-parameter LLMs"] is AspectKind.SETTING
     assert found["privacy budgets epsilon"] is AspectKind.SETTING
+
+
+def test_what_is_known_about_a_topic_asks_about_it_and_a_question_after_a_colon_follows_up():
+    found = kinds("What is known about reward hacking in RLHF: how often do policies exploit reward model errors?")
+    assert found["reward hacking"] is AspectKind.ENTITY and found["policies"] is AspectKind.TOPIC
+
+
+def test_how_many_steps_a_method_needs_asks_about_the_method_after_a_fronted_phrase_too():
+    goal = (
+        "For diffusion models, how many sampling steps do distillation methods need to match the FID of 50-step DDIM?"
+    )
+    found = kinds(goal)
+    assert found["distillation"] is AspectKind.ENTITY and found["50-step DDIM"] is AspectKind.TOPIC
+
+
+def test_for_example_lists_examples_of_the_phrase_before_it():
+    aspects = parse_goal("Which fine-tuning methods, for example prefix tuning or IA3, work best on SuperGLUE?")
+    examples = {a.text: a.example_of for a in aspects if a.example_of}
+    assert examples == {"prefix tuning": "fine-tuning", "IA3": "fine-tuning"}
