@@ -650,6 +650,8 @@ def _verb_off(chunks: list[_Chunk], start: int) -> None:
     for i in range(end, len(chunks)):
         if chunks[i].subject or chunks[i].follow_up != chunks[start].follow_up:  # the next question's
             break
+        if any(_readings(w) == {"VERB"} for w in chunks[i].cue):  # past the question's verb: its object
+            break  # ("… improve the resolve rate")
         words = chunks[i].words
         verb = next((j for j, word in enumerate(words) if _only_verb(word) or _after_plural(words, j)), None)
         if verb is not None:
@@ -953,7 +955,11 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     suite = (
         is_name(chunk.words[0]) and lowered[0] not in GENERIC_NAMES and lowered[-1] in SUITE_HEADS and len(lowered) > 1
     )
-    if examples or ((names or suite) and SETTING_CUES & set(chunk.cue)) or model:
+    # a name with a titled variant: "on SWE-bench Verified", "on MMLU Pro" (not a titled field, "Vision-Language
+    # Pre-training", whose parts are only capitalised)
+    coined = any(sum(c.isupper() or c.isdigit() for c in part) > 1 for part in chunk.words[0].split("-"))
+    variant = coined and chunk.is_proper_name() and lowered[0] not in GENERIC_NAMES
+    if examples or ((names or suite or variant) and SETTING_CUES & set(chunk.cue)) or model:
         return AspectKind.SETTING
     if chunk.listed and previous is AspectKind.SETTING:
         return AspectKind.SETTING

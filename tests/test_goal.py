@@ -921,3 +921,14 @@ def test_for_example_lists_examples_of_the_phrase_before_it():
     aspects = parse_goal("Which fine-tuning methods, for example prefix tuning or IA3, work best on SuperGLUE?")
     examples = {a.text: a.example_of for a in aspects if a.example_of}
     assert examples == {"prefix tuning": "fine-tuning", "IA3": "fine-tuning"}
+
+
+def test_the_object_of_a_question_s_verb_keeps_a_verb_like_measure_and_a_titled_variant_of_a_name_is_a_setting():
+    found = kinds("How much do test-time scaling methods improve the resolve rate on SWE-bench Verified?")
+    assert found["resolve rate"] is AspectKind.QUANTITY and "rate" not in found
+    assert found["SWE-bench Verified"] is AspectKind.SETTING
+    # a titled field is not a name's variant
+    assert kinds("Which paper uses Faster-RCNN in Vision-Language Pre-training?")["Vision-Language Pre-training"] in (
+        AspectKind.TOPIC,
+        AspectKind.ENTITY,
+    )
