@@ -1054,9 +1054,13 @@ def _chunk_kinds(chunks: list[_Chunk]) -> list[AspectKind]:
             kinds[i], measured = AspectKind.QUANTITY, True
         else:
             measured = False
-    # "Compare A, B and C on …" asks about A, B and C
+    # "Compare A, B and C on …" and "Has anyone compared A and B …" ask about A, B and C
     for i, chunk in enumerate(chunks):
-        if kinds[i] is not AspectKind.COMPARISON or (i and not chunk.listed) or chunks[0].cue != ["compare"]:
+        if (
+            kinds[i] is not AspectKind.COMPARISON
+            or (i and not chunk.listed)
+            or chunks[0].cue[-1:] not in (["compare"], ["compared"])
+        ):
             break
         kinds[i] = AspectKind.TOPIC
     return kinds

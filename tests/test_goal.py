@@ -932,3 +932,8 @@ def test_the_object_of_a_question_s_verb_keeps_a_verb_like_measure_and_a_titled_
         AspectKind.TOPIC,
         AspectKind.ENTITY,
     )
+
+
+def test_has_anyone_compared_asks_about_what_is_compared():
+    found = kinds("Has anyone compared LoRA ranks for fine-tuning Llama 3 8B on code generation?")
+    assert found["LoRA ranks"] in (AspectKind.ENTITY, AspectKind.TOPIC)
