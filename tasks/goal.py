@@ -678,6 +678,8 @@ def _cut(chunks: list[_Chunk], i: int, verb: int) -> None:
     """chunks[i] without its word `verb`: the words before stay, the words after are a chunk the verb introduces."""
     words = chunks[i].words
     rest, cue = words[verb + 1 :], [words[verb].lower()]
+    if not rest and _BASE_VERB.fullmatch(cue[0]) and not is_phrasing(cue[0]):
+        chunks.insert(i + 1, _Chunk(words=cue))  # what the question asks about: "Why do LLMs hallucinate …"
     del words[verb:]
     if rest:
         chunks.insert(i + 1, _Chunk(words=rest, cue=cue))

@@ -937,3 +937,9 @@ def test_the_object_of_a_question_s_verb_keeps_a_verb_like_measure_and_a_titled_
 def test_has_anyone_compared_asks_about_what_is_compared():
     found = kinds("Has anyone compared LoRA ranks for fine-tuning Llama 3 8B on code generation?")
     assert found["LoRA ranks"] in (AspectKind.ENTITY, AspectKind.TOPIC)
+
+
+def test_the_verb_a_why_question_asks_about_stays_an_aspect():
+    found = kinds("Why do large language models hallucinate on long-tail factual questions?")
+    assert "hallucinate" in found and "large language models" in found
+    assert "long-tail factual questions" in found
