@@ -385,7 +385,8 @@ def test_what_a_goal_is_measured_by_is_a_quantity_and_a_verb_after_do_is_not_the
         AspectKind.QUANTITY
     )
     found = kinds("Why do large language models hallucinate in abstractive summarization on XSum?")
-    assert found["large language models"] is AspectKind.ENTITY and "hallucinate" not in " ".join(found)
+    assert found["large language models"] is AspectKind.ENTITY
+    assert not any("hallucinate" in text and text != "hallucinate" for text in found)  # its own aspect, if any
     assert kinds("Do LLMs memorize training data verbatim?")["training data verbatim"] is AspectKind.TOPIC
     # a Spearman correlation is measured, not what the goal is about
     spearman = kinds("Which objectives for sentence embeddings give the highest Spearman correlation on STS?")
