@@ -45,6 +45,11 @@ def _dedupe_words(parts: list[str]) -> str:
     return " ".join(out)
 
 
+def search_key(query: str) -> frozenset[str]:
+    """What a query searches for, whatever its word order: its stemmed content terms."""
+    return frozenset(content_terms(query))
+
+
 def clean_goal(goal: str, max_chars: int) -> str:
     """The goal with whitespace and control characters normalised, or a GoalError saying what is wrong."""
     cleaned = tidy_goal(goal, max_chars)

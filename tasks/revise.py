@@ -8,13 +8,15 @@ from tasks.backends import prompts
 from tasks.backends.llm import ChatModel, ask
 from tasks.common import STAGE_CACHE
 from tasks.models import Draft, FindingKind, RevisionPlan, TribunalResult
+from tasks.plan import search_key
 from tasks.progress import STAGE_HOOKS
 
 
-def followup_query(aspect: str, central: str, tried: set[str]) -> str | None:
-    """A search for an aspect that no query so far has run: with the central entity first, then alone."""
-    candidates = [f"{central} {aspect}", f"{aspect} {central}", aspect] if aspect.lower() != central.lower() else []
-    return next((q for q in candidates if q.lower() not in tried), None)
+def followup_query(aspect: str, central: str, tried: set[frozenset[str]]) -> str | None:
+    """A search for an aspect that no query so far has run (in any word order): with the central entity, then
+    alone."""
+    candidates = [f"{central} {aspect}", aspect] if aspect.lower() != central.lower() else []
+    return next((q for q in candidates if search_key(q) not in tried), None)
 
 
 @task(name="revise", **STAGE_HOOKS, cache_policy=STAGE_CACHE, persist_result=True)
@@ -24,13 +26,13 @@ def revise(
     """Search again for unaddressed or uncorroborated aspects, drop unsupported claims and off-topic papers."""
     central = draft.plan.central or max(draft.plan.queries[1:2] or draft.plan.queries[:1], key=len, default="")
     before = list(dict.fromkeys([*draft.plan.queries, *(tried or [])]))
-    searched = {q.lower() for q in before}
+    searched = {search_key(q) for q in before}
     plan = RevisionPlan()
     for finding in tribunal.findings:
         if finding.kind in (FindingKind.MISSING_ASPECT, FindingKind.SINGLE_SOURCE) and finding.aspect:
             query = followup_query(finding.aspect, central, searched)
             if query is not None:
-                searched.add(query.lower())
+                searched.add(search_key(query))
                 plan.queries.append(query)
                 plan.notes.append(f"searched for '{finding.aspect}' with '{query}'")
         elif finding.kind in (FindingKind.UNSUPPORTED_CLAIM, FindingKind.UNSUPPORTED_NUMBER) and finding.claim_id:
@@ -54,9 +56,11 @@ def model_followups(
     missing = list(dict.fromkeys(f.aspect for f in tribunal.findings if f.kind in wanted and f.aspect))
     messages = prompts.revise_messages(draft.goal, central, missing, tried)
     reply = ask(chat, messages, prompts.RevisionReply, "revise")
-    searched = {q.lower() for q in tried}
+    searched = {search_key(q) for q in tried}
     queries = list(
-        dict.fromkeys(q for q in (" ".join(r.split())[:200] for r in reply.queries) if q and q.lower() not in searched)
+        dict.fromkeys(
+            q for q in (" ".join(r.split())[:200] for r in reply.queries) if q and search_key(q) not in searched
+        )
     )
     if not queries:
         return plan
