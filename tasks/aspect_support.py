@@ -27,7 +27,7 @@ from tasks.coverage import (
     speaks_of,
 )
 from tasks.goal import bare_sizes, in_size_range, size_range
-from tasks.index.text import content_terms
+from tasks.index.text import content_terms, states_run
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
 
@@ -65,9 +65,21 @@ def _aspect_terms(aspect: Aspect) -> set[str]:
     return terms
 
 
-def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
-    """Positions of the sentence's words that state the aspect (or, when the paper is on it, its self-reference)."""
-    terms = _aspect_terms(aspect)
+def _acronym_terms(aspect: Aspect, spelled_out: dict[str, str]) -> set[str]:
+    """The terms of the acronyms whose long form the aspect writes out: "SD" of "speculative decoding"."""
+    terms = content_terms(aspect.text)
+    return {
+        t
+        for acronym, form in spelled_out.items()
+        if states_run(terms, content_terms(form))
+        for t in content_terms(acronym)
+    }
+
+
+def _mentions(words: list[str], aspect: Aspect, self_named: bool, spelled_out: dict[str, str]) -> list[int]:
+    """Positions of the sentence's words that state the aspect, or an acronym of it the papers define ("SD",
+    "Mirror-SD" for speculative decoding), or (when the paper is on it) its self-reference."""
+    terms = _aspect_terms(aspect) | _acronym_terms(aspect, spelled_out)
     # a name with or without its hyphens: "Super-NaturalInstructions" states "SuperNaturalInstructions"
     hits = [
         i
@@ -81,23 +93,25 @@ def _mentions(words: list[str], aspect: Aspect, self_named: bool) -> list[int]:
     return hits
 
 
-def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
-    """Whether the sentence reports a finding on the aspect, within FINDING_WINDOW words of where it states it."""
+def supports_aspect(sentence: str, aspect: Aspect, title: str = "", spelled_out: dict[str, str] | None = None) -> bool:
+    """Whether the sentence reports a finding on the aspect, within FINDING_WINDOW words of where it states it;
+    `spelled_out` as the plan's, the acronyms the papers define for the goal's phrases."""
+    spelled_out = spelled_out or {}
     words = _words(bare_sizes(sentence))
     findings = [i for i, w in enumerate(words) if _is_finding(w)]
     if aspect.kind is AspectKind.QUANTITY and aspect.text.split()[-1].lower() in GENERIC_QUANTITIES:
         # "the trade-offs" of a method: any reported finding on it; "learning gains": a finding near "learning"
         of = measure_of(aspect)
-        return bool(findings) and (of is None or supports_aspect(sentence, of, title))
+        return bool(findings) and (of is None or supports_aspect(sentence, of, title, spelled_out))
     # the paper whose title names the aspect ("ByT5: …") calls it "we" or "our model" in its abstract
     own = aspect.kind is not AspectKind.QUANTITY and names_paper(aspect, title, {}) and speaks_of(sentence, title)
     if aspect.kind is AspectKind.SETTING and findings:
         # a benchmark or model the sentence names is where its finding was measured, wherever the sentence puts it
         # ("Through experiments on Robomimic and D4RL, we show that … achieves superior performance")
-        return bool(_mentions(words, aspect, own))
+        return bool(_mentions(words, aspect, own, spelled_out))
     if aspect.kind in CONTRIBUTED and CONTRIBUTION_CUES.search(sentence):
         # "we propose Progressive Transformers, a novel architecture …": the work proposes or studies what it names
-        return bool(_mentions(words, aspect, own))
+        return bool(_mentions(words, aspect, own, spelled_out))
     title_states_entity = bool(set(content_terms(title)) & _aspect_terms(aspect))
     title_states_all = _aspect_terms(aspect) <= set(content_terms(title))
     if aspect.kind is AspectKind.ENTITY and title_states_all and findings and SELF_REFERENCE.search(sentence):
@@ -105,7 +119,7 @@ def supports_aspect(sentence: str, aspect: Aspect, title: str = "") -> bool:
         # clause ("Our approach enables … sequences up to device count times longer than …"), is of the entity
         return True
     entity_named = aspect.kind is AspectKind.ENTITY and title_states_entity and speaks_of(sentence, title)
-    mentions = _mentions(words, aspect, own or entity_named)
+    mentions = _mentions(words, aspect, own or entity_named, spelled_out)
     return any(abs(m - f) <= FINDING_WINDOW for m in mentions for f in findings)
 
 
@@ -117,7 +131,11 @@ def check_aspects(claims: list[Claim], plan: Plan, papers: list[Paper]) -> list[
     for claim in claims:
         sentence = claim.evidence or claim.source_sentence
         title = titles.get(claim.paper_id, "")
-        kept = [a for a in claim.aspects if a not in by_text or supports_aspect(sentence, by_text[a], title)]
+        kept = [
+            a
+            for a in claim.aspects
+            if a not in by_text or supports_aspect(sentence, by_text[a], title, plan.spelled_out)
+        ]
         dropped = [a for a in claim.aspects if a not in kept]
         checked.append(claim.model_copy(update={"aspects": kept, "unsupported_aspects": dropped}))
     return checked

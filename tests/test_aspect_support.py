@@ -111,3 +111,13 @@ def test_a_metric_with_a_cut_off_is_stated_whole():
     sentence = "Our model outperforms the baselines (+37% in Recall@1 and +24% in NDCG@10)."
     assert supports_aspect(sentence, ndcg)
     assert not supports_aspect(sentence, Aspect(text="Recall@10", kind=AspectKind.QUANTITY))
+
+
+def test_an_acronym_the_papers_define_for_the_aspect_states_it():
+    decoding = Aspect(text="speculative decoding", kind=AspectKind.ENTITY)
+    spelled = {"SD": "speculative decoding"}
+    sentence = "However, the throughput gains of SD are limited by a trade-off between draft size and acceptance."
+    assert supports_aspect(sentence, decoding, spelled_out=spelled)
+    assert supports_aspect("Mirror-SD achieves 2.8x-5.8x wall-time speedups.", decoding, spelled_out=spelled)
+    assert not supports_aspect(sentence, decoding)  # no paper defined SD
+    assert not supports_aspect(sentence, decoding, spelled_out={"SD": "stable diffusion"})
