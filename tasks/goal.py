@@ -780,9 +780,13 @@ def _participle(word: str) -> bool:
 
 
 def _lone_phrasing(word: str) -> bool:
-    """A word that phrases the request when it stands alone: a participle, "evidence", a judgement ("which is
-    better", "as good as") or a held condition without its noun ("at a fixed number of …")."""
-    return _participle(word) or word.lower() in {"evidence", *JUDGEMENTS, *HELD_WORDS}
+    """A word that phrases the request when it stands alone: a participle (or a compound one, "fine-tuned"), a
+    comparative ("7B or smaller"), "evidence", a judgement ("which is better", "as good as") or a held condition
+    without its noun ("at a fixed number of …")."""
+    # "fine-tuned", "pre-trained" (not "graph-based", "self-supervised", which name a kind of method)
+    compound_participle = word.lower().split("-")[0] in {"fine", "pre", "post"} and word.endswith("ed")
+    lone = {"evidence", *JUDGEMENTS, *HELD_WORDS, *COMPARATIVES}
+    return _participle(word) or compound_participle or word.lower() in lone
 
 
 def _participles_off(chunk: _Chunk) -> list[str]:

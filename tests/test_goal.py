@@ -944,3 +944,9 @@ def test_the_verb_a_why_question_asks_about_stays_an_aspect():
     found = kinds("Why do large language models hallucinate on long-tail factual questions?")
     assert "hallucinate" in found and "large language models" in found
     assert "long-tail factual questions" in found
+
+
+def test_a_lone_comparative_or_fine_tuned_is_no_aspect_but_a_kind_of_method_is():
+    found = kinds("Can small open models (7B or smaller) fine-tuned on synthetic data match GPT-3.5?")
+    assert "smaller" not in found and "fine-tuned" not in found and found["7B"] is AspectKind.SETTING
+    assert "graph-based" in kinds("Which papers propose graph-based approaches for 3D human pose forecasting?")
