@@ -546,10 +546,8 @@ def _opening_auxiliary(before: list[str]) -> str:
     opens = bool(words) and words[-1] in AUXILIARIES and set(words) <= QUESTION_WORDS | AUXILIARIES
     # "Is there evidence that …", "Is it true that …", "Do we know whether …": the clause's subject
     # "What is known about …", "What do we know about …": what is known of it is asked
-    known = words[-2:] in (["known", "about"], ["know", "about"]) and set(
-        words[:-2]
-    ) <= QUESTION_WORDS | AUXILIARIES | {"we"}
-    if known and words[:1] == ["what"]:
+    asking = set(words[:-2]) <= QUESTION_WORDS | AUXILIARIES | {"we"}
+    if words[:1] == ["what"] and words[-2:] in (["known", "about"], ["know", "about"]) and asking:
         return "about"
     clause = len(words) > 1 and words[0] in AUXILIARIES and words[-1] in CLAUSE_OPENERS
     if clause and set(words[1:-1]) <= CLAUSE_WORDS:
