@@ -132,8 +132,13 @@ def text_terms(text: str, spelled: dict[str, str]) -> set[str]:
     """The text's content terms, an acronym counted where its long form is written out and the long form where the
     acronym is ("DPO" states "direct preference optimization")."""
     terms = content_terms(text)
-    written = {t for a, form in spelled.items() if states_run(terms, content_terms(form)) for t in content_terms(a)}
+    written = acronym_terms(terms, spelled)
     return set(terms) | written | {t for form in abbreviated(terms, spelled) for t in content_terms(form)}
+
+
+def acronym_terms(terms: list[str], spelled: dict[str, str]) -> set[str]:
+    """The terms of the acronyms whose long form the terms write out ("SD" of "speculative decoding")."""
+    return {t for a, form in spelled.items() if states_run(terms, content_terms(form)) for t in content_terms(a)}
 
 
 def abbreviated(terms: list[str], spelled: dict[str, str]) -> list[str]:

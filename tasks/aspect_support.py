@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from tasks.abbreviations import acronym_terms
 from tasks.compare import values
 from tasks.coverage import (
     CONTRIBUTED,
@@ -27,7 +28,7 @@ from tasks.coverage import (
     speaks_of,
 )
 from tasks.goal import bare_sizes, in_size_range, size_range
-from tasks.index.text import content_terms, states_run
+from tasks.index.text import content_terms
 from tasks.models import Aspect, AspectKind, Claim, Paper, Plan
 from tasks.verify import DIRECTION_CUES
 
@@ -65,21 +66,10 @@ def _aspect_terms(aspect: Aspect) -> set[str]:
     return terms
 
 
-def _acronym_terms(aspect: Aspect, spelled_out: dict[str, str]) -> set[str]:
-    """The terms of the acronyms whose long form the aspect writes out: "SD" of "speculative decoding"."""
-    terms = content_terms(aspect.text)
-    return {
-        t
-        for acronym, form in spelled_out.items()
-        if states_run(terms, content_terms(form))
-        for t in content_terms(acronym)
-    }
-
-
 def _mentions(words: list[str], aspect: Aspect, self_named: bool, spelled_out: dict[str, str]) -> list[int]:
     """Positions of the sentence's words that state the aspect, or an acronym of it the papers define ("SD",
     "Mirror-SD" for speculative decoding), or (when the paper is on it) its self-reference."""
-    terms = _aspect_terms(aspect) | _acronym_terms(aspect, spelled_out)
+    terms = _aspect_terms(aspect) | acronym_terms(content_terms(aspect.text), spelled_out)
     # a name with or without its hyphens: "Super-NaturalInstructions" states "SuperNaturalInstructions"
     hits = [
         i
