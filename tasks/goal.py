@@ -151,13 +151,11 @@ ACTIVITY_HEADS = frozenset({"evaluation"})
 NUMBER_BOUNDS = frozenset("below above under over within between".split())
 # "X and/or Y" lists X and Y
 LIST_JOINERS = frozenset({",", "and", "or", "and/or"})
-NOT_TOPIC = (
-    STOP_WORDS
-    | REQUEST_WORDS
-    | RELATION_WORDS
-    | LIST_JOINERS
-    | {form for v in REQUEST_VERBS for form in _inflections(v)}
-)
+REQUEST_VERB_FORMS = frozenset(form for v in REQUEST_VERBS for form in _inflections(v))
+# Stop words of English that name things in research phrases ("recommender system", "full fine-tuning"), never alone
+# ("on top of", "of interest").
+TERM_STOP_WORDS = frozenset("system full top bottom front side fire interest thick thin bill empty".split())
+NOT_TOPIC = (STOP_WORDS - TERM_STOP_WORDS) | REQUEST_WORDS | RELATION_WORDS | LIST_JOINERS | REQUEST_VERB_FORMS
 # Nouns that frame the phrase after their "of" ("in the context of NeRF", "the domain of X"), never a topic then.
 FRAME_NOUNS = frozenset("context contexts domain domains area areas realm scope framework setting settings".split())
 # Nouns that only gather or qualify the phrase after their "of" or "in" ("a set of 3D Gaussians", "the lack of
@@ -201,6 +199,8 @@ REQUEST_ADVERBS = frozenset(
 # "in PopQA"; when it is a versioned model name: "for T5-XXL", "with GPT-4" (unlike "for PTQ", a method); and
 # whatever it is: "such as Natural Questions", "including TriviaQA".
 SETTING_CUES = frozenset({"on", "across", "in"})
+# Prepositions that open an object's phrase ("the outcome of …", "reports for …").
+OBJECT_CUES = frozenset("of for in on from with at about".split())
 MODEL_CUES = frozenset({"for", "with"})
 EXAMPLE_CUES = frozenset({"like", "including"})
 SETTING_WORDS = frozenset({"benchmark", "benchmarks", "dataset", "datasets", "suite", "corpus", "corpora"})
@@ -412,10 +412,21 @@ def _per_unit(words: list[str], i: int) -> bool:
     return words[i].lower() == "per" and i + 1 < len(words) and not is_phrasing(words[i + 1]) and words[i + 1].isalnum()
 
 
-def _version_of(word: str, before: list[str]) -> bool:
-    """Whether a one-letter word is the version of the name before it ("Llama 2 13B", "Claude 3 Sonnet"); other
-    single letters name nothing."""
-    return word.isdigit() and bool(before) and before[-1][:1].isupper()
+def _version_of(word: str, before: list[str], after: str) -> bool:
+    """Whether a one-letter word is the version of the name before it ("Llama 2 13B", "Claude 3 Sonnet") or the
+    number inside a term ("type 2 diabetes", "top 1 accuracy"); other single letters name nothing."""
+    inside = after.isalpha() and not is_phrasing(after)
+    return word.isdigit() and bool(before) and (before[-1][:1].isupper() or inside)
+
+
+def _noun_use(words: list[str], i: int, chunk: _Chunk) -> bool:
+    """Whether a verb's -s form is a plural noun ending an object's phrase: "the outcome of cricket matches in …",
+    "for patient reports of …" (not "how accuracy changes with …", "LoRA matches full fine-tuning")."""
+    word, after = words[i], words[i + 1].lower() if i + 1 < len(words) else ""
+    in_object = chunk.cue[-1:] and chunk.cue[-1] in OBJECT_CUES
+    noun_before = bool(chunk.words) and chunk.words[-1].isalpha() and chunk.words[-1].islower()
+    verb = word in RELATION_WORDS | REQUEST_VERB_FORMS
+    return verb and is_plural(word) and after in OBJECT_CUES and bool(in_object) and noun_before
 
 
 def _in_idiom(words: list[str], i: int) -> bool:
@@ -692,10 +703,9 @@ def _follows_up(before: list[str]) -> bool:
 
 
 def _relates(words: list[str], i: int) -> bool:
-    """Whether words[i] is the "effect" of "the effect of X on Y": how X and Y relate, not a topic ("side effects"
-    stays)."""
-    side = i > 0 and words[i - 1].lower() == "side"  # a stop word, yet "side effects" are measured
-    return words[i].lower() in RELATION_HEADS and words[i + 1 : i + 2] == ["of"] and not side
+    """Whether words[i] is the "effect" of "the effect of X on Y": how X and Y relate, not a topic (when it opens its
+    phrase; "side effects of X" stays)."""
+    return words[i].lower() in RELATION_HEADS and words[i + 1 : i + 2] == ["of"]
 
 
 def _aims_at(words: list[str], i: int) -> bool:
@@ -829,6 +839,7 @@ def _chunks(goal: str) -> list[_Chunk]:
         is_topic = (quoted[i] and word not in ",;:()?!") or (
             (
                 not is_phrasing(word)
+                or _noun_use(tokens, i, current)
                 or _success_rate(tokens, i)
                 or _compound_head(tokens, i)
                 or _grades_adjective(tokens, i)
@@ -836,7 +847,11 @@ def _chunks(goal: str) -> list[_Chunk]:
                 or _scales_with(tokens, i)
             )
             and word not in ",;:()?!"
-            and (len(word) > 1 or word.isupper() or _version_of(word, current.words))
+            and (
+                len(word) > 1
+                or word.isupper()
+                or _version_of(word, current.words, tokens[i + 1] if i + 1 < len(tokens) else "")
+            )
             and not _works_on(tokens, i)
             and not _relative_to(tokens, i)
             and not _speeds_up(tokens, i)
@@ -1079,7 +1094,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     statements, question = split_statements(goal)
     context = [replace(c, context=not _inquires(s)) for s in statements for c in _chunks(s)]
     found = [*context, *_chunks(question)]
-    chunks = [c for c in found if not (len(c.words) == 1 and _lone_phrasing(c.words[0]))] or found
+    lone = [len(c.words) == 1 and (_lone_phrasing(c.words[0]) or c.words[0].lower() in TERM_STOP_WORDS) for c in found]
+    chunks = [c for c, alone in zip(found, lone) if not alone] or found
     for chunk in chunks:
         if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:
             chunk.words.pop()
