@@ -92,6 +92,8 @@ IRREGULAR_PARTICIPLES = frozenset("lost seen made done given taken shown known f
 COMPARATIVES = frozenset(
     "faster slower higher lower larger smaller cheaper stronger weaker longer shorter better worse".split()
 )
+# Words after a question's verb that compare its subject with what follows ("leak less than", "run faster than").
+COMPARED_CUES = COMPARATIVES | {"less", "more", "fewer"}
 # Judgements a question asks for, never its topic alone: "which is better", "as good as", "is it true that".
 JUDGEMENTS = frozenset("better best worse worst good bad true false".split())
 # Words that open a question before its subject: "How does X scale …", "Do X reduce …", "Can X …".
@@ -645,6 +647,13 @@ def _verb_off(chunks: list[_Chunk], start: int) -> None:
     end = start + 1
     while end < len(chunks) and (_gives_example(chunks[end]) or chunks[end].listed):
         end += 1
+    # a plain word ending the subject before a comparison is its verb ("Does LoRA converge faster than …", "Does
+    # speculative decoding cost more energy than …")
+    words = chunks[start].words
+    compared = end < len(chunks) and bool(COMPARED_CUES & set(chunks[end].cue))
+    if compared and len(words) > 1 and _plain(words[-1]):
+        _cut(chunks, start, len(words) - 1)
+        return
     for i in range(start, end):
         words = chunks[i].words
         # a plain word after a name is a verb only in an example ("such as ESM-2 predict"), not in the subject

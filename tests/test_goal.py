@@ -968,3 +968,10 @@ def test_english_stop_words_that_name_things_stay_in_their_phrase_but_not_alone(
     assert "recommender system" in found and "recommender" not in found
     assert "top" not in kinds("Which works presented improvements on the top of EDM?")
     assert "interest" not in kinds("Does any work define emergent tasks of interest to evaluate multi-modal LLMs?")
+
+
+def test_a_plain_word_ending_the_subject_before_a_comparison_is_the_question_s_verb():
+    found = kinds("Does LoRA converge faster than full fine-tuning?")
+    assert found["LoRA"] is AspectKind.ENTITY and found["full fine-tuning"] is AspectKind.COMPARISON
+    assert "LoRA fine-tuning" in kinds("Does LoRA fine-tuning leak less than full fine-tuning?")
+    assert "QLoRA training" in kinds("Does QLoRA training run slower than LoRA on A100 GPUs?")
