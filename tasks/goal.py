@@ -1115,6 +1115,14 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         if chunk.cue[-2:] == ["speed", "up"]:
             chunk.words.append("speed")
     kinds = _chunk_kinds(chunks)
+    # a rate the question's verb cut from its measure is the measure's unit ("How much energy do servers consume per
+    # generated token": energy per generated token)
+    for i in range(len(chunks) - 1, 0, -1):
+        measure = next((j for j in range(i - 1, -1, -1) if kinds[j] is AspectKind.QUANTITY), None)
+        per = ["per"] if chunks[i].cue[-1:] == ["per"] else []  # "… add per request": the verb ended the chunk
+        if (per or chunks[i].words[0].lower() == "per") and measure is not None:
+            chunks[measure].words += per + chunks.pop(i).words
+            del kinds[i]
     for chunk, kind in zip(chunks, kinds):
         # a gerund before the name or size that opens a setting is its clause's verb ("when fine-tuning LLaMA 7B",
         # "of pretraining 7B models"; not "training dataset", "instruction-following benchmarks")

@@ -975,3 +975,11 @@ def test_a_plain_word_ending_the_subject_before_a_comparison_is_the_question_s_v
     assert found["LoRA"] is AspectKind.ENTITY and found["full fine-tuning"] is AspectKind.COMPARISON
     assert "LoRA fine-tuning" in kinds("Does LoRA fine-tuning leak less than full fine-tuning?")
     assert "QLoRA training" in kinds("Does QLoRA training run slower than LoRA on A100 GPUs?")
+
+
+def test_a_rate_the_question_s_verb_cut_from_its_measure_stays_the_measure_s_unit():
+    found = kinds("How much energy do LLM inference servers consume per generated token on H100 GPUs?")
+    assert found["energy per generated token"] is AspectKind.QUANTITY and "per generated token" not in found
+    assert kinds("What latency does speculative decoding add per request?")["latency per request"] is (
+        AspectKind.QUANTITY
+    )
