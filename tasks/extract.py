@@ -29,6 +29,11 @@ FRAMING_CUES = re.compile(
     r"we hypothesi[sz]e|will|we (?:plan|intend|aim) to)\b",
     re.IGNORECASE,
 )
+# The sentence that opens what this work did; the sentences before it set the scene ("PEFT methods such as LoRA reduce
+# the number of trainable parameters"), restating the field's findings, not the paper's.
+OPENING_CUES = re.compile(
+    rf"{CONTRIBUTION_CUES.pattern}|\b(?:in this (?:paper|work|study)|to this end|here,? we)\b", re.IGNORECASE
+)
 # Markers that a sentence reports this work's evidence rather than restating the field's.
 EVIDENCE_CUES = re.compile(
     r"\b(?:experiments?|results?|evaluations?|empirical(?:ly)?|we (?:find|found|show|observe|demonstrate)|"
@@ -41,14 +46,14 @@ EVIDENCE_CUES = re.compile(
 Scored = tuple[float, int, int, list[str]]
 
 
-def sentence_score(sentence: str, goal_terms: set[str], position: int, min_finding: float) -> float:
+def sentence_score(sentence: str, goal_terms: set[str], background: bool, min_finding: float) -> float:
     """0..1: states a finding (cues, numbers) and relates to the goal's terms; 0 without a finding cue."""
     cues = len(FINDING_CUES.findall(sentence))
     evidence = 0.3 if EVIDENCE_CUES.search(sentence) else 0.0
     finding = min(1.0, 0.2 * cues + evidence + (0.3 if numbers(sentence) else 0.0))
     if FRAMING_CUES.search(sentence):
         finding *= 0.4
-    if position == 0:  # an abstract's first sentence usually sets the scene
+    if background:
         finding *= 0.3
     if not cues or finding < min_finding:
         return 0.0
@@ -88,12 +93,15 @@ def extract_claims(
             per_paper.append(model_claims(plan, ranked, settings.claims_per_paper, chat))
             continue
         abstract = ranked.paper.abstract
+        spans = split_sentences(abstract)
+        # before what the work did, an abstract sets the scene; without such a statement, its first sentence does
+        opening = next((i for i, (start, end) in enumerate(spans) if OPENING_CUES.search(abstract[start:end])), 1)
         scored = []
-        for position, (start, end) in enumerate(split_sentences(abstract)):
+        for position, (start, end) in enumerate(spans):
             sentence = abstract[start:end]
             if not settings.min_chars <= len(sentence) <= settings.max_chars:
                 continue
-            score = sentence_score(sentence, goal_terms, position, settings.min_finding)
+            score = sentence_score(sentence, goal_terms, position < max(opening, 1), settings.min_finding)
             if score >= settings.min_sentence_score:
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))
