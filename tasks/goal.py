@@ -724,8 +724,10 @@ def _aims_at(words: list[str], i: int) -> bool:
 
 
 def _speeds_up(words: list[str], i: int) -> bool:
-    """Whether words[i] is the verb of "speed up" ("how much do decoding heads speed up generation"), not a speed."""
-    return words[i].lower() in {"speed", "speeds"} and words[i + 1 : i + 2] == ["up"]
+    """Whether words[i] is the verb of "speed up" or "slow down" ("how much do decoding heads speed up generation",
+    "does secure aggregation slow down training"), not a speed."""
+    verb = [words[i].lower(), *words[i + 1 : i + 2]]
+    return verb in (["speed", "up"], ["speeds", "up"], ["slow", "down"], ["slows", "down"])
 
 
 def is_plain_noun(word: str) -> bool:
@@ -963,7 +965,8 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     names = chunk.is_name()
     # what a request is "about" is its topic, a dataset or benchmark too ("references about the PixelHelp dataset")
     named_set = SETTING_WORDS & set(lowered) and chunk.cue[-1:] != ["about"]
-    if any(is_model_size(part) for w in chunk.words for part in w.split("-")) or named_set:  # "70B-parameter"
+    sized = any(is_model_size(part) for w in chunk.words for part in w.split("-"))  # "70B-parameter"
+    if (sized and not COMPARISON_CUES & set(chunk.cue)) or named_set:  # not "compared with Code Llama 13B"
         return AspectKind.SETTING
     # what a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
     # is what a magnitude opens ("at 20x compression ratios")
@@ -1111,8 +1114,8 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
         # "the best open-source models" ranks what is asked for, which the papers need not rank
         if len(chunk.words) > 1 and chunk.words[0].lower() in RANKING_WORDS and is_plural(chunk.words[-1]):
             chunk.words.pop(0)
-        # what a question asks to "speed up" is measured by its speed ("… heads speed up generation": generation speed)
-        if chunk.cue[-2:] == ["speed", "up"]:
+        # what a question asks to "speed up" or "slow down" is measured by its speed ("… heads speed up generation")
+        if chunk.cue[-2:] in (["speed", "up"], ["slow", "down"]):
             chunk.words.append("speed")
     kinds = _chunk_kinds(chunks)
     # a rate the question's verb cut from its measure is the measure's unit ("How much energy do servers consume per

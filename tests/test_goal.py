@@ -983,3 +983,11 @@ def test_a_rate_the_question_s_verb_cut_from_its_measure_stays_the_measure_s_uni
     assert kinds("What latency does speculative decoding add per request?")["latency per request"] is (
         AspectKind.QUANTITY
     )
+
+
+def test_slow_down_is_measured_by_speed_and_a_sized_model_compared_with_is_the_comparison():
+    found = kinds("How much does federated learning with secure aggregation slow down training of ResNet-50?")
+    assert found["training speed"] is AspectKind.QUANTITY and "secure aggregation" in found
+    found = kinds("Do retrieval-augmented code models reduce hallucinated API calls compared with Code Llama 13B?")
+    assert found["Code Llama 13B"] is AspectKind.COMPARISON
+    assert kinds("Does RAG improve accuracy for 7B models?")["7B models"] is AspectKind.SETTING
