@@ -283,8 +283,8 @@ class _Chunk:
     asked_for: bool = False  # opens the phrase "Which …" or "What …" asks for ("Which methods for X avoid …")
 
     def is_name(self) -> bool:
-        """Whether every word is a name: MMLU, LongBench, LLaMA-2 7B."""
-        return all(is_name(w) for w in self.words)
+        """Whether every word is a name, or a number after one: MMLU, LongBench, LLaMA-2 7B, ASVspoof 2019."""
+        return all(is_name(w) or (i > 0 and w.isdigit()) for i, w in enumerate(self.words))
 
     def is_proper_name(self) -> bool:
         """Words in capitals: "Natural Questions", "Chatbot Arena" (or a field: "Large Language Models")."""

@@ -991,3 +991,8 @@ def test_slow_down_is_measured_by_speed_and_a_sized_model_compared_with_is_the_c
     found = kinds("Do retrieval-augmented code models reduce hallucinated API calls compared with Code Llama 13B?")
     assert found["Code Llama 13B"] is AspectKind.COMPARISON
     assert kinds("Does RAG improve accuracy for 7B models?")["7B models"] is AspectKind.SETTING
+
+
+def test_a_dataset_name_with_its_year_is_a_setting():
+    found = kinds("How robust are deepfake audio detectors trained on ASVspoof 2019 to unseen vocoders?")
+    assert found["ASVspoof 2019"] is AspectKind.SETTING
