@@ -34,6 +34,8 @@ FRAMING_CUES = re.compile(
 OPENING_CUES = re.compile(
     rf"{CONTRIBUTION_CUES.pattern}|\b(?:in this (?:paper|work|study)|to this end|here,? we)\b", re.IGNORECASE
 )
+# A sentence in the first person speaks of this work, wherever it stands ("Going to many shots, we observe …").
+FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b", re.IGNORECASE)
 # Markers that a sentence reports this work's evidence rather than restating the field's.
 EVIDENCE_CUES = re.compile(
     r"\b(?:experiments?|results?|evaluations?|empirical(?:ly)?|we (?:find|found|show|observe|demonstrate)|"
@@ -94,14 +96,16 @@ def extract_claims(
             continue
         abstract = ranked.paper.abstract
         spans = split_sentences(abstract)
-        # before what the work did, an abstract sets the scene; without such a statement, its first sentence does
+        # before what the work did, an abstract sets the scene, unless it speaks of the work; without such a
+        # statement, its first sentence sets the scene
         opening = next((i for i, (start, end) in enumerate(spans) if OPENING_CUES.search(abstract[start:end])), 1)
         scored = []
         for position, (start, end) in enumerate(spans):
             sentence = abstract[start:end]
             if not settings.min_chars <= len(sentence) <= settings.max_chars:
                 continue
-            score = sentence_score(sentence, goal_terms, position < max(opening, 1), settings.min_finding)
+            background = position == 0 or (position < opening and not FIRST_PERSON.search(sentence))
+            score = sentence_score(sentence, goal_terms, background, settings.min_finding)
             if score >= settings.min_sentence_score:
                 aspects = aspects_addressed(plan, normalize_space(sentence), ranked.paper.title)
                 scored.append((score, start, end, aspects))

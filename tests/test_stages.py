@@ -377,6 +377,12 @@ def test_what_an_abstract_says_of_the_field_before_its_contribution_is_no_findin
     ranked = RankedPaper(paper=paper, fused_score=1.0, relevance=0.6, term_coverage=0.5, similarity=0.5, kept=True)
     texts = [c.text for c in extract_claims.fn(plan, [ranked], SETTINGS.extract)]
     assert result in texts and background not in texts
+    # a finding in the first person is the paper's own, even before it says what else it did
+    own = "Going to mixture-of-experts LoRA, we observe accuracy gains of 3% over dense LoRA fine-tuning."
+    early = paper.model_copy(update={"abstract": abstract.replace(background, own)})
+    assert own in [
+        c.text for c in extract_claims.fn(plan, [ranked.model_copy(update={"paper": early})], SETTINGS.extract)
+    ]
     # without a contribution statement only the first sentence sets the scene
     plain = paper.model_copy(update={"abstract": abstract.replace("To this end, we propose MoLA. ", "")})
     assert background in [
