@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from tasks.coverage import speaks_of, title_name
-from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, is_name
+from tasks.goal import GENERIC_NAMES, QUANTITY_WORDS, goal_words, is_name, is_percentage
 from tasks.index.text import STOP_WORDS
 from tasks.io.latex import plain_text
 from tasks.models import AspectKind, AspectTable, Claim, EvidenceRow, Paper, Plan
@@ -164,9 +164,9 @@ def row(claim: Claim, number: int, plan: Plan, paper: Paper) -> EvidenceRow:
 
 
 def goal_numbers(plan: Plan) -> set[str]:
-    """Bare numbers the goal itself names ("Game of 24", "with 1,000 examples"): a paper repeating them reports no
-    finding."""
-    return {w for w in goal_words(plan.goal) if w.replace(",", "").isdigit()}
+    """Bare numbers and shares the goal itself names ("Game of 24", "with 1,000 examples", "at 50% sparsity"): a paper
+    repeating them reports no finding."""
+    return {w for w in goal_words(plan.goal) if w.replace(",", "").isdigit() or is_percentage(w)}
 
 
 def _cites(rows: list[EvidenceRow]) -> str:

@@ -17,6 +17,7 @@ from tasks.goal import (
     is_magnitude,
     is_model_size,
     is_name,
+    is_percentage,
     is_plain_noun,
     is_plural,
     size_range,
@@ -290,6 +291,8 @@ def aspects_addressed(plan: Plan, sentence: str, title: str = "") -> list[str]:
             # a size or magnitude is the setting's point: "Vicuna 33B" is not "Vicuna 7B", "7B models" is "LLaMA 7B"'s
             # size, and "at 20x compression ratios" is not "compression ratios of 2x-5x"
             hit = named if sizes else (states(aspect, keys) or states(aspect, title_keys))
+            # a share held fixed is the setting's point too: "at 50% sparsity" is not "at 70% sparsity"
+            hit = hit and {w for w in aspect.text.split() if is_percentage(w)} <= keys
         else:
             entity = aspect.kind is AspectKind.ENTITY
             hit = states(aspect, keys) or (entity and states(aspect, title_keys)) or own(aspect)

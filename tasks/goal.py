@@ -234,7 +234,7 @@ COMPARISON_CUES = frozenset(
 # A word kept whole with its digits: 7B, 1.5B, GPT-4o, LLaMA-2, 7B/13B/70B, 1,000; possessive 's is dropped, a plural's
 # apostrophe kept ("users' discomfort": no verb after a plural).
 _GOAL_TOKEN = re.compile(
-    r"\d{1,3}(?:,\d{3})+(?!\d)|[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s|(?<=s)['’](?!\w))?|[,;:()?!]"
+    r"\d+(?:\.\d+)?%|\d{1,3}(?:,\d{3})+(?!\d)|[A-Za-z0-9]+(?:[-/@][A-Za-z0-9]+|\.\d+[A-Za-z]*)*(?:['’]s|(?<=s)['’](?!\w))?|[,;:()?!]"
 )
 _MODEL_SIZE = re.compile(
     r"^(?:\d+x)?\d+(?:\.\d+)?[BMKT](?:/(?:\d+x)?\d+(?:\.\d+)?[BMKT])*(?:-\d+(?:\.\d+)?[BMKT])?$", re.IGNORECASE
@@ -248,6 +248,7 @@ _SIZE_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _NAME = re.compile(r"[A-Z].*[A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 _NUMBER = re.compile(r"\d[\d.,]*")
 _MAGNITUDE = re.compile(r"\d+(?:\.\d+)?(?:x|×|k)", re.IGNORECASE)  # 10x, 2.5×, 32k
+_PERCENT = re.compile(r"\d+(?:\.\d+)?%")
 _POSSESSIVE = re.compile(r"['’]s$")
 # A plural: models, LLMs, GNNs, ViTs (not "class", "LoRA").
 _PLURAL = re.compile(r"[a-z]+[^s]s|[A-Z][A-Za-z0-9-]*[A-Z0-9]s")
@@ -378,6 +379,11 @@ def is_plural(word: str) -> bool:
 def is_model_size(word: str) -> bool:
     """7B, 110M, 1.5B, 8x7B, 7B/13B."""
     return bool(_MODEL_SIZE.match(word))
+
+
+def is_percentage(word: str) -> bool:
+    """50%, 0.1%: a share the goal holds fixed ("at 50% sparsity", "at 1% FPR")."""
+    return bool(_PERCENT.fullmatch(word))
 
 
 def is_magnitude(word: str) -> bool:
@@ -971,7 +977,7 @@ def _kind(chunk: _Chunk, previous: AspectKind | None) -> AspectKind:
     # what a number counts or bounds is a condition of the measurement ("at 6 kbps", "epsilon below 8"), and so
     # is what a magnitude opens ("at 20x compression ratios")
     counted = chunk.counted and lowered[head_index(lowered)] not in QUANTITY_WORDS
-    if counted or is_magnitude(lowered[0]):
+    if counted or is_magnitude(lowered[0]) or is_percentage(lowered[0]):  # "at 50% sparsity", "at 1% FPR"
         return AspectKind.SETTING
     held = lowered[0] in HELD_WORDS and len(lowered) > 1 and {"at", "under"} & set(chunk.cue)
     if held or chunk.cue[-1:] == ["same"]:
@@ -1106,7 +1112,12 @@ def parse_goal(goal: str, weights: TermWeights | None = None, settings: PlanSett
     statements, question = split_statements(goal)
     context = [replace(c, context=not _inquires(s)) for s in statements for c in _chunks(s)]
     found = [*context, *_chunks(question)]
-    lone = [len(c.words) == 1 and (_lone_phrasing(c.words[0]) or c.words[0].lower() in TERM_STOP_WORDS) for c in found]
+    # a percentage alone ("fewer than 1% of parameters") is a detail, as a number alone is
+    lone = [
+        len(c.words) == 1
+        and (_lone_phrasing(c.words[0]) or c.words[0].lower() in TERM_STOP_WORDS or is_percentage(c.words[0]))
+        for c in found
+    ]
     chunks = [c for c, alone in zip(found, lone) if not alone] or found
     for chunk in chunks:
         if len(chunk.words) > 1 and chunk.words[-1] in PREDICATE_ADJECTIVES:

@@ -161,6 +161,8 @@ def test_a_number_the_goal_names_is_not_a_reported_value():
         }
     )
     assert row_of("On the 24 Game task it solves 74 puzzles where others solve 4.", "X", plan=plan).value == "74, 4"
+    held = PLAN.model_copy(update={"goal": "What accuracy does Wanda keep at 50% sparsity?"})
+    assert row_of("At 50% sparsity Wanda loses 2.1% accuracy.", "Wanda", plan=held).value == "2.1%"
 
 
 def test_the_table_names_method_setting_value_direction_and_cross_check():

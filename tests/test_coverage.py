@@ -359,6 +359,16 @@ def test_a_setting_with_a_magnitude_needs_that_magnitude():
     assert aspects_addressed(plan, "It is 3x faster with compression ratios of 2x-5x.") == []
 
 
+def test_a_setting_with_a_percentage_needs_that_percentage():
+    (sparsity,) = [
+        a for a in parse_goal("Does Wanda at 50% unstructured sparsity keep LLaMA accuracy?") if "50%" in a.text
+    ]
+    assert sparsity.kind is AspectKind.SETTING
+    plan = plan_on("Does Wanda at 50% unstructured sparsity keep LLaMA accuracy?", sparsity)
+    assert aspects_addressed(plan, "At 50% unstructured sparsity Wanda keeps LLaMA's accuracy.") == [sparsity.text]
+    assert aspects_addressed(plan, "At 70% unstructured sparsity Wanda loses accuracy.") == []
+
+
 def test_a_rate_per_unit_is_measured_by_what_it_counts_not_by_the_unit():
     plan = plan_on(
         "What energy per token do speculative decoding methods use?",

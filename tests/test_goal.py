@@ -996,3 +996,13 @@ def test_slow_down_is_measured_by_speed_and_a_sized_model_compared_with_is_the_c
 def test_a_dataset_name_with_its_year_is_a_setting():
     found = kinds("How robust are deepfake audio detectors trained on ASVspoof 2019 to unseen vocoders?")
     assert found["ASVspoof 2019"] is AspectKind.SETTING
+
+
+def test_a_percentage_opens_a_setting_and_alone_is_no_aspect():
+    found = kinds("Does SparseGPT at 50% unstructured sparsity keep zero-shot accuracy?")
+    assert found["50% unstructured sparsity"] is AspectKind.SETTING
+    found = kinds("Which methods fine-tune fewer than 1% of parameters yet match full fine-tuning on SuperGLUE?")
+    assert "1%" not in found
+    assert kinds("What true positive rate do watermarks keep at a 1% false positive rate?")[
+        "1% false positive rate"
+    ] is (AspectKind.SETTING)
