@@ -151,6 +151,7 @@ IDIOMS = (("from", "scratch"), ("in", "the", "wild"), ("on", "the", "fly"))
 ACTIVITY_HEADS = frozenset({"evaluation"})
 # Words that bound a quantity by a number: "epsilon below 8", "latency under 100 ms".
 NUMBER_BOUNDS = frozenset("below above under over within between".split())
+BOUND_WORDS = NUMBER_BOUNDS | {"than", "least", "most"}
 # "X and/or Y" lists X and Y
 LIST_JOINERS = frozenset({",", "and", "or", "and/or"})
 REQUEST_VERB_FORMS = frozenset(form for v in REQUEST_VERBS for form in _inflections(v))
@@ -830,6 +831,12 @@ def _bounded(tokens: list[str], i: int) -> bool:
     return len(after) == 2 and after[0] in NUMBER_BOUNDS and bool(_NUMBER.fullmatch(after[1]))
 
 
+def _bound_before(tokens: list[str], i: int) -> bool:
+    """Whether a bound precedes tokens[i] ("fewer than 100", "under 5%", "up to 2"): a limit, not the value held."""
+    before = [t.lower() for t in tokens[max(0, i - 2) : i]]
+    return before[-1:] and before[-1] in BOUND_WORDS or before == ["up", "to"]
+
+
 def _counted(tokens: list[str], i: int) -> bool:
     """Whether a number counts tokens[i] ("6 kbps") or bounds it."""
     return _bounded(tokens, i) or (i > 0 and bool(_NUMBER.fullmatch(tokens[i - 1])))
@@ -882,6 +889,7 @@ def _chunks(goal: str) -> list[_Chunk]:
             and not _asker(tokens, i)
             and not _states_the_art(tokens, i)
             and not _while_doing(tokens, i)
+            and not (is_percentage(word) and _bound_before(tokens, i))  # "under 5% loss": a limit, not a setting
             # a number alone ("with 1,000 examples") is a detail; in a name it stays ("Gemini 1.5 Pro", "Game of 24")
             and not (_NUMBER.fullmatch(word) and not current.words)
         )
@@ -923,6 +931,9 @@ def _chunks(goal: str) -> list[_Chunk]:
                     subject = "how"  # "… measure how well LLMs follow …": the clause's subject, its verb after it
                 counted = _counted(tokens, i)
                 current = _Chunk(cue=cue, listed=listed, subject=subject, follow_up=follow_up, counted=counted)
+                # "at 6 kbps", "for 300 epochs": the count stays ("fewer than 100 scans" bounds it, and goes)
+                if i > 0 and _NUMBER.fullmatch(tokens[i - 1]) and not _bound_before(tokens, i - 1):
+                    current.words.append(tokens[i - 1])
                 current.aside = asides[i]
                 # what a question's "Which …" or "What …" asks for: at its start, after a fronted phrase ("For
                 # diffusion models, which …") or in a follow-up ("…, and which interventions fix it"), not in a

@@ -640,7 +640,7 @@ def test_a_kind_of_method_alone_is_no_aspect():
 
 def test_a_word_a_number_counts_is_a_condition_never_the_entity():
     found = kinds("What bitrate and reconstruction quality do neural audio codecs reach at 6 kbps compared with Opus?")
-    assert found["kbps"] is AspectKind.SETTING and found["bitrate"] is AspectKind.QUANTITY
+    assert found["6 kbps"] is AspectKind.SETTING and found["bitrate"] is AspectKind.QUANTITY
     assert found["neural audio codecs"] is AspectKind.ENTITY
     assert kinds("How does pruning at 50% sparsity change accuracy over 3 epochs?")["epochs"] is AspectKind.SETTING
     found = kinds("Does differential privacy with epsilon below 8 reduce attacks without accuracy above 90% lost?")
@@ -1006,3 +1006,12 @@ def test_a_percentage_opens_a_setting_and_alone_is_no_aspect():
     assert kinds("What true positive rate do watermarks keep at a 1% false positive rate?")[
         "1% false positive rate"
     ] is (AspectKind.SETTING)
+
+
+def test_a_count_held_stays_with_what_it_counts_but_a_bound_does_not():
+    found = kinds("What quality do neural audio codecs such as EnCodec reach at 6 kbps compared with Opus?")
+    assert found["6 kbps"] is AspectKind.SETTING and "kbps" not in found
+    found = kinds("Do vision transformers transfer to medical image segmentation with fewer than 100 labeled scans?")
+    assert found["labeled scans"] is AspectKind.SETTING
+    found = kinds("Which pruning methods keep accuracy at 50% sparsity with less than 5% accuracy drop?")
+    assert "50% sparsity" in found and "accuracy drop" in found and "5% accuracy drop" not in found
